@@ -1,0 +1,54 @@
+# One entry point for users and CI.
+#   make book   create .venv, install everything, execute every chapter, build _build/html
+#   make test   create or reuse .venv, install, run every check (what .ci/run calls)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NBTEST := .nbtest
+
+.PHONY: install book test unit notebooks book-strict bench sync clean
+
+# torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install "torch==2.13.0"
+	$(BIN)/python -m pip install -e ".[neural,book,test]"
+	touch $@
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build .
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: unit notebooks book-strict
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+# nbval at LPBOOK_SCALE=smoke over the chapters converted by jupytext into a temporary folder.
+notebooks: $(STAMP)
+	rm -rf $(NBTEST) && mkdir -p $(NBTEST)
+	for f in book/[0-9]*.md; do \
+		$(BIN)/jupytext --quiet --to ipynb -o $(NBTEST)/$$(basename $${f%.md}).ipynb $$f || exit 1; \
+	done
+	LPBOOK_SCALE=smoke $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 -p no:cacheprovider $(NBTEST)
+	rm -rf $(NBTEST)
+
+# Strict build with forced execution: the notebook cache does not notice changes
+# in src/lpbook, and without -W a failing cell would still exit 0.
+book-strict: $(STAMP)
+	rm -rf _build/.jupyter_cache _build/jupyter_execute
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
+
+bench: $(STAMP)
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
+sync: $(STAMP)
+	$(BIN)/jupytext --sync book/[0-9]*.md
+
+clean:
+	rm -rf _build $(NBTEST)

@@ -1,0 +1,69 @@
+"""Argument checks shared by the public entry points.
+
+Every check raises at the public entry point with a message that names the
+parameter and the constraint it broke, so that bad input never surfaces as an
+``IndexError`` deep inside numpy.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .tree import Node
+
+
+def check_int(name: str, value, *, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int, or raise.
+
+    Booleans and non-integral numbers (``2.0`` included) raise ``TypeError``;
+    values below ``minimum`` raise ``ValueError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_int_array(name: str, array, *, ndim: int | None = None) -> np.ndarray:
+    """Return ``array`` as a numpy integer array, or raise.
+
+    Accepts anything ``np.asarray`` turns into an integer (not boolean) array.
+    ``ndim`` fixes the number of dimensions.
+    """
+    arr = np.asarray(array)
+    if arr.size == 0 and arr.dtype == np.float64:  # np.asarray([]) is float
+        arr = arr.astype(np.int64)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def check_range(name: str, arr: np.ndarray, low: int, high: int) -> None:
+    """Raise ``ValueError`` unless every entry of ``arr`` lies in ``[low, high)``."""
+    if arr.size and (arr.min() < low or arr.max() >= high):
+        bad = np.flatnonzero((arr.ravel() < low) | (arr.ravel() >= high))[0]
+        index = np.unravel_index(bad, arr.shape)
+        raise ValueError(
+            f"{name} must hold values in [{low}, {high}), got {arr[index]} at index {tuple(int(i) for i in index)}"
+        )
+
+
+def check_node(rhm, name: str, node) -> Node:
+    """Validate a ``(level, pos)`` pair against the grammar ``rhm``; return it as a :class:`~lpbook.tree.Node`."""
+    try:
+        level, pos = node
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a (level, pos) pair, got {node!r}") from None
+    level = check_int(f"{name}.level", level, minimum=0)
+    if level > rhm.L:
+        raise ValueError(f"{name}.level must be <= L = {rhm.L}, got {level}")
+    pos = check_int(f"{name}.pos", pos, minimum=0)
+    if pos >= rhm.n_positions(level):
+        raise ValueError(f"{name}.pos must be < s**(L - level) = {rhm.n_positions(level)}, got {pos}")
+    return Node(level, pos)

@@ -1,0 +1,99 @@
+"""Accuracy of learned codes up to a relabelling of the alphabet.
+
+A learner that recovers a latent level can only do so up to a permutation of
+that level's symbols. We score it after the best one-to-one relabelling
+(Hungarian matching on the confusion matrix, ``scipy.optimize.linear_sum_assignment``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ._validate import check_int, check_int_array, check_range
+from .grammar import RHM, encode_tuples
+
+
+def _matched_fraction(true: np.ndarray, learned: np.ndarray) -> float:
+    """Fraction of items whose learned code maps to their true code under the best matching.
+
+    ``true`` and ``learned`` are 1-D integer arrays of equal length; ``true >= 0``,
+    and ``learned < 0`` marks an item without a code, which always counts as wrong.
+    """
+    coded = learned >= 0
+    n_true = int(true.max()) + 1
+    n_learned = int(learned[coded].max()) + 1 if coded.any() else 1
+    confusion = np.bincount(
+        true[coded].astype(np.int64) * n_learned + learned[coded], minlength=n_true * n_learned
+    ).reshape(n_true, n_learned)
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    return float(confusion[rows, cols].sum() / true.size)
+
+
+def level_accuracy(true_codes, learned_codes) -> float:
+    """Per-node accuracy of ``learned_codes`` against ``true_codes`` after the best relabelling.
+
+    Parameters
+    ----------
+    true_codes : int array, any shape, values ``>= 0``
+        The true symbols of one level, e.g. ``sample.levels[l]`` of shape
+        ``(P, s**(L - l))``.
+    learned_codes : int array, same shape
+        A learner's codes for the same nodes. The learned alphabet may be larger
+        or smaller than the true one (unmatched codes count as wrong); a
+        negative code marks a node the learner could not code, and counts as
+        wrong.
+
+    Returns
+    -------
+    float in ``[0, 1]``: the largest fraction of nodes that a one-to-one map from
+    learned codes to true codes gets right.
+    """
+    true = check_int_array("true_codes", true_codes)
+    learned = check_int_array("learned_codes", learned_codes)
+    if true.shape != learned.shape:
+        raise ValueError(
+            f"true_codes and learned_codes must have the same shape, got {true.shape} and {learned.shape}"
+        )
+    if true.size == 0:
+        raise ValueError("true_codes must not be empty")
+    if true.min() < 0:
+        raise ValueError(f"true_codes must be >= 0, got {true.min()}")
+    return _matched_fraction(true.ravel(), learned.ravel())
+
+
+def synonym_partition_score(rhm: RHM, level: int, assignment) -> float:
+    """How well a map from tuples to clusters groups the synonyms of ``level``.
+
+    Parameters
+    ----------
+    rhm : RHM
+        The grammar that holds the true parents.
+    level : int in ``1..L``
+        The level whose symbols are the parents; the tuples are s-tuples of
+        level-``(level - 1)`` symbols.
+    assignment : int array of shape ``(v**s,)``
+        ``assignment[c]`` is the cluster of the tuple with code ``c`` in the
+        true level-``(level - 1)`` alphabet (see :func:`lpbook.grammar.encode_tuples`),
+        or ``-1`` if the tuple has no cluster.
+
+    Returns
+    -------
+    float in ``[0, 1]``: over the ``n_level * m`` grammatical tuples, each
+    counted once, the largest fraction whose cluster maps to their true parent
+    under a one-to-one relabelling. It is 1 exactly when the clusters of the
+    grammatical tuples are the synonym classes.
+    """
+    if not isinstance(rhm, RHM):
+        raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
+    level = check_int("level", level, minimum=1)
+    if level > rhm.L:
+        raise ValueError(f"level must be <= L = {rhm.L}, got {level}")
+    assignment = check_int_array("assignment", assignment, ndim=1)
+    if assignment.shape[0] != rhm.v**rhm.s:
+        raise ValueError(f"assignment must have shape (v**s = {rhm.v**rhm.s},), got {assignment.shape}")
+    check_range("assignment", assignment, -1, np.iinfo(np.int64).max)
+    rules = rhm.rules[level]
+    parents = np.repeat(np.arange(rules.shape[0]), rhm.m)
+    clusters = assignment[encode_tuples(rules.reshape(-1, rhm.s), rhm.v)]
+    return _matched_fraction(parents, clusters.astype(np.int64))

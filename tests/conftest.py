@@ -1,0 +1,42 @@
+"""Shared hypothesis strategies and statistical helpers for the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import settings, strategies as st
+
+settings.register_profile("default", max_examples=60, deadline=None)
+settings.load_profile("default")
+
+
+@st.composite
+def grammar_params(draw, max_L: int = 3):
+    """Small valid RHM parameters: (v, m, s, L, n_classes, seed)."""
+    s = draw(st.integers(2, 3))
+    v = draw(st.integers(2, 6))
+    L = draw(st.integers(1, max_L if s == 2 else min(max_L, 2)))
+    m = draw(st.integers(1, min(v ** (s - 1), 4)))
+    n_classes = draw(st.integers(1, min(v, v**s // m)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return v, m, s, L, n_classes, seed
+
+
+def assert_frequencies_match(p_hat: np.ndarray, p: np.ndarray, n, z: float = 5.0) -> None:
+    """Check empirical frequencies against exact probabilities, cell by cell.
+
+    ``p_hat`` are frequencies from ``n`` draws (``n`` broadcasts against the
+    cells: a scalar, or one count per row of conditional distributions). Each
+    cell must lie within ``z`` standard deviations ``sqrt(p (1 - p) / n)`` of
+    ``p``, plus ``z / n`` for the discreteness of counts; cells of probability
+    zero must be exactly zero. ``z = 5`` keeps the chance of a false alarm
+    below 1e-6 per cell (a Bonferroni bound over a few hundred cells).
+    """
+    n = np.broadcast_to(np.asarray(n, dtype=float), p.shape)
+    seen = n > 0
+    tol = z * np.sqrt(p * (1 - p) / np.where(seen, n, 1)) + z / np.where(seen, n, 1)
+    assert np.all(p_hat[seen & (p == 0)] == 0), "a cell of probability zero was observed"
+    err = np.abs(p_hat - p)
+    worst = np.unravel_index(np.argmax(np.where(seen, err - tol, -np.inf)), p.shape)
+    assert np.all(err[seen] <= tol[seen]), (
+        f"frequency {p_hat[worst]:.5f} vs probability {p[worst]:.5f} at {worst}, tolerance {tol[worst]:.5f}"
+    )

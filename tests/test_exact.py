@@ -1,0 +1,167 @@
+"""Tests of lpbook.exact against counts in large samples (lpbook.empirical).
+
+Fixed seeds; every tolerance comes from the sample size (conftest.assert_frequencies_match).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from scipy.stats import chi2_contingency
+
+from lpbook import RHM, empirical, exact
+from lpbook.tree import Node, cousin_targets, random_steps, token_targets
+
+from conftest import assert_frequencies_match, grammar_params
+
+P = 200_000
+
+
+@pytest.fixture(scope="module")
+def rhm():
+    return RHM(5, 2, 2, 3, n_classes=3, seed=7)
+
+
+@pytest.fixture(scope="module")
+def big(rhm):
+    return rhm.sample(P, seed=1)
+
+
+@given(grammar_params())
+def test_transitions_and_marginals_are_distributions(params):
+    v, m, s, L, n_classes, seed = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    for level in range(1, L + 1):
+        T = exact.transitions(rhm, level)
+        assert T.shape == (s, rhm.alphabet_size(level), v)
+        assert np.allclose(T.sum(axis=2), 1)
+    for level, p in exact.marginals(rhm).items():
+        assert p.shape == (s ** (L - level), rhm.alphabet_size(level))
+        assert np.allclose(p.sum(axis=1), 1)
+
+
+@given(grammar_params(max_L=2))
+def test_node_joint_is_consistent(params):
+    v, m, s, L, n_classes, seed = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    marg = exact.marginals(rhm)
+    nodes = [Node(l, p) for l in range(L + 1) for p in range(s ** (L - l))]
+    for a in nodes[:: max(1, len(nodes) // 6)]:
+        for b in nodes:
+            J = exact.node_joint(rhm, a, b)
+            assert np.allclose(J.sum(axis=1), marg[a.level][a.pos])
+            assert np.allclose(J.sum(axis=0), marg[b.level][b.pos])
+            assert np.allclose(J, exact.node_joint(rhm, b, a).T)
+            if a == b:
+                assert np.allclose(J, np.diag(marg[a.level][a.pos]))
+
+
+def test_marginals_match_samples(rhm, big):
+    for level, p in exact.marginals(rhm).items():
+        for pos in range(p.shape[0]):
+            counts = np.bincount(big.levels[level][:, pos], minlength=p.shape[1])
+            assert_frequencies_match(counts / P, p[pos], P)
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [((0, 0), (0, 1)), ((0, 0), (0, 7)), ((0, 3), (0, 4)), ((1, 0), (0, 6)), ((0, 2), (2, 1)), ((0, 5), (3, 0)), ((1, 1), (1, 2))],
+)
+def test_node_joint_matches_samples(rhm, big, a, b):
+    x, n_x = empirical.node_values(rhm, big, a)
+    y, n_y = empirical.node_values(rhm, big, b)
+    counts = empirical.pair_counts(x, y, n_x, n_y)
+    assert_frequencies_match(counts / P, exact.node_joint(rhm, a, b), P)
+
+
+@pytest.mark.parametrize(
+    "node, target, joint",
+    [
+        ((1, 0), (1, 1), True),  # the cousin tuple, jointly
+        ((1, 0), (0, 2), False),  # one cousin symbol
+        ((1, 1), (1, 3), True),  # a leaf tuple of a farther subtree
+        ((2, 0), (1, 2), True),  # token context of a level-1 tuple
+        ((2, 1), (3, 0), False),  # the root: supervision
+        ((1, 2), (2, 0), False),  # a great-uncle
+    ],
+)
+def test_parent_context_matches_samples(rhm, big, node, target, joint):
+    x, _ = empirical.node_values(rhm, big, node)
+    n_parent = np.bincount(x, minlength=rhm.alphabet_size(node[0]))
+    est = empirical.parent_context(rhm, big, node, target, joint=joint)
+    true = exact.parent_context(rhm, node, target, joint=joint)
+    assert_frequencies_match(np.nan_to_num(est), np.nan_to_num(true), n_parent[:, None])
+
+
+def test_context_rows_are_synonym_invariant_in_samples(rhm, big):
+    # Empirically, given the *tuple* (not its parent), the cousin-tuple context of
+    # two synonyms has the same distribution: a chi-square homogeneity test per
+    # parent, which must not reject at the Bonferroni level 1e-3 / n_parents.
+    node, target = Node(1, 0), Node(1, 1)
+    t, n_t = empirical.node_values(rhm, big, node, joint=True)
+    z, n_z = empirical.node_values(rhm, big, target, joint=True)
+    counts = empirical.pair_counts(t, z, n_t, n_z)
+    exact_rows = exact.context(rhm, node, target)
+    for a in range(rhm.alphabet_size(1)):
+        rows = counts[a * rhm.m : (a + 1) * rhm.m]
+        assert np.allclose(exact_rows[a * rhm.m], exact_rows[(a + 1) * rhm.m - 1], equal_nan=True)
+        keep = rows.sum(axis=0) > 0
+        if rows.sum(axis=1).min() == 0 or keep.sum() < 2:
+            continue
+        assert chi2_contingency(rows[:, keep]).pvalue > 1e-3 / rhm.alphabet_size(1)
+
+
+@pytest.mark.parametrize(
+    "level, targets, joint",
+    [(1, cousin_targets, True), (2, cousin_targets, True), (2, token_targets, True), (1, cousin_targets, False)],
+)
+def test_pooled_context_matches_samples(rhm, big, level, targets, joint):
+    counts = empirical.pooled_counts(rhm, big, level, targets, joint=joint)
+    n_rows = counts.sum(axis=1)
+    est = counts / np.maximum(n_rows, 1)[:, None]
+    true = exact.pooled_context(rhm, level, targets, joint=joint)
+    assert true.shape == counts.shape
+    assert_frequencies_match(est, np.nan_to_num(true), n_rows[:, None])
+
+
+def test_gap_profile_counts_random_steps():
+    rhm = RHM(16, 4, 2, 4, seed=0)
+    profile = exact.gap_profile(rhm, (1, 0))
+    cousin = next(g for g in profile if g.target == Node(1, 1) and g.joint)
+    root = next(g for g in profile if g.target == Node(4, 0))
+    assert cousin.k == 2 and root.k == 3
+    assert all(g.k == random_steps(Node(1, 0), g.target, 2) + g.joint for g in profile)
+    # The squared gap falls with every random step, by about a factor m.
+    by_k = {}
+    for g in profile:
+        by_k.setdefault(g.k, []).append(g.mean)
+    means = [np.mean(by_k[k]) for k in sorted(by_k)]
+    assert all(later < earlier for earlier, later in zip(means, means[1:]))
+
+
+def test_correlation_matches_samples(rhm, big):
+    for a, b in [((0, 0), (0, 1)), ((0, 0), (0, 4))]:
+        c_exact, c_emp = exact.correlation(rhm, a, b), empirical.correlation(rhm, big, a, b)
+        # The empirical norm adds noise of size about sqrt(cells / P).
+        assert abs(c_emp - c_exact) < 5 * np.sqrt(rhm.v**2 / P)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda r: exact.node_joint(r, (4, 0), (0, 0)), ValueError, r"a.level must be <= L = 3"),
+        (lambda r: exact.node_joint(r, (0, 8), (0, 0)), ValueError, r"a.pos must be < s\*\*\(L - level\) = 8"),
+        (lambda r: exact.node_joint(r, 3, (0, 0)), TypeError, r"a must be a \(level, pos\) pair"),
+        (lambda r: exact.parent_context(r, (2, 0), (1, 1)), ValueError, "outside the subtree"),
+        (lambda r: exact.parent_context(r, (1, 0), (3, 0)), ValueError, "ancestor"),
+        (lambda r: exact.parent_context(r, (1, 0), (0, 4)), ValueError, "level-0 target has no tuple"),
+        (lambda r: exact.context(r, (0, 0), (0, 4), joint=False), ValueError, "node.level must be >= 1"),
+        (lambda r: exact.pooled_context(r, 0, cousin_targets), ValueError, "level must be >= 1"),
+        (lambda r: exact.pooled_context(r, 3, cousin_targets), ValueError, "level must be < L = 3"),
+        (lambda r: exact.pooled_context(r, 2, lambda node, s: []), ValueError, "no context node"),
+    ],
+)
+def test_bad_arguments(rhm, call, error, match):
+    with pytest.raises(error, match=match):
+        call(rhm)
