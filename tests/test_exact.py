@@ -125,6 +125,16 @@ def test_pooled_context_matches_samples(rhm, big, level, targets, joint):
     assert_frequencies_match(est, np.nan_to_num(true), n_rows[:, None])
 
 
+def test_pooled_parent_gaps_are_the_distances_between_parent_rows(rhm):
+    pooled = exact.pooled_context(rhm, 1, cousin_targets)
+    gaps = exact.pooled_parent_gaps(rhm, 1, cousin_targets)
+    assert gaps.shape == (rhm.v, rhm.v) and np.allclose(np.diag(gaps), 0)
+    a, b = 1, 3
+    assert np.isclose(gaps[a, b], ((pooled[a * rhm.m] - pooled[b * rhm.m]) ** 2).sum())
+    # synonyms share one pooled row
+    assert np.allclose(pooled[a * rhm.m], pooled[a * rhm.m + 1])
+
+
 def test_gap_profile_counts_random_steps():
     rhm = RHM(16, 4, 2, 4, seed=0)
     profile = exact.gap_profile(rhm, (1, 0))

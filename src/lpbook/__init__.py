@@ -4,12 +4,30 @@ Modules follow the book: :mod:`lpbook.grammar` (the Random Hierarchy Model),
 :mod:`lpbook.tree` (tree geometry), :mod:`lpbook.exact` (population statistics
 computed from the rules), :mod:`lpbook.empirical` (the same statistics counted
 from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
-:mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter sets of the chapters).
+:mod:`lpbook.learners` (the learner protocol), :mod:`lpbook.contexts` and
+:mod:`lpbook.clustering` (the clustering engine), :mod:`lpbook.baselines`
+(learning from tokens), :mod:`lpbook.ilc` (iterative latent clustering),
+:mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter
+sets of the chapters).
 """
 
+from .baselines import SupervisedClustering, TokenClustering
 from .grammar import RHM, Sample, UngrammaticalError
+from .ilc import ILC
 from .metrics import level_accuracy, synonym_partition_score
+from .root import RootProbe
 
 __version__ = "0.1.0"
 
-__all__ = ["RHM", "Sample", "UngrammaticalError", "level_accuracy", "synonym_partition_score", "__version__"]
+__all__ = [
+    "ILC",
+    "RHM",
+    "RootProbe",
+    "Sample",
+    "SupervisedClustering",
+    "TokenClustering",
+    "UngrammaticalError",
+    "__version__",
+    "level_accuracy",
+    "synonym_partition_score",
+]

@@ -11,7 +11,7 @@ import numpy as np
 from ._validate import check_int, check_node
 from .exact import conditional
 from .grammar import RHM, Sample
-from .tree import Node
+from .tree import take_positions, target_positions
 
 
 def pair_counts(x: np.ndarray, y: np.ndarray, n_x: int, n_y: int) -> np.ndarray:
@@ -59,6 +59,25 @@ def correlation(rhm: RHM, sample: Sample, a, b) -> float:
     return float(np.linalg.norm(J - np.outer(J.sum(axis=1), J.sum(axis=0))))
 
 
+def cooccurrence(rows: np.ndarray, values: np.ndarray, n_rows: int, n_values: int) -> np.ndarray:
+    """Counts of (row, slot, value) triples, pooled over samples and positions.
+
+    ``rows`` has shape ``(P, n)``: the row index (in ``[0, n_rows)``) of the
+    item at each of ``n`` positions. ``values`` has shape ``(P, n, n_slots)``:
+    the context value (in ``[0, n_values)``) seen in each slot by that item.
+    Returns int64 counts of shape ``(n_rows, n_slots * n_values)``, column
+    ``r * n_values + z`` for value ``z`` in slot ``r``. One ``np.bincount``
+    counts every sample, position and slot at once.
+    """
+    n_slots = values.shape[-1]
+    width = n_slots * n_values
+    # np.bincount converts its input to intp anyway: build the index in intp directly.
+    index = np.array(values, dtype=np.intp, order="C")  # a copy: the caller's values stay intact
+    index += np.arange(0, width, n_values, dtype=np.intp)  # value z in slot r -> r * n_values + z
+    index += (rows.astype(np.intp) * width)[:, :, None]
+    return np.bincount(index.ravel(), minlength=n_rows * width).reshape(n_rows, width)
+
+
 def pooled_counts(rhm: RHM, sample: Sample, level: int, targets, *, joint: bool = True) -> np.ndarray:
     """Co-occurrence counts of each tuple with its context, pooled over all positions of ``level``.
 
@@ -66,27 +85,18 @@ def pooled_counts(rhm: RHM, sample: Sample, level: int, targets, *, joint: bool 
     on the true latents in ``sample``: rows are the tuples under level-``level``
     nodes (index ``a*m + j``), columns the (slot, value) pairs of the context
     nodes listed by ``targets(node, s)``, which must all lie on one level.
-    Returns an int64 array of shape ``(n_level*m, n_slots*n_values)``. One
-    ``np.bincount`` counts every sample, position and slot at once.
+    Returns an int64 array of shape ``(n_level*m, n_slots*n_values)``.
     """
     level = check_int("level", level, minimum=1)
     if level >= rhm.L:
         raise ValueError(f"level must be < L = {rhm.L}: the tuple under the root has no context, got {level}")
-    nodes = [Node(level, pos) for pos in range(rhm.n_positions(level))]
-    slots = np.array([[t.pos for t in targets(node, rhm.s)] for node in nodes])
-    target_levels = {t.level for node in nodes for t in targets(node, rhm.s)}
-    if slots.ndim != 2 or slots.shape[1] == 0 or len(target_levels) != 1:
-        raise ValueError("targets must give every node the same positive number of context nodes, all on one level")
-    target_level = target_levels.pop()
+    target_level, slots = target_positions(rhm.L, level, rhm.s, targets)
     s, P = rhm.s, sample.P
     tuples = rhm.tuple_index(level, sample.levels[level - 1].reshape(P, -1, s))  # (P, n_positions)
-    n_t = rhm.alphabet_size(level) * rhm.m
     if joint:
         values = rhm.tuple_index(target_level, sample.levels[target_level - 1].reshape(P, -1, s))
         n_z = rhm.alphabet_size(target_level) * rhm.m
     else:
         values = sample.levels[target_level].astype(np.int64)
         n_z = rhm.alphabet_size(target_level)
-    n_slots = slots.shape[1]
-    index = (tuples[:, :, None] * n_slots + np.arange(n_slots)) * n_z + values[:, slots]
-    return np.bincount(index.ravel(), minlength=n_t * n_slots * n_z).reshape(n_t, n_slots * n_z)
+    return cooccurrence(tuples, take_positions(values, slots), rhm.alphabet_size(level) * rhm.m, n_z)

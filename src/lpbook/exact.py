@@ -178,6 +178,18 @@ def pooled_context(
     return conditional(total)
 
 
+def pooled_parent_gaps(rhm: RHM, level: int, targets: Callable[[Node, int], list[Node]], *, joint: bool = True) -> np.ndarray:
+    """Squared distances between the pooled context distributions of the parents of ``level``.
+
+    Synonymous tuples have identical pooled rows (the mixing weights of two
+    synonyms are equal too), so each parent has one context distribution.
+    Returns an array of shape ``(n_level, n_level)``; the theory of Chapter 3
+    needs its off-diagonal minimum (the separation) to be positive.
+    """
+    rows = pooled_context(rhm, level, targets, joint=joint)[:: rhm.m]
+    return squared_gaps(rows)
+
+
 def squared_gaps(rows: np.ndarray) -> np.ndarray:
     """Pairwise squared Euclidean distances ``||rows[a] - rows[b]||^2``, shape ``(n, n)``."""
     diff = rows[:, None, :] - rows[None, :, :]

@@ -44,16 +44,16 @@ def smallest_uint(n_values: int) -> np.dtype:
     return np.min_scalar_type(max(n_values - 1, 0))
 
 
-def encode_tuples(tuples: np.ndarray, v: int) -> np.ndarray:
+def encode_tuples(tuples: np.ndarray, v: int, dtype=np.int64) -> np.ndarray:
     """Codes of s-tuples over an alphabet of size ``v``.
 
-    ``tuples`` has shape ``(..., s)``; the result, of shape ``(...)`` and dtype
-    int64, is ``sum_i tuples[..., i] * v**(s-1-i)`` (the first symbol is the
-    most significant digit).
+    ``tuples`` has shape ``(..., s)``; the result, of shape ``(...)``, is
+    ``sum_i tuples[..., i] * v**(s-1-i)`` (the first symbol is the most
+    significant digit), in ``dtype`` (int64 by default), which must hold ``v**s - 1``.
     """
     tuples = np.asarray(tuples)
-    codes = np.zeros(tuples.shape[:-1], dtype=np.int64)
-    for i in range(tuples.shape[-1]):
+    codes = tuples[..., 0].astype(dtype)
+    for i in range(1, tuples.shape[-1]):
         codes *= v
         codes += tuples[..., i]
     return codes

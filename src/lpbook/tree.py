@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 
 class Node(NamedTuple):
     """A node of the tree: ``level`` in ``0..L`` (0 = tokens), ``pos`` left to right."""
@@ -101,3 +103,32 @@ def token_targets(node: Node, s: int) -> list[Node]:
     lie outside ``node``'s own subtree.
     """
     return [d for sib in siblings(node, s) for d in descendants(sib, 1, s)]
+
+
+def target_positions(L: int, level: int, s: int, targets) -> tuple[int, np.ndarray]:
+    """Positions of the context nodes of every tuple under ``level``, as one array.
+
+    ``targets(node, s)`` lists the context nodes of the tuple under ``node``
+    (e.g. :func:`cousin_targets`); they must all lie on one level and be equally
+    many for every node. Returns ``(target_level, positions)`` with
+    ``positions[p, r]`` the position of the ``r``-th context node of the tuple
+    under ``(level, p)``: an int64 array of shape ``(s**(L - level), n_slots)``.
+    """
+    lists = [targets(Node(level, p), s) for p in range(s ** (L - level))]
+    levels = {t.level for nodes in lists for t in nodes}
+    sizes = {len(nodes) for nodes in lists}
+    if len(levels) != 1 or len(sizes) != 1 or 0 in sizes:
+        raise ValueError("targets must give every node the same positive number of context nodes, all on one level")
+    return levels.pop(), np.array([[t.pos for t in nodes] for nodes in lists], dtype=np.int64)
+
+
+def take_positions(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values[:, positions]`` as a C-contiguous array.
+
+    ``values`` has shape ``(P, n_nodes)`` (one column per node of a level) and
+    ``positions`` shape ``(n, n_slots)`` (e.g. from :func:`target_positions`);
+    the result has shape ``(P, n, n_slots)``. ``np.take`` along the columns keeps
+    the rows contiguous, which plain fancy indexing does not, and that layout is
+    several times faster to count.
+    """
+    return np.take(values, positions.ravel(), axis=1).reshape(values.shape[0], *positions.shape)

@@ -1,0 +1,209 @@
+"""The clustering engine: learn a level by grouping tuples with similar contexts.
+
+One level of every clustering learner in the book works the same way:
+
+1. split the learner's current codes (level ``l - 1``) into s-tuples, and encode
+   each tuple as one int in ``[0, V**s)``;
+2. count, pooled over all samples and positions, how often each tuple value
+   co-occurs with each context value in each slot (:mod:`lpbook.contexts`);
+3. turn each observed tuple's counts into its empirical context distribution
+   and cluster those distributions into ``v`` groups (weighted k-means with
+   restarts by default, each tuple weighted by how often it was seen;
+   spectral clustering as an option);
+4. relabel every tuple by its cluster: these are the level-``l`` codes.
+
+:class:`ContextClustering` repeats this level after level; its subclasses only
+choose the context. The choice of k-means on context distributions, with
+Euclidean distance, is ours: the paper does not publish its implementation.
+
+Tuples never seen in training have no context distribution. They are mapped to
+the cluster that holds the most training occurrences (a documented fallback,
+never a silent one): :meth:`ContextClustering.unseen_fraction` reports how
+often that happens.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from sklearn.cluster import KMeans, SpectralClustering
+
+from ._validate import check_int
+from .contexts import CONTEXTS, View
+from .empirical import cooccurrence
+from .grammar import encode_tuples, smallest_uint
+from .learners import Learner
+
+#: Samples per block: counting and relabelling run block by block, so that the
+#: temporary index arrays stay small whatever P is.
+BLOCK = 1 << 14
+#: The most (sample, position, slot) items counted at once.
+MAX_ITEMS = 1 << 23
+
+METHODS = ("kmeans", "spectral")
+
+
+def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "kmeans", n_init: int = 10) -> np.ndarray:
+    """Cluster the rows of a count matrix by their normalised distributions.
+
+    ``counts`` has shape ``(n_rows, n_features)``. Rows with no count are left
+    out and get ``-1``; the others are normalised to sum 1 and clustered into
+    ``n_clusters`` groups (all-zero columns are dropped first, which changes no
+    distance). With k-means each row is weighted by its total count. When at
+    most ``n_clusters`` rows were seen, each gets its own cluster. Returns an
+    int64 array of shape ``(n_rows,)``.
+    """
+    totals = counts.sum(axis=1)
+    seen = np.flatnonzero(totals)
+    assignment = np.full(counts.shape[0], -1, dtype=np.int64)
+    if seen.size <= n_clusters:
+        assignment[seen] = np.arange(seen.size)
+        return assignment
+    features = counts[seen][:, counts[seen].any(axis=0)] / totals[seen, None]
+    if method == "kmeans":
+        model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+        assignment[seen] = model.fit(features, sample_weight=totals[seen].astype(float)).labels_
+    else:
+        n_neighbors = min(seen.size - 1, max(10, seen.size // n_clusters))
+        model = SpectralClustering(
+            n_clusters=n_clusters, affinity="nearest_neighbors", n_neighbors=n_neighbors, random_state=seed
+        )
+        assignment[seen] = model.fit_predict(features)
+    return assignment
+
+
+def _blocks(P: int, size: int = BLOCK):
+    for start in range(0, P, size):
+        yield slice(start, min(P, start + size))
+
+
+class ContextClustering(Learner):
+    """Learn levels ``1 .. top`` by clustering tuples of the learner's own codes by their context.
+
+    Parameters
+    ----------
+    v, s, L, seed
+        The grammar's shape and the seed (of the k-means restarts).
+    context : str
+        A name in :data:`lpbook.contexts.CONTEXTS`; subclasses set the default.
+    n_clusters : int, optional
+        The alphabet size of every learned level (default ``v``, the true one).
+    method : ``"kmeans"`` or ``"spectral"``
+    n_init : int
+        k-means restarts.
+
+    Attributes (after :meth:`fit`)
+    ------------------------------
+    assignments_ : dict[int, numpy.ndarray]
+        ``assignments_[l]`` maps each tuple code of level ``l - 1`` (an int in
+        ``[0, V**s)``) to its level-``l`` code, fallback included; shape ``(V**s,)``.
+    seen_ : dict[int, numpy.ndarray]
+        Boolean masks of shape ``(V**s,)``: the tuple values seen in training.
+    """
+
+    default_context: ClassVar[str] = ""
+
+    def __init__(self, v, s, L, seed=0, *, context=None, n_clusters=None, method="kmeans", n_init=10):
+        super().__init__(v, s, L, seed)
+        context = self.default_context if context is None else context
+        if context not in CONTEXTS:
+            raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.context = context
+        self.n_clusters = self.v if n_clusters is None else check_int("n_clusters", n_clusters, minimum=2)
+        self.method = method
+        self.n_init = check_int("n_init", n_init, minimum=1)
+
+    @property
+    def top(self) -> int:
+        """The highest level this learner clusters (``L - 1``: the root needs labels)."""
+        return self.L - 1
+
+    def _alphabet(self, level: int) -> int:
+        """The alphabet size of the codes at ``level`` (tokens at level 0)."""
+        return self.v if level == 0 else self.n_clusters
+
+    def _encode(self, codes: np.ndarray, level: int) -> np.ndarray:
+        """The s-tuples of level-``level`` codes ``(P, n*s)``, encoded: ``(P, n)`` in ``[0, V**s)``."""
+        V = self._alphabet(level)
+        return encode_tuples(codes.reshape(codes.shape[0], -1, self.s), V, smallest_uint(V**self.s))
+
+    def _count(self, codes, tokens, token_tuples, labels, level: int) -> np.ndarray:
+        """Co-occurrence counts ``(V**s, n_slots * n_values)`` of the tuples under ``level``.
+
+        Counting runs block by block. Each ``np.bincount`` returns a dense
+        array of all ``V**s * n_slots * n_values`` bins, so blocks are made
+        large enough to fill several items per bin (up to :data:`MAX_ITEMS`).
+        """
+        context = CONTEXTS[self.context]
+        V = self._alphabet(level - 1)
+
+        def view(block):
+            return View(
+                codes=codes[block],
+                tuples=self._encode(codes[block], level - 1),
+                tokens=tokens[block],
+                token_tuples=token_tuples[block],
+                labels=None if labels is None else labels[block],
+                V=V,
+                v=self.v,
+                n_classes=getattr(self, "n_classes", None),
+            )
+
+        values, n_values = context(view(slice(0, 1)), level, self.L, self.s)
+        items_per_row = values.shape[1] * values.shape[2]
+        n_bins = V**self.s * values.shape[2] * n_values
+        rows = int(np.clip(4 * n_bins // items_per_row, BLOCK, max(BLOCK, MAX_ITEMS // items_per_row)))
+        total = np.zeros((V**self.s, values.shape[2] * n_values), dtype=np.int64)
+        for block in _blocks(codes.shape[0], rows):
+            part = view(block)
+            values, _ = context(part, level, self.L, self.s)
+            total += cooccurrence(part.tuples, values, V**self.s, n_values)
+        return total
+
+    def _relabel(self, codes: np.ndarray, level: int) -> np.ndarray:
+        """The level-``level`` codes of ``codes`` (level ``level - 1``), shape ``(P, s**(L - level))``."""
+        table = self.assignments_[level]
+        out = np.empty((codes.shape[0], codes.shape[1] // self.s), dtype=table.dtype)
+        for block in _blocks(codes.shape[0]):
+            out[block] = table[self._encode(codes[block], level - 1)]
+        return out
+
+    def fit(self, tokens, labels=None) -> ContextClustering:
+        """Learn levels ``1 .. top`` from ``tokens`` of shape ``(P, s**L)``."""
+        tokens = self._check_tokens(tokens)
+        labels = self._check_labels(labels, tokens.shape[0], getattr(self, "n_classes", None)) if self.uses_labels else None
+        token_tuples = self._encode(tokens, 0)
+        self.assignments_, self.seen_ = {}, {}
+        codes = tokens
+        for level in range(1, self.top + 1):
+            counts = self._count(codes, tokens, token_tuples, labels, level)
+            assignment = cluster_rows(counts, self.n_clusters, self.seed, self.method, self.n_init)
+            seen = assignment >= 0
+            weight = np.bincount(assignment[seen], weights=counts.sum(axis=1)[seen], minlength=self.n_clusters)
+            assignment[~seen] = int(np.argmax(weight))  # the fallback for unseen tuples
+            self.assignments_[level] = assignment.astype(smallest_uint(self.n_clusters))
+            self.seen_[level] = seen
+            codes = self._relabel(codes, level)
+        return self
+
+    def transform(self, tokens) -> dict[int, np.ndarray]:
+        """Codes of every learned level: ``{l: (P, s**(L - l))}`` for ``l = 1 .. top``."""
+        self._check_fitted("assignments_")
+        codes = self._check_tokens(tokens)
+        out = {}
+        for level in range(1, self.top + 1):
+            codes = out[level] = self._relabel(codes, level)
+        return out
+
+    def unseen_fraction(self, tokens) -> dict[int, float]:
+        """For each learned level, the fraction of tuples in ``tokens`` whose value was never seen in training."""
+        self._check_fitted("assignments_")
+        codes = self._check_tokens(tokens)
+        out = {}
+        for level in range(1, self.top + 1):
+            out[level] = float(1 - self.seen_[level][self._encode(codes, level - 1)].mean())
+            codes = self._relabel(codes, level)
+        return out
