@@ -44,7 +44,6 @@ def test_cooccurrence_matches_a_direct_count(seed):
     assert np.array_equal(cooccurrence(rows, wide[:, :, ::2], n_rows, n_values), expected)
 
 
-@pytest.mark.filterwarnings("ignore:Graph is not fully connected")  # well-separated groups
 def test_cluster_rows_recovers_separated_groups_and_marks_unseen():
     rng = np.random.default_rng(0)
     centres = np.eye(4) * 100
@@ -55,8 +54,9 @@ def test_cluster_rows_recovers_separated_groups_and_marks_unseen():
     assert (assignment[[3, 17]] == -1).all()
     seen = assignment >= 0
     assert level_accuracy(groups[seen], assignment[seen]) == 1.0
-    spectral = cluster_rows(counts, 4, seed=0, method="spectral")
-    assert level_accuracy(groups[seen], spectral[seen]) == 1.0
+    for method in ("single", "spectral"):
+        other = cluster_rows(counts, 4, seed=0, method=method)
+        assert level_accuracy(groups[seen], other[seen]) == 1.0, method
 
 
 def test_cluster_rows_with_fewer_rows_than_clusters():
@@ -140,6 +140,13 @@ def test_ilc_recovers_every_level_at_64_v_m3(v, m, L, seed):
         assert level_accuracy(test.levels[level], codes[level]) == 1.0, f"level {level}"
 
 
+@pytest.mark.parametrize("method", ["single", "spectral"])
+def test_ilc_recovers_the_tree_with_other_clustering_methods(method):
+    rhm = identifiable(8, 2, 4, seed=0)
+    _, test, codes = run(ILC, rhm, 64 * 8 * 2**3, method=method)
+    assert all(level_accuracy(test.levels[level], codes[level]) == 1.0 for level in codes)
+
+
 @pytest.mark.parametrize("context", ILC_CONTEXTS)
 def test_every_ilc_context_recovers_the_tree(context):
     rhm = identifiable(8, 2, 4, seed=5)
@@ -180,6 +187,27 @@ def test_near_chance_at_tiny_P(cls):
     assert bound < 0.25, "the test needs the bound to be far from 1"
 
 
+def test_auto_alphabet_finds_the_used_symbols():
+    # In this grammar one level-3 symbol is used by no production of level 4,
+    # so level 3 has 5 classes, not v = 6: with v clusters one class is split,
+    # while the estimate finds 5 at large P and recovers the level exactly.
+    rhm = RHM(6, 2, 2, 5, seed=3)
+    used = {level: int((p.sum(axis=0) > 0).sum()) for level, p in exact.marginals(rhm).items()}
+    assert used[3] == 5 and all(used[level] == 6 for level in (1, 2, 4))
+    fixed, test, codes = run(ILC, rhm, 30_000, seed=3)
+    assert level_accuracy(test.levels[3], codes[3]) < 0.95
+    auto, test, codes = run(ILC, rhm, 30_000, seed=3, n_clusters="auto")
+    assert {level: auto.alphabets_[level] for level in range(1, 5)} == {1: 6, 2: 6, 3: 5, 4: 6}
+    assert all(level_accuracy(test.levels[level], codes[level]) == 1.0 for level in codes)
+
+
+def test_auto_alphabet_underestimates_below_the_sample_complexity():
+    # Below P ~ v m^3 the noise hides some gaps, and the estimate is too small.
+    rhm = identifiable(16, 4, 3, seed=0)
+    learner, _, _ = run(ILC, rhm, 300, n_clusters="auto")
+    assert learner.alphabets_[1] < 16
+
+
 # -------------------------------------------------------------- root probe
 def test_root_probe_learns_the_table():
     rhm = RHM(6, 2, 2, 2, seed=9)
@@ -216,9 +244,11 @@ def test_inputs_inconsistent_with_the_grammar_shape(cls):
     "options, error, match",
     [
         (dict(context="tokens"), ValueError, "context must be one of"),
-        (dict(method="dbscan"), ValueError, "method must be one of kmeans, spectral"),
+        (dict(method="dbscan"), ValueError, "method must be one of kmeans, single, spectral"),
         (dict(n_init=0), ValueError, "n_init must be >= 1"),
         (dict(n_clusters=1), ValueError, "n_clusters must be >= 2"),
+        (dict(n_clusters="many"), ValueError, "n_clusters must be an integer >= 2 or 'auto'"),
+        (dict(max_clusters=1), ValueError, "max_clusters must be >= 2"),
         (dict(v=1), ValueError, "v must be >= 2"),
         (dict(L=0), ValueError, "L must be >= 1"),
         (dict(seed=-2), ValueError, "seed must be >= 0"),

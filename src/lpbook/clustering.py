@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans, SpectralClustering
 
 from ._validate import check_int
@@ -41,7 +42,7 @@ BLOCK = 1 << 14
 #: The most (sample, position, slot) items counted at once.
 MAX_ITEMS = 1 << 23
 
-METHODS = ("kmeans", "spectral")
+METHODS = ("kmeans", "single", "spectral")
 
 
 def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "kmeans", n_init: int = 10) -> np.ndarray:
@@ -50,27 +51,80 @@ def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "
     ``counts`` has shape ``(n_rows, n_features)``. Rows with no count are left
     out and get ``-1``; the others are normalised to sum 1 and clustered into
     ``n_clusters`` groups (all-zero columns are dropped first, which changes no
-    distance). With k-means each row is weighted by its total count. When at
-    most ``n_clusters`` rows were seen, each gets its own cluster. Returns an
-    int64 array of shape ``(n_rows,)``.
+    distance). Methods:
+
+    - ``"kmeans"``: weighted k-means (each row weighted by its total count),
+      ``n_init`` restarts;
+    - ``"single"``: single-linkage agglomeration cut at ``n_clusters`` groups.
+      It provably returns the classes whenever every row lies within ``eps``
+      of its class centre and centres are more than ``4 eps`` apart (Chapter 3);
+    - ``"spectral"``: spectral clustering with a Gaussian affinity whose scale
+      is twice the median squared distance from a row to its nearest other row.
+
+    When at most ``n_clusters`` rows were seen, each gets its own cluster.
+    Returns an int64 array of shape ``(n_rows,)``.
     """
-    totals = counts.sum(axis=1)
-    seen = np.flatnonzero(totals)
+    seen, totals, features = _distributions(counts)
     assignment = np.full(counts.shape[0], -1, dtype=np.int64)
     if seen.size <= n_clusters:
         assignment[seen] = np.arange(seen.size)
         return assignment
-    features = counts[seen][:, counts[seen].any(axis=0)] / totals[seen, None]
     if method == "kmeans":
         model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
-        assignment[seen] = model.fit(features, sample_weight=totals[seen].astype(float)).labels_
+        assignment[seen] = model.fit(features, sample_weight=totals.astype(float)).labels_
+    elif method == "single":
+        tree = linkage(features, method="single", metric="euclidean")
+        assignment[seen] = fcluster(tree, t=n_clusters, criterion="maxclust") - 1
     else:
-        n_neighbors = min(seen.size - 1, max(10, seen.size // n_clusters))
-        model = SpectralClustering(
-            n_clusters=n_clusters, affinity="nearest_neighbors", n_neighbors=n_neighbors, random_state=seed
-        )
-        assignment[seen] = model.fit_predict(features)
+        # Gaussian affinity on a scale set by the typical distance to the nearest
+        # other row: within a class rows differ by noise, across classes by the gap.
+        sq = ((features[:, None, :] - features[None, :, :]) ** 2).sum(axis=-1)
+        scale = 2 * np.median(np.sort(sq, axis=1)[:, 1]) + np.finfo(float).tiny
+        model = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", random_state=seed)
+        assignment[seen] = model.fit_predict(np.exp(-sq / scale))
     return assignment
+
+
+def _distributions(counts: np.ndarray):
+    """The seen rows of ``counts``: their indices, totals and normalised, column-trimmed distributions."""
+    totals = counts.sum(axis=1)
+    seen = np.flatnonzero(totals)
+    rows = counts[seen]
+    return seen, totals[seen], rows[:, rows.any(axis=0)] / totals[seen, None]
+
+
+def estimate_n_clusters(counts: np.ndarray, max_clusters: int, seed: int, tolerance: float = 1.5) -> int:
+    """Estimate the number of synonym classes from the noise level of the context distributions.
+
+    A tuple seen ``n`` times has an empirical context distribution whose
+    expected squared error is ``(1 - ||p||^2) / n``, so ``n`` times that is
+    ``1 - ||p||^2``: with the true partition, the weighted k-means inertia is
+    about ``sum_t (1 - ||p_t||^2)``, the noise; with too few clusters, the gaps
+    between merged classes add to it. We return the smallest ``k`` (searched by
+    bisection, since the inertia falls with ``k``) whose inertia is at most
+    ``tolerance`` times that noise, estimated without bias from the counts.
+    This works once the noise is well below the gaps, that is beyond the
+    sample complexity; below it, the estimate is too small.
+    """
+    _, totals, features = _distributions(counts)
+    n = totals.astype(float)
+    purity = ((features**2).sum(axis=1) * n - 1) / np.maximum(n - 1, 1)  # unbiased ||p||^2
+    noise = float(np.sum(1 - np.where(n > 1, purity, 1.0)))
+
+    def explained(k: int) -> bool:
+        model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(features, sample_weight=n)
+        return model.inertia_ <= tolerance * noise
+
+    low, high = 1, min(max_clusters, len(n))
+    if not explained(high):
+        return high
+    while low < high:
+        middle = (low + high) // 2
+        if explained(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
 
 
 def _blocks(P: int, size: int = BLOCK):
@@ -87,9 +141,12 @@ class ContextClustering(Learner):
         The grammar's shape and the seed (of the k-means restarts).
     context : str
         A name in :data:`lpbook.contexts.CONTEXTS`; subclasses set the default.
-    n_clusters : int, optional
-        The alphabet size of every learned level (default ``v``, the true one).
-    method : ``"kmeans"`` or ``"spectral"``
+    n_clusters : int or ``"auto"``, optional
+        The alphabet size of every learned level: by default ``v``, the true
+        one; ``"auto"`` estimates it at each level with
+        :func:`estimate_n_clusters`, up to ``max_clusters`` (default ``2 v``).
+    method : ``"kmeans"`` (default), ``"single"`` or ``"spectral"``
+        See :func:`cluster_rows`.
     n_init : int
         k-means restarts.
 
@@ -100,11 +157,15 @@ class ContextClustering(Learner):
         ``[0, V**s)``) to its level-``l`` code, fallback included; shape ``(V**s,)``.
     seen_ : dict[int, numpy.ndarray]
         Boolean masks of shape ``(V**s,)``: the tuple values seen in training.
+    alphabets_ : dict[int, int]
+        The alphabet size ``V`` of the codes of each level (``v`` at level 0).
     """
 
     default_context: ClassVar[str] = ""
 
-    def __init__(self, v, s, L, seed=0, *, context=None, n_clusters=None, method="kmeans", n_init=10):
+    def __init__(
+        self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=10
+    ):
         super().__init__(v, s, L, seed)
         context = self.default_context if context is None else context
         if context not in CONTEXTS:
@@ -112,7 +173,13 @@ class ContextClustering(Learner):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         self.context = context
-        self.n_clusters = self.v if n_clusters is None else check_int("n_clusters", n_clusters, minimum=2)
+        if isinstance(n_clusters, str):
+            if n_clusters != "auto":
+                raise ValueError(f"n_clusters must be an integer >= 2 or 'auto', got {n_clusters!r}")
+            self.n_clusters = "auto"
+        else:
+            self.n_clusters = self.v if n_clusters is None else check_int("n_clusters", n_clusters, minimum=2)
+        self.max_clusters = 2 * self.v if max_clusters is None else check_int("max_clusters", max_clusters, minimum=2)
         self.method = method
         self.n_init = check_int("n_init", n_init, minimum=1)
 
@@ -123,7 +190,7 @@ class ContextClustering(Learner):
 
     def _alphabet(self, level: int) -> int:
         """The alphabet size of the codes at ``level`` (tokens at level 0)."""
-        return self.v if level == 0 else self.n_clusters
+        return self.alphabets_[level]
 
     def _encode(self, codes: np.ndarray, level: int) -> np.ndarray:
         """The s-tuples of level-``level`` codes ``(P, n*s)``, encoded: ``(P, n)`` in ``[0, V**s)``."""
@@ -175,16 +242,20 @@ class ContextClustering(Learner):
         """Learn levels ``1 .. top`` from ``tokens`` of shape ``(P, s**L)``."""
         tokens = self._check_tokens(tokens)
         labels = self._check_labels(labels, tokens.shape[0], getattr(self, "n_classes", None)) if self.uses_labels else None
+        self.assignments_, self.seen_, self.alphabets_ = {}, {}, {0: self.v}
         token_tuples = self._encode(tokens, 0)
-        self.assignments_, self.seen_ = {}, {}
         codes = tokens
         for level in range(1, self.top + 1):
             counts = self._count(codes, tokens, token_tuples, labels, level)
-            assignment = cluster_rows(counts, self.n_clusters, self.seed, self.method, self.n_init)
+            k = self.n_clusters
+            if k == "auto":
+                k = estimate_n_clusters(counts, self.max_clusters, self.seed)
+            assignment = cluster_rows(counts, k, self.seed, self.method, self.n_init)
             seen = assignment >= 0
-            weight = np.bincount(assignment[seen], weights=counts.sum(axis=1)[seen], minlength=self.n_clusters)
+            weight = np.bincount(assignment[seen], weights=counts.sum(axis=1)[seen], minlength=k)
             assignment[~seen] = int(np.argmax(weight))  # the fallback for unseen tuples
-            self.assignments_[level] = assignment.astype(smallest_uint(self.n_clusters))
+            self.alphabets_[level] = k
+            self.assignments_[level] = assignment.astype(smallest_uint(k))
             self.seen_[level] = seen
             codes = self._relabel(codes, level)
         return self
