@@ -17,6 +17,7 @@ is how the command line finds them.
 
 from __future__ import annotations
 
+import importlib
 from typing import ClassVar
 
 import numpy as np
@@ -25,6 +26,10 @@ from ._validate import check_int, check_int_array, check_range
 
 #: Learners by their command-line name, filled by :func:`register`.
 REGISTRY: dict[str, type[Learner]] = {}
+
+#: The modules that define learners; :func:`get` imports them on demand.
+#: ``lpbook.neural`` needs torch, an optional dependency.
+LEARNER_MODULES = ("lpbook.baselines", "lpbook.ilc", "lpbook.neural")
 
 
 def register(name: str):
@@ -38,6 +43,24 @@ def register(name: str):
         return cls
 
     return decorate
+
+
+def get(name: str) -> type[Learner]:
+    """The learner registered as ``name``, importing the learner modules if needed.
+
+    Raises ``ValueError`` listing the registered names when there is none.
+    """
+    if name not in REGISTRY:
+        for module in LEARNER_MODULES:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as err:
+                if err.name != "torch":
+                    raise
+    if name not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise ValueError(f"learner must be a registered name (registered: {known}), got {name!r}")
+    return REGISTRY[name]
 
 
 class Learner:

@@ -1,0 +1,28 @@
+"""Neural learners of the book, in torch.
+
+Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
+works without it. Importing it registers the learners ``"supervised-cnn"``
+(:class:`SupervisedCNN`) and ``"masked-token"`` (:class:`MaskedTokenModel`).
+The pieces meant for reuse by later learners are the transformer backbone
+(:class:`Encoder`), the latent probe (:class:`LatentProbe`,
+:func:`score_layers`) and the training helpers in :mod:`lpbook.neural.training`.
+"""
+
+from .cnn import HierarchicalCNN, SupervisedCNN
+from .encoder import Encoder
+from .masked import MaskedTokenModel, MaskedTokenNetwork
+from .probe import LatentProbe, ProbeScores, pool, score_layers
+from .training import resolve_device
+
+__all__ = [
+    "Encoder",
+    "HierarchicalCNN",
+    "LatentProbe",
+    "MaskedTokenModel",
+    "MaskedTokenNetwork",
+    "ProbeScores",
+    "SupervisedCNN",
+    "pool",
+    "resolve_device",
+    "score_layers",
+]

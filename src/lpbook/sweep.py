@@ -1,0 +1,693 @@
+"""Sample-complexity sweeps: run a learner over grammars x sample sizes x seeds.
+
+A *point* is one training run, fully described by a :class:`Point`: the
+learner's registered name and options, the grammar ``(v, m, s, L, n_classes)``,
+the number of training samples ``P``, the seed and the test-set size
+``n_test``. Seed ``seed`` draws a fresh grammar ``RHM(..., seed=seed)``, the
+training set ``sample(P, seed=2*seed)`` (nested across ``P``) and the held-out
+test set ``sample(n_test, seed=2*seed + 1)``; the learner gets ``seed`` too.
+
+Storage. :func:`run_sweep` writes one row per point to a SQLite file (table
+``points``), keyed by :attr:`Point.key`, the sha256 of the point's canonical
+JSON. Only the main process writes, and it commits each point as soon as it
+finishes, so an interrupted sweep (Ctrl-C, ``kill -9``) loses at most the
+points in flight; rerunning the same call skips the points already stored
+and never rewrites them.
+
+Statistics. :func:`estimate_pstar` reads the sample complexity ``P*`` off the
+median accuracy curve over seeds, with a bootstrap over seeds;
+:func:`fit_exponent` regresses ``log P*`` on ``log m`` (or on ``L``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import multiprocessing.connection
+import numbers
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+import lpbook
+
+from ._validate import check_int
+from .grammar import RHM, Sample
+from .learners import Learner, get
+from .metrics import level_accuracy
+
+#: Keyword arguments that :func:`run_point` passes to every learner itself.
+RESERVED_OPTIONS = frozenset({"v", "s", "L", "seed", "n_classes"})
+
+#: The table, one row per finished point. ``options`` and ``accuracy`` are JSON.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    key       TEXT PRIMARY KEY,  -- Point.key: sha256 of the point's canonical JSON
+    learner   TEXT    NOT NULL,
+    options   TEXT    NOT NULL,  -- canonical JSON object (sorted keys)
+    v         INTEGER NOT NULL,
+    m         INTEGER NOT NULL,
+    s         INTEGER NOT NULL,
+    L         INTEGER NOT NULL,
+    n_classes INTEGER NOT NULL,
+    P         INTEGER NOT NULL,
+    seed      INTEGER NOT NULL,
+    n_test    INTEGER NOT NULL,
+    accuracy  TEXT    NOT NULL,  -- JSON {level: accuracy in [0, 1]}
+    seconds   REAL    NOT NULL,  -- wall time of fit + transform
+    version   TEXT    NOT NULL,  -- lpbook.__version__ that computed the point
+    finished  TEXT    NOT NULL   -- UTC ISO 8601 time the point finished
+)
+"""
+
+_COLUMNS = (
+    "key", "learner", "options", "v", "m", "s", "L", "n_classes",
+    "P", "seed", "n_test", "accuracy", "seconds", "version", "finished",
+)
+_FILTERS = frozenset(_COLUMNS) - {"key", "accuracy", "seconds", "finished"}
+#: Row fields that identify one curve: everything but ``P`` and ``seed``.
+SETTING_FIELDS = ("learner", "options", "v", "m", "s", "L", "n_classes", "n_test")
+
+
+def _canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- the points
+@dataclass(frozen=True)
+class Grammar:
+    """The shape of an RHM, checked by :class:`~lpbook.grammar.RHM` itself.
+
+    ``n_classes=None`` means ``v``, and is stored resolved.
+    """
+
+    v: int
+    m: int
+    s: int
+    L: int
+    n_classes: int | None = None
+
+    def __post_init__(self):
+        rhm = RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes)
+        for name in ("v", "m", "s", "L", "n_classes"):
+            object.__setattr__(self, name, getattr(rhm, name))
+
+
+def _as_grammar(grammar) -> Grammar:
+    if isinstance(grammar, Grammar):
+        return grammar
+    if not isinstance(grammar, Mapping):
+        raise TypeError(f"each grammar must be a Grammar or a mapping, got {grammar!r}")
+    names = {f.name for f in dataclasses.fields(Grammar)}
+    if not {"v", "m", "s", "L"} <= grammar.keys() <= names:
+        raise ValueError(f"each grammar must have keys v, m, s, L and optionally n_classes, got {sorted(grammar)}")
+    try:
+        return Grammar(**grammar)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"invalid grammar {dict(grammar)}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One training run of a sweep (see the module docstring for the seeds).
+
+    ``learner`` is a key of :data:`lpbook.learners.REGISTRY`, ``options`` its
+    keyword arguments (a JSON-compatible dict), ``n_classes`` is resolved
+    (never ``None``), ``P`` and ``n_test`` count training and test strings.
+    """
+
+    learner: str
+    options: dict = field(hash=False)
+    v: int
+    m: int
+    s: int
+    L: int
+    n_classes: int
+    P: int
+    seed: int
+    n_test: int
+
+    @property
+    def key(self) -> str:
+        """The primary key: sha256 (hex) of the point's canonical JSON."""
+        return hashlib.sha256(_canonical_json(dataclasses.asdict(self)).encode()).hexdigest()
+
+    @property
+    def grammar(self) -> Grammar:
+        """The point's grammar shape (without its seed)."""
+        return Grammar(self.v, self.m, self.s, self.L, self.n_classes)
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """What :func:`run_point` measured: ``accuracy[level]`` in ``[0, 1]`` for each level the
+    learner returned, ``seconds`` of fit + transform, the package ``version`` and the
+    UTC time ``finished``."""
+
+    point: Point
+    accuracy: dict = field(hash=False)
+    seconds: float
+    version: str
+    finished: str
+
+
+def learner_class(name) -> type[Learner]:
+    """The learner registered as ``name`` (:func:`lpbook.learners.get`)."""
+    return get(name)
+
+
+def _make_learner(cls: type[Learner], point: Point) -> Learner:
+    extra = {"n_classes": point.n_classes} if cls.uses_labels else {}
+    return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **point.options, **extra)
+
+
+def _check_options(options) -> dict:
+    """``options`` as a canonical JSON-compatible dict (``None`` is ``{}``)."""
+    options = {} if options is None else options
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise TypeError(f"options must be a dict with str keys, got {options!r}")
+    reserved = RESERVED_OPTIONS & options.keys()
+    if reserved:
+        raise ValueError(f"options must not set {sorted(reserved)}: the sweep sets them")
+    try:
+        return json.loads(_canonical_json(options))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"options must be JSON-serialisable, got {options!r}: {exc}") from None
+
+
+def _check_ints(name: str, values, minimum: int) -> list[int]:
+    """Sorted unique ints ``>= minimum`` from a non-empty iterable."""
+    if not isinstance(values, Iterable) or isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be an iterable of integers, got {values!r}")
+    values = sorted({check_int(name, x, minimum=minimum) for x in values})
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    return values
+
+
+def _check_seeds(seeds) -> list[int]:
+    """``range(seeds)`` for an int, else the sorted unique seeds (each ``>= 0``)."""
+    if isinstance(seeds, Iterable):
+        return _check_ints("seeds", seeds, minimum=0)
+    return list(range(check_int("seeds", seeds, minimum=1)))
+
+
+def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) -> list[Point]:
+    """Every point of a sweep, all checked before any work starts.
+
+    ``grammars``: non-empty iterable of :class:`Grammar` or mappings with keys
+    ``v, m, s, L`` (and optionally ``n_classes``); ``P_grid``: training sizes,
+    ints ``>= 1``; ``seeds``: a count ``n >= 1`` (seeds ``0..n-1``) or an
+    iterable of ints ``>= 0``; ``options``: JSON-serialisable keyword arguments
+    of the learner. Also builds the learner once per grammar, so that it
+    rejects bad options here. Returns ``len(grammars) * len(P_grid) * len(seeds)``
+    points, ordered by grammar, ``P``, seed.
+    """
+    cls = learner_class(learner)
+    if not isinstance(grammars, Iterable) or isinstance(grammars, Mapping):
+        raise TypeError(f"grammars must be an iterable of grammars, got {grammars!r}")
+    grammars = [_as_grammar(g) for g in grammars]
+    if not grammars:
+        raise ValueError("grammars must not be empty")
+    P_grid = _check_ints("P_grid", P_grid, minimum=1)
+    seeds = _check_seeds(seeds)
+    options = _check_options(options)
+    n_test = check_int("n_test", n_test, minimum=1)
+    points = [
+        Point(learner, options, **dataclasses.asdict(g), P=P, seed=seed, n_test=n_test)
+        for g in grammars
+        for P in P_grid
+        for seed in seeds
+    ]
+    for point in points[:: len(P_grid) * len(seeds)]:  # the first point of each grammar
+        try:
+            _make_learner(cls, point)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"learner {learner!r} rejects options {options} for {point.grammar}: {exc}") from None
+    return points
+
+
+def log_grid(P_min, P_max, n) -> list[int]:
+    """About ``n`` log-spaced sample sizes from ``P_min`` to ``P_max`` (both included).
+
+    Returns sorted unique ints: rounding can merge neighbours, so there may be
+    fewer than ``n`` when the range is narrow.
+    """
+    P_min = check_int("P_min", P_min, minimum=1)
+    P_max = check_int("P_max", P_max, minimum=P_min)
+    n = check_int("n", n, minimum=1)
+    return np.unique(np.rint(np.geomspace(P_min, P_max, n)).astype(np.int64)).tolist()
+
+
+# ------------------------------------------------------------- one point
+def _root_accuracy(labels: np.ndarray, codes) -> float:
+    """Plain accuracy of root codes of shape ``(P,)`` or ``(P, 1)`` against ``labels`` ``(P,)``."""
+    codes = np.asarray(codes)
+    if codes.shape not in {labels.shape, labels.shape + (1,)}:
+        raise ValueError(f"root codes must have shape ({labels.size}, 1), got {codes.shape}")
+    return float(np.mean(codes.reshape(labels.shape) == labels))
+
+
+def _accuracies(test: Sample, codes: Mapping, L: int) -> dict[int, float]:
+    """``{level: accuracy}`` of a learner's ``codes`` on the test sample."""
+    accuracy = {}
+    for level, level_codes in codes.items():
+        level = check_int("level of the learner's codes", level, minimum=0)
+        if level > L:
+            raise ValueError(f"the learner returned codes for level {level} > L = {L}")
+        if level == L:
+            accuracy[level] = _root_accuracy(test.labels, level_codes)
+        else:
+            accuracy[level] = level_accuracy(test.levels[level], level_codes)
+    return dict(sorted(accuracy.items()))
+
+
+def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult:
+    """Train and test one point; deterministic apart from ``seconds`` and ``finished``.
+
+    ``learner`` is the class to use, by default ``REGISTRY[point.learner]``;
+    :func:`run_sweep` passes it so that worker processes that do not share the
+    main process's registry (``spawn``) import it by reference.
+    """
+    cls = learner_class(point.learner) if learner is None else learner
+    rhm = RHM(point.v, point.m, point.s, point.L, n_classes=point.n_classes, seed=point.seed)
+    train = rhm.sample(point.P, seed=2 * point.seed)
+    test = rhm.sample(point.n_test, seed=2 * point.seed + 1)
+    model = _make_learner(cls, point)
+    start = time.perf_counter()
+    model.fit(train.tokens, train.labels if cls.uses_labels else None)
+    codes = model.transform(test.tokens)
+    seconds = time.perf_counter() - start
+    finished = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return PointResult(point, _accuracies(test, codes, point.L), seconds, lpbook.__version__, finished)
+
+
+# ---------------------------------------------------------------- storage
+def _connect(db) -> sqlite3.Connection:
+    """Open (creating if needed) the sweep database ``db`` and its table."""
+    if not Path(db).resolve().parent.is_dir():
+        raise FileNotFoundError(f"db {os.fspath(db)!r} cannot be created: its folder does not exist")
+    conn = sqlite3.connect(os.fspath(db), timeout=60)
+    conn.execute(SCHEMA)
+    conn.commit()
+    return conn
+
+
+def _open_existing(db) -> sqlite3.Connection:
+    """Open an existing sweep database without creating anything."""
+    path = Path(db)
+    if not path.is_file():
+        raise FileNotFoundError(f"db {os.fspath(db)!r} does not exist")
+    # mode=rw rather than ro: a read-only connection cannot roll back the hot
+    # journal that a sweep killed mid-commit leaves behind.
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=60)
+    try:
+        conn.execute("SELECT key FROM points LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ValueError(f"db {os.fspath(db)!r} is not a sweep database: {exc}") from None
+    return conn
+
+
+def _stored_keys(conn: sqlite3.Connection) -> set[str]:
+    return {key for (key,) in conn.execute("SELECT key FROM points")}
+
+
+def _insert(conn: sqlite3.Connection, result: PointResult) -> None:
+    """Store one result and commit at once; a key already present is left untouched."""
+    p = result.point
+    values = (
+        p.key, p.learner, _canonical_json(p.options), p.v, p.m, p.s, p.L, p.n_classes,
+        p.P, p.seed, p.n_test, _canonical_json(result.accuracy), result.seconds,
+        result.version, result.finished,
+    )
+    placeholders = ", ".join("?" * len(_COLUMNS))
+    conn.execute(f"INSERT OR IGNORE INTO points ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values)
+    conn.commit()
+
+
+def _as_row(values: tuple) -> dict:
+    row = dict(zip(_COLUMNS, values))
+    row["options"] = json.loads(row["options"])
+    row["accuracy"] = {int(level): acc for level, acc in json.loads(row["accuracy"]).items()}
+    return row
+
+
+def load_results(db, **filters) -> list[dict]:
+    """The stored points of ``db`` as plain dicts, sorted by setting, ``P``, seed.
+
+    Each row has the :class:`Point` fields (``options`` a dict), ``key``,
+    ``accuracy`` (``{level: accuracy}``, int keys), ``seconds``, ``version``
+    and ``finished``. ``filters`` keep the rows whose field equals the given
+    value, e.g. ``load_results(db, learner="ilc", m=3)``; allowed fields:
+    learner, options, v, m, s, L, n_classes, P, seed, n_test, version.
+    """
+    unknown = filters.keys() - _FILTERS
+    if unknown:
+        raise ValueError(f"filters must be among {sorted(_FILTERS)}, got {sorted(unknown)}")
+    if "options" in filters:
+        filters["options"] = _canonical_json(_check_options(filters["options"]))
+    where = " AND ".join(f"{name} = ?" for name in filters) or "1"
+    order = ", ".join(SETTING_FIELDS + ("P", "seed"))
+    with closing(_open_existing(db)) as conn:
+        cursor = conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM points WHERE {where} ORDER BY {order}", tuple(filters.values())
+        )
+        return [_as_row(values) for values in cursor]
+
+
+# ---------------------------------------------------------------- the sweep
+def _collect(futures: dict, conn: sqlite3.Connection, bar) -> None:
+    """Store each result as it arrives; a failed point stops the sweep with its description."""
+    for future in as_completed(futures):
+        try:
+            result = future.result()
+        except Exception as exc:
+            raise RuntimeError(f"{futures[future]} failed: {type(exc).__name__}: {exc}") from exc
+        _insert(conn, result)
+        bar.update()
+
+
+def _init_worker() -> None:
+    """Initializer of the default pool's workers.
+
+    - One thread per worker: the pool already uses every core, and nested
+      thread pools (BLAS, OpenMP in scikit-learn, torch) would oversubscribe them.
+    - End the worker when the main process dies: without it a ``kill -9`` of
+      the main process would leave its workers waiting forever for work.
+    """
+    os.environ["OMP_NUM_THREADS"] = "1"  # read by torch when it starts its thread pool
+    threadpool_limits(1)
+    parent = multiprocessing.parent_process()
+
+    def watch():
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | None, bar) -> None:
+    """Run ``todo`` on ``executor`` (or a process pool of its own) and store the results."""
+    own = executor is None
+    if own:
+        n_workers = min(workers or os.cpu_count() or 1, len(todo))
+        # "spawn", not "fork": forking a process that already runs thread pools
+        # (OpenMP in scikit-learn, torch) can deadlock the children.
+        context = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_worker)
+    cls = learner_class(todo[0].learner)
+    # Largest P first: the slowest points start early, which balances the workers.
+    futures = {executor.submit(run_point, p, cls): p for p in sorted(todo, key=lambda p: -p.P)}
+    try:
+        _collect(futures, conn, bar)
+    finally:
+        for future in futures:
+            future.cancel()
+        if own:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def run_sweep(
+    learner,
+    grammars,
+    P_grid,
+    seeds,
+    db,
+    *,
+    options=None,
+    n_test=2000,
+    executor: Executor | None = None,
+    workers=None,
+    progress=True,
+) -> list[dict]:
+    """Run every point of the sweep that ``db`` does not hold yet; return all its rows.
+
+    The arguments up to ``n_test`` are those of :func:`make_points`. Points run
+    on ``executor`` (any :class:`concurrent.futures.Executor`, left open), or
+    by default on a process pool of ``workers`` processes (default
+    ``os.cpu_count()``). Each finished point is committed to the SQLite file
+    ``db`` at once, by this process only; rerunning an interrupted call
+    finishes it. ``progress`` shows a tqdm bar. Returns the rows of the
+    sweep's points as :func:`load_results` gives them.
+    """
+    points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
+    if executor is not None and workers is not None:
+        raise ValueError("give either executor or workers, not both")
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+    if workers is not None:
+        check_int("workers", workers, minimum=1)
+    with closing(_connect(db)) as conn:
+        stored = _stored_keys(conn)
+        todo = [p for p in points if p.key not in stored]
+        with tqdm(total=len(points), initial=len(points) - len(todo), unit="point", disable=not progress) as bar:
+            if todo:
+                _execute(todo, conn, executor, workers, bar)
+    keys = {p.key for p in points}
+    return [row for row in load_results(db, learner=learner, n_test=n_test) if row["key"] in keys]
+
+
+# ---------------------------------------------------------------- statistics
+def setting_of(row: Mapping) -> tuple:
+    """What identifies the curve a row belongs to: ``(field, value)`` pairs of :data:`SETTING_FIELDS`.
+
+    Fields a row lacks count as ``None``; options are compared as canonical JSON.
+    """
+    return tuple(
+        (name, _canonical_json(row.get(name)) if name == "options" else row.get(name)) for name in SETTING_FIELDS
+    )
+
+
+def group_results(rows: Iterable[Mapping]) -> dict[tuple, list]:
+    """Rows split by :func:`setting_of` (one curve each), in order of first appearance."""
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        groups.setdefault(setting_of(row), []).append(row)
+    return groups
+
+
+@dataclass(frozen=True)
+class PStar:
+    """A sample complexity read off the median accuracy curve.
+
+    ``value`` is ``P*`` in samples, NaN when ``censored`` is ``"below"`` (the
+    median curve is at or above ``threshold`` already at the smallest ``P``)
+    or ``"above"`` (it never reaches it); ``censored`` is ``None`` otherwise.
+    ``[low, high]`` is the bootstrap percentile interval at ``confidence``.
+    ``boot`` (shape ``(n_boot,)``) holds the bootstrap draws of ``P*``, where
+    a draw censored below is ``0`` and one censored above is ``inf``; so are
+    ``low`` and ``high`` when the interval leaves the grid. ``P_grid`` and
+    ``median`` (same length) are the median curve itself.
+    """
+
+    value: float
+    low: float
+    high: float
+    censored: str | None
+    level: int
+    threshold: float
+    confidence: float
+    n_seeds: int
+    P_grid: tuple
+    median: tuple
+    boot: np.ndarray = field(repr=False, compare=False)
+
+
+def _accuracy_matrix(rows: list, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid ``P`` of shape ``(n_P,)`` and the accuracies of ``level``, shape ``(n_P, n_seeds)``."""
+    P_grid = sorted({row["P"] for row in rows})
+    seeds = sorted({row["seed"] for row in rows})
+    acc = np.zeros((len(P_grid), len(seeds)))
+    filled = np.zeros(acc.shape, dtype=bool)
+    at_P, at_seed = {P: i for i, P in enumerate(P_grid)}, {s: j for j, s in enumerate(seeds)}
+    for row in rows:
+        i, j = at_P[row["P"]], at_seed[row["seed"]]
+        if filled[i, j]:
+            raise ValueError(f"results hold two rows for P={row['P']}, seed={row['seed']}")
+        if level not in row["accuracy"]:
+            levels = sorted(row["accuracy"])
+            raise ValueError(f"level must be one of the levels in the results {levels}, got {level}")
+        acc[i, j], filled[i, j] = row["accuracy"][level], True
+    missing = np.argwhere(~filled)
+    if missing.size:
+        i, j = missing[0]
+        raise ValueError(
+            f"results must hold every (P, seed) pair; {len(missing)} missing, e.g. P={P_grid[i]}, "
+            f"seed={seeds[j]} (finish the sweep first)"
+        )
+    if len(P_grid) < 2:
+        raise ValueError(f"results must hold at least 2 values of P, got {P_grid}")
+    return np.array(P_grid, dtype=float), acc
+
+
+def _crossing(log_P: np.ndarray, curves: np.ndarray, threshold: float) -> np.ndarray:
+    """``log P*`` of each column of ``curves`` (shape ``(n_P, k)``, on the grid ``log_P``).
+
+    Linear interpolation in ``(log P, accuracy)`` between the last grid point
+    below ``threshold`` and the first at or above; ``-inf`` where the first
+    point is already at or above, ``+inf`` where none is. Shape ``(k,)``.
+    """
+    reached = curves >= threshold
+    first = reached.argmax(axis=0)
+    upper = np.maximum(first, 1)
+    columns = np.arange(curves.shape[1])
+    y0, y1 = curves[upper - 1, columns], curves[upper, columns]
+    x0, x1 = log_P[upper - 1], log_P[upper]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = x0 + (threshold - y0) * (x1 - x0) / (y1 - y0)
+    crossing = np.where(first == 0, -np.inf, crossing)
+    return np.where(reached.any(axis=0), crossing, np.inf)
+
+
+def _interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of ``draws`` (infinite draws allowed: no interpolation)."""
+    low, high = np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2], method="inverted_cdf")
+    return float(low), float(high)
+
+
+def _check_fraction(name: str, value, *, one_allowed: bool) -> float:
+    """``value`` as a float in ``(0, 1)``, or ``(0, 1]`` when ``one_allowed``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not (0 < value < 1 or (one_allowed and value == 1)):
+        raise ValueError(f"{name} must be in (0, 1{']' if one_allowed else ')'}, got {value}")
+    return float(value)
+
+
+def _check_one_setting(rows: list) -> None:
+    """Raise a ``ValueError`` naming the fields in which ``rows`` differ, unless they share one setting."""
+    settings = list(group_results(rows))
+    if len(settings) > 1:
+        mixed = {name: sorted({dict(s)[name] for s in settings}, key=repr) for name in SETTING_FIELDS}
+        described = ", ".join(f"{name} in {values}" for name, values in mixed.items() if len(values) > 1)
+        raise ValueError(
+            f"results must come from one setting (learner, options, grammar, n_test); they mix {described}"
+        )
+
+
+def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.95, seed=0) -> PStar:
+    """The sample complexity ``P*`` at which the median accuracy of ``level`` first reaches ``threshold``.
+
+    ``results`` are rows as :func:`load_results` gives them, all of one
+    setting (learner, options, grammar, ``n_test``) and covering every
+    ``(P, seed)`` pair of a grid with at least 2 values of ``P``. For each ``P``
+    the accuracy is the median over seeds; ``P*`` interpolates linearly in
+    ``(log P, accuracy)`` (see :class:`PStar` for censoring). The bootstrap
+    resamples the seeds with replacement, the same resample for every ``P``
+    since training sets are nested across ``P``, ``n_boot`` times from the
+    generator seeded by ``seed``.
+    """
+    rows = list(results)
+    if not rows:
+        raise ValueError("results must not be empty")
+    _check_one_setting(rows)
+    level = check_int("level", level, minimum=0)
+    threshold = _check_fraction("threshold", threshold, one_allowed=True)
+    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    n_boot = check_int("n_boot", n_boot, minimum=1)
+    P_grid, acc = _accuracy_matrix(rows, level)
+    log_P = np.log(P_grid)
+    median = np.median(acc, axis=1)
+    log_value = _crossing(log_P, median[:, None], threshold)[0]
+    n_seeds = acc.shape[1]
+    resample = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
+    boot = np.exp(_crossing(log_P, np.median(acc[:, resample], axis=-1), threshold))  # (n_boot,)
+    boot.flags.writeable = False
+    censored = None if np.isfinite(log_value) else ("below" if np.isneginf(log_value) else "above")
+    low, high = _interval(boot, confidence)
+    return PStar(
+        value=float(np.exp(log_value)) if censored is None else float("nan"),
+        low=low,
+        high=high,
+        censored=censored,
+        level=level,
+        threshold=threshold,
+        confidence=confidence,
+        n_seeds=n_seeds,
+        P_grid=tuple(int(P) for P in P_grid),
+        median=tuple(float(a) for a in median),
+        boot=boot,
+    )
+
+
+@dataclass(frozen=True)
+class Exponent:
+    """A least-squares fit ``log P* = intercept + slope * X``, ``X = log x`` or ``x``.
+
+    ``[low, high]`` is the bootstrap percentile interval of ``slope`` at
+    ``confidence``, over the ``n_boot`` replicates whose P* draws were all
+    finite (replicates with a draw censored off the grid are left out).
+    ``n_points`` finite P* values entered the fit.
+    """
+
+    slope: float
+    low: float
+    high: float
+    intercept: float
+    log_x: bool
+    confidence: float
+    n_points: int
+    n_boot: int
+
+
+def _slopes(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of each row of ``Y`` (shape ``(k, n)``) against ``X`` (shape ``(n,)``)."""
+    Xc = X - X.mean()
+    return (Y - Y.mean(axis=-1, keepdims=True)) @ Xc / (Xc @ Xc)
+
+
+def fit_exponent(x, pstars, log_x=True, *, n_boot=1000, confidence=0.95, seed=0) -> Exponent:
+    """Regress ``log P*`` on ``log x`` (exponent in ``m``) or, with ``log_x=False``, on ``x`` (growth in ``L``).
+
+    ``x`` and ``pstars`` (:class:`PStar` results) have equal lengths; censored
+    P* are left out, and at least 2 finite ones at distinct ``x`` must remain.
+    Each of ``n_boot`` bootstrap replicates draws one of each P*'s bootstrap
+    draws (independently, from the generator seeded by ``seed``) and refits.
+    """
+    pstars = list(pstars)
+    if not all(isinstance(p, PStar) for p in pstars):
+        raise TypeError("pstars must be PStar results of estimate_pstar")
+    x = np.asarray(x, dtype=float)
+    if x.shape != (len(pstars),) or not np.isfinite(x).all():
+        raise ValueError(f"x must hold len(pstars) = {len(pstars)} finite numbers, got {x.tolist()}")
+    if log_x and (x <= 0).any():
+        raise ValueError(f"x must be > 0 when log_x is true, got {x.tolist()}")
+    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    n_boot = check_int("n_boot", n_boot, minimum=1)
+    finite = np.isfinite([p.value for p in pstars])
+    if np.unique(x[finite]).size < 2:
+        raise ValueError(f"fit_exponent needs at least 2 finite P* at distinct x, got x={x[finite].tolist()}")
+    kept = [p for p, ok in zip(pstars, finite) if ok]
+    X = np.log(x[finite]) if log_x else x[finite]
+    Y = np.log([p.value for p in kept])
+    slope = float(_slopes(X, Y))
+    rng = np.random.default_rng(seed)
+    draws = np.stack([p.boot[rng.integers(0, p.boot.size, n_boot)] for p in kept], axis=1)  # (n_boot, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = _slopes(X, np.log(draws))
+    boot = boot[np.isfinite(boot)]
+    low, high = _interval(boot, confidence) if boot.size else (float("nan"), float("nan"))
+    return Exponent(
+        slope=slope,
+        low=low,
+        high=high,
+        intercept=float(Y.mean() - slope * X.mean()),
+        log_x=bool(log_x),
+        confidence=confidence,
+        n_points=int(finite.sum()),
+        n_boot=int(boot.size),
+    )

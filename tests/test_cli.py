@@ -1,0 +1,202 @@
+"""Tests of the command line, ``lpbook`` / ``python -m lpbook``."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lpbook.__main__ as cli
+from lpbook import RHM
+from lpbook.learners import REGISTRY, Learner
+from lpbook.sweep import load_results
+
+
+class LeftmostToken(Learner):
+    """Toy learner: codes each node by its leftmost token (level 0 is always right)."""
+
+    def __init__(self, v, s, L, seed=0, *, scale=1):
+        super().__init__(v, s, L, seed)
+        self.scale = scale
+
+    def fit(self, tokens, labels=None):
+        return self
+
+    def transform(self, tokens):
+        tokens = self._check_tokens(tokens)
+        return {level: tokens[:, :: self.s**level] * self.scale for level in range(self.L)}
+
+
+class Broken(LeftmostToken):
+    """A learner whose fit fails."""
+
+    def fit(self, tokens, labels=None):
+        raise ZeroDivisionError("boom")
+
+
+class Oracle(Learner):
+    """Parses with the true grammar (told ``m``) but codes only the first ``min(1, P / P0)``
+    of the test rows, and -1 for the others: its accuracy at every level is that fraction."""
+
+    uses_labels = True
+
+    def __init__(self, v, s, L, seed=0, *, n_classes=None, m, P0):
+        super().__init__(v, s, L, seed)
+        self.rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+        self.P0 = P0
+
+    def fit(self, tokens, labels=None):
+        self.fraction_ = min(1.0, len(tokens) / self.P0)
+        return self
+
+    def transform(self, tokens):
+        levels = self.rhm.parse(tokens).levels
+        coded = np.arange(len(tokens)) < round(self.fraction_ * len(tokens))
+        return {level: np.where(coded[:, None], codes, -1) for level, codes in enumerate(levels)}
+
+
+@pytest.fixture(autouse=True)
+def toy(monkeypatch):
+    """Register the toy learners of this file for each test."""
+    monkeypatch.setitem(REGISTRY, "toy", LeftmostToken)
+    monkeypatch.setitem(REGISTRY, "broken", Broken)
+    monkeypatch.setitem(REGISTRY, "oracle", Oracle)
+
+
+def sweep_args(db, *extra):
+    """A small sweep of the toy learner: grammars v=4, m=2, s=2, L in {2, 3}, 2 seeds."""
+    return ["sweep", "--learner", "toy", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "3",
+            "--seeds", "2", "--n-test", "100", "--db", str(db), "--workers", "1", "--no-progress", *extra]
+
+
+def exit_code(argv) -> int:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    return info.value.code
+
+
+def test_sweep_then_pstar(tmp_path, capsys):
+    db = tmp_path / "r.sqlite"
+    assert cli.main(sweep_args(db, "--P-range", "10", "1000", "3", "--option", "scale=1")) == 0
+    rows = load_results(db)
+    assert len(rows) == 2 * 3 * 2
+    assert {row["P"] for row in rows} == {10, 100, 1000}
+    assert {row["L"] for row in rows} == {2, 3} and {row["options"]["scale"] for row in rows} == {1}
+    assert "12 points of this sweep are stored" in capsys.readouterr().out
+
+    assert cli.main(["pstar", "--db", str(db), "--learner", "toy", "--level", "0", "--n-boot", "50"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "P* of level 0 at accuracy 0.9, learner 'toy':"
+    assert len(out) == 3
+    assert out[1].startswith("v=4 m=2 s=2 L=2 n_classes=4 n_test=100 options={\"scale\": 1}: P* < 10")
+    assert out[2].startswith("v=4 m=2 s=2 L=3 ") and "(95% interval, 2 seeds)" in out[2]
+
+
+def test_pstar_prints_the_interpolated_value(tmp_path, capsys):
+    db = tmp_path / "r.sqlite"
+    argv = sweep_args(db, "--P", "10", "30", "100", "--option", "m=2", "--option", "P0=50")
+    argv[argv.index("toy")] = "oracle"
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    # Accuracies 0.2, 0.6, 1 at P = 10, 30, 100: 0.9 is reached 3/4 of the way from log 30 to log 100.
+    expected = 30 * (100 / 30) ** 0.75
+    assert cli.main(["pstar", "--db", str(db), "--learner", "oracle", "--level", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f'v=4 m=2 s=2 L=2 n_classes=4 n_test=100 options={{"P0": 50, "m": 2}}: P* = {expected:.4g} '
+        f"[{expected:.4g}, {expected:.4g}] (95% interval, 2 seeds)"
+    )
+
+
+def test_rerun_adds_nothing(tmp_path, capsys):
+    db = tmp_path / "r.sqlite"
+    assert cli.main(sweep_args(db, "--P", "10", "30")) == 0
+    first = load_results(db)
+    assert cli.main(sweep_args(db, "--P", "10", "30")) == 0
+    assert load_results(db) == first
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--learner", "nope"], r"--learner must be a registered name \(registered: .*toy.*\), got 'nope'"),
+        (["--m", "3", "--v", "2"], r"invalid grammar v=2 m=3 s=2 L=2 .*m must be <= v\*\*\(s-1\) = 2"),
+        (["--n-classes", "9"], r"invalid grammar .*n_classes\*m must be <= v\*\*s = 16"),
+        (["--P-range", "100", "10", "3"], "--P-range needs MIN <= MAX, got MIN=100 MAX=10"),
+        (["--P-range", "10", "100"], "argument --P-range: expected 3 arguments"),
+        (["--P", "0"], "argument --P: must be >= 1, got 0"),
+        (["--seeds", "-1"], "argument --seeds: must be >= 1, got -1"),
+        (["--seeds", "two"], "argument --seeds: must be an integer, got 'two'"),
+        (["--db"], "argument --db: expected one argument"),
+        (["--option", "scale"], "--option must be KEY=VALUE"),
+        (["--option", "=3"], "--option must be KEY=VALUE"),
+        (["--option", "scale=1", "--option", "scale=2"], "--option scale is given twice"),
+        (["--option", "bogus=1"], "learner 'toy' rejects options {'bogus': 1}"),
+        (["--option", "seed=1"], r"options must not set \['seed'\]"),
+    ],
+)
+def test_bad_sweep_arguments_exit_2(tmp_path, capsys, argv, message):
+    grid = [] if {"--P", "--P-range"} & set(argv) else ["--P", "10"]
+    assert exit_code(sweep_args(tmp_path / "r.sqlite", *grid, *argv)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("lpbook sweep: error: ")
+    assert re.search(message, err.splitlines()[-1]), err
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_missing_db_exits_2(capsys):
+    argv = ["sweep", "--learner", "toy", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "--P", "10"]
+    assert exit_code(argv) == 2
+    assert "the following arguments are required: --db" in capsys.readouterr().err
+
+
+def test_a_failing_point_exits_2_with_one_line(tmp_path, capsys):
+    argv = sweep_args(tmp_path / "r.sqlite", "--P", "10")
+    argv[argv.index("toy")] = "broken"
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("lpbook: error: Point(learner='broken'") and "ZeroDivisionError: boom" in err
+
+
+def test_db_in_a_missing_folder_exits_2(tmp_path, capsys):
+    assert exit_code(sweep_args(tmp_path / "no" / "r.sqlite", "--P", "10")) == 2
+    assert capsys.readouterr().err == (
+        f"lpbook: error: db {str(tmp_path / 'no' / 'r.sqlite')!r} cannot be created: its folder does not exist\n"
+    )
+
+
+def test_ctrl_c_exits_130(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.sweep, "run_sweep", interrupted)
+    assert cli.main(sweep_args(tmp_path / "r.sqlite", "--P", "10")) == cli.INTERRUPTED
+    assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+def test_pstar_errors_exit_2(tmp_path, capsys):
+    pstar = ["pstar", "--learner", "toy", "--level", "1"]
+    assert exit_code([*pstar, "--db", str(tmp_path / "missing.sqlite")]) == 2
+    assert capsys.readouterr().err == f"lpbook: error: db {str(tmp_path / 'missing.sqlite')!r} does not exist\n"
+
+    db = tmp_path / "r.sqlite"
+    assert cli.main(sweep_args(db, "--P", "10", "30")) == 0
+    assert exit_code(["pstar", "--learner", "other", "--level", "1", "--db", str(db)]) == 2
+    assert "holds no points of learner 'other'" in capsys.readouterr().err
+    assert exit_code([*pstar, "--db", str(db), "--threshold", "1.5"]) == 2
+    assert "argument --threshold: must be in (0, 1], got 1.5" in capsys.readouterr().err
+    assert exit_code(["pstar", "--learner", "toy", "--level", "5", "--db", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert "level must be one of the levels in the results" in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sweep", "--help"]])
+def test_python_m_lpbook_help(argv):
+    result = subprocess.run([sys.executable, "-m", "lpbook", *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "usage: lpbook" in result.stdout and "sweep" in result.stdout

@@ -1,0 +1,493 @@
+"""Tests of lpbook.sweep: storage and resume of sweeps, and the P* statistics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lpbook
+from lpbook import RHM, level_accuracy
+from lpbook.learners import REGISTRY, Learner
+from lpbook.sweep import (
+    Grammar,
+    Point,
+    PStar,
+    estimate_pstar,
+    fit_exponent,
+    load_results,
+    log_grid,
+    make_points,
+    run_point,
+    run_sweep,
+)
+
+GRAMMARS = [dict(v=4, m=2, s=2, L=2), dict(v=4, m=3, s=2, L=3, n_classes=2)]
+P_GRID = [5, 20, 80]
+
+
+class LeftmostToken(Learner):
+    """Toy learner: codes each node by its leftmost token; the root by the majority
+    training label of that token (so that the root accuracy grows with P)."""
+
+    uses_labels = True
+
+    def __init__(self, v, s, L, seed=0, *, n_classes=None, root=True):
+        super().__init__(v, s, L, seed)
+        self.n_classes = n_classes
+        self.root = root
+
+    def fit(self, tokens, labels=None):
+        tokens = self._check_tokens(tokens)
+        labels = self._check_labels(labels, tokens.shape[0], self.n_classes)
+        first = tokens[:, 0].astype(np.int64)
+        counts = np.bincount(first * self.n_classes + labels, minlength=self.v * self.n_classes)
+        counts = counts.reshape(self.v, self.n_classes)
+        self.table_ = np.where(counts.any(axis=1), counts.argmax(axis=1), -1)
+        return self
+
+    def transform(self, tokens):
+        tokens = self._check_tokens(tokens)
+        codes = {level: tokens[:, :: self.s**level] for level in range(self.L)}
+        if self.root:
+            codes[self.L] = self.table_[tokens[:, :1]]
+        return codes
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """Register :class:`LeftmostToken` as ``"toy"`` for one test."""
+    monkeypatch.setitem(REGISTRY, "toy", LeftmostToken)
+    return "toy"
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A thread pool that counts the points submitted to it."""
+
+    def __init__(self):
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+class RefusingExecutor(Executor):
+    """An executor that fails the test if anything is submitted to it."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        raise AssertionError("nothing should have been submitted")
+
+
+def sweep(db, learner="toy", executor=None, **kwargs):
+    """``run_sweep`` with small defaults, on a pool of 2 threads unless ``executor`` or ``workers`` is given."""
+    kwargs = dict(grammars=GRAMMARS, P_grid=P_GRID, seeds=2, n_test=100, progress=False) | kwargs
+    if executor is not None or "workers" in kwargs:
+        return run_sweep(learner, db=db, executor=executor, **kwargs)
+    with ThreadPoolExecutor(2) as pool:
+        return run_sweep(learner, db=db, executor=pool, **kwargs)
+
+
+def deterministic(rows):
+    """Rows without the fields that depend on the run (wall time and finishing time)."""
+    return [{k: v for k, v in row.items() if k not in ("seconds", "finished")} for row in rows]
+
+
+def count_rows(db) -> int:
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+# ----------------------------------------------------------------- points
+def test_sweep_writes_one_row_per_point(toy, tmp_path):
+    db = tmp_path / "r.sqlite"
+    rows = sweep(db, options={"root": True})
+    assert len(rows) == len(GRAMMARS) * len(P_GRID) * 2 == count_rows(db)
+    assert len({row["key"] for row in rows}) == len(rows)
+    assert {(row["m"], row["P"], row["seed"]) for row in rows} == {
+        (g["m"], P, seed) for g in GRAMMARS for P in P_GRID for seed in (0, 1)
+    }
+    for row in rows:
+        assert set(row["accuracy"]) == set(range(row["L"] + 1))
+        assert all(0 <= acc <= 1 for acc in row["accuracy"].values())
+        assert row["accuracy"][0] == 1.0  # the tokens themselves
+        assert row["version"] == lpbook.__version__
+        assert row["options"] == {"root": True}
+        assert row["seconds"] >= 0
+        assert row["finished"].endswith("+00:00")
+    assert {row["n_classes"] for row in rows} == {4, 2}  # n_classes=None stored as v
+    assert load_results(db) == rows
+    selected = [row for row in rows if row["m"] == 3 and row["P"] == 20]
+    assert load_results(db, m=3, P=20) == selected and len(selected) == 2
+
+
+def test_run_point_follows_the_documented_recipe(toy):
+    point = make_points("toy", [dict(v=4, m=2, s=2, L=2)], [50], [3], n_test=300)[0]
+    result = run_point(point)
+    rhm = RHM(4, 2, 2, 2, seed=3)
+    train, test = rhm.sample(50, seed=6), rhm.sample(300, seed=7)
+    codes = LeftmostToken(v=4, s=2, L=2, seed=3, n_classes=4).fit(train.tokens, train.labels).transform(test.tokens)
+    assert result.accuracy == {
+        0: 1.0,
+        1: level_accuracy(test.levels[1], codes[1]),
+        2: float(np.mean(codes[2][:, 0] == test.labels)),
+    }
+    assert result.version == lpbook.__version__
+
+
+def test_rerun_runs_only_missing_points(toy, tmp_path):
+    db = tmp_path / "r.sqlite"
+    first = sweep(db)
+    assert sweep(db, executor=RefusingExecutor()) == first
+    with CountingExecutor() as counting:
+        extended = sweep(db, P_grid=P_GRID + [320], executor=counting)
+    assert counting.submitted == len(GRAMMARS) * 2
+    assert [row for row in extended if row["P"] != 320] == first
+    assert count_rows(db) == len(extended) == len(first) + len(GRAMMARS) * 2
+
+
+def test_point_key_is_canonical(toy):
+    (one,) = make_points("toy", [Grammar(4, 2, 2, 2)], [10], [0], options={"root": True})
+    (same,) = make_points("toy", [dict(v=4, m=2, s=2, L=2, n_classes=4)], [10], [0], options={"root": True})
+    (other,) = make_points("toy", [Grammar(4, 2, 2, 2)], [11], [0], options={"root": True})
+    assert one == same and one.key == same.key and len(one.key) == 64
+    assert other.key != one.key
+    ordered = Point("x", {"a": [1, 2], "b": 0}, 4, 2, 2, 2, 4, 10, 0, 100)
+    assert Point("x", {"b": 0, "a": [1, 2]}, 4, 2, 2, 2, 4, 10, 0, 100).key == ordered.key
+
+
+def test_results_do_not_depend_on_the_executor(toy, tmp_path):
+    with ThreadPoolExecutor(1) as serial, ThreadPoolExecutor(3) as threads, ProcessPoolExecutor(2) as processes:
+        pools = [serial, threads, processes]
+        results = [sweep(tmp_path / f"{i}.sqlite", executor=pool) for i, pool in enumerate(pools)]
+    assert deterministic(results[0]) == deterministic(results[1]) == deterministic(results[2])
+
+
+def test_default_process_pool_with_a_learner_of_lpbook(tmp_path):
+    pytest.importorskip("lpbook.ilc")
+    if "ilc" not in REGISTRY:
+        pytest.skip("no learner registered as 'ilc'")
+    kwargs = dict(grammars=[dict(v=4, m=2, s=2, L=3)], P_grid=[30, 300], seeds=2)
+    threads = sweep(tmp_path / "a.sqlite", learner="ilc", **kwargs)
+    processes = sweep(tmp_path / "b.sqlite", learner="ilc", executor=None, workers=2, **kwargs)
+    assert deterministic(threads) == deterministic(processes)
+
+
+# ------------------------------------------------------------------ resume
+SLOW_LEARNER = textwrap.dedent(
+    """
+    import os, time
+    from pathlib import Path
+    from lpbook.learners import Learner, register
+
+    @register("slow")
+    class Slow(Learner):
+        def fit(self, tokens, labels=None):
+            (Path(os.environ["SLOW_PIDS"]) / str(os.getpid())).touch()
+            time.sleep(0.2)
+            return self
+
+        def transform(self, tokens):
+            return {1: tokens[:, :: self.s]}
+    """
+)
+SLOW_SWEEP = textwrap.dedent(
+    """
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    import slow_learner  # registers "slow"; a module, so that spawned workers can import it too
+    from lpbook.sweep import run_sweep
+
+    pool = dict(executor=ThreadPoolExecutor(1)) if sys.argv[2] == "threads" else dict(workers=1)
+    run_sweep("slow", [dict(v=4, m=2, s=2, L=2)], [5, 10, 20, 40], 4, sys.argv[1], n_test=50, progress=False, **pool)
+    """
+)
+
+
+def start_slow_sweep(tmp_path, pool):
+    """Run :data:`SLOW_SWEEP` (16 points of 0.2 s) into ``tmp_path/r.sqlite``; its workers leave their
+    pid as a file name in ``tmp_path/pids``."""
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "slow_learner.py").write_text(SLOW_LEARNER)
+    db = tmp_path / "r.sqlite"
+    argv = [sys.executable, "-c", SLOW_SWEEP, str(db), pool]
+    env = dict(os.environ, SLOW_PIDS=str(tmp_path / "pids"), PYTHONPATH=str(tmp_path))
+    return db, subprocess.Popen(argv, stderr=subprocess.DEVNULL, env=env)
+
+
+class Fast(Learner):
+    """The learner of :data:`SLOW_SWEEP` without the sleep."""
+
+    def fit(self, tokens, labels=None):
+        return self
+
+    def transform(self, tokens):
+        return {1: tokens[:, :: self.s]}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_interrupted_sweep_resumes_without_loss_or_duplicates(tmp_path, monkeypatch, sig):
+    db, proc = start_slow_sweep(tmp_path, "threads")
+    deadline = time.monotonic() + 30
+    while count_rows(db) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) != 0
+    before = load_results(db)
+    assert 3 <= len(before) < 16
+
+    monkeypatch.setitem(REGISTRY, "slow", Fast)
+    with ThreadPoolExecutor(2) as pool:
+        after = run_sweep("slow", [dict(v=4, m=2, s=2, L=2)], [5, 10, 20, 40], 4, db, n_test=50,
+                          executor=pool, progress=False)
+    assert count_rows(db) == len(after) == 16
+    assert sorted((row["P"], row["seed"]) for row in after) == [(P, s) for P in (5, 10, 20, 40) for s in range(4)]
+    by_key = {row["key"]: row for row in after}
+    assert all(by_key[row["key"]] == row for row in before)
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (Linux ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killing_the_main_process_ends_the_default_pool_workers(tmp_path):
+    db, proc = start_slow_sweep(tmp_path, "processes")
+    deadline = time.monotonic() + 30
+    while not any((tmp_path / "pids").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (worker,) = {int(path.name) for path in (tmp_path / "pids").iterdir()} - {proc.pid}
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while is_running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not is_running(worker), "a worker of the killed sweep is still running"
+    finally:
+        if is_running(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(learner="nope"), ValueError, r"registered.*toy.*'nope'"),
+        (dict(grammars=[]), ValueError, "grammars must not be empty"),
+        (dict(grammars=[dict(v=2, m=3, s=2, L=2)]), ValueError, r"m must be <= v\*\*\(s-1\)"),
+        (dict(grammars=[dict(v=4, m=2, s=2)]), ValueError, "keys v, m, s, L"),
+        (dict(grammars=dict(v=4, m=2, s=2, L=2)), TypeError, "iterable of grammars"),
+        (dict(P_grid=[10, 0]), ValueError, "P_grid must be >= 1"),
+        (dict(P_grid=[]), ValueError, "P_grid must not be empty"),
+        (dict(P_grid=[10.5]), TypeError, "P_grid must be an integer"),
+        (dict(seeds=0), ValueError, "seeds must be >= 1"),
+        (dict(seeds=[0, -1]), ValueError, "seeds must be >= 0"),
+        (dict(n_test=0), ValueError, "n_test must be >= 1"),
+        (dict(options={"seed": 3}), ValueError, "options must not set"),
+        (dict(options={"root": {1, 2}}), TypeError, "JSON-serialisable"),
+        (dict(options={"bogus": 1}), TypeError, "rejects options"),
+        (dict(workers=2), ValueError, "either executor or workers"),
+        (dict(executor=None, workers=0), ValueError, "workers must be >= 1"),
+        (dict(executor="pool"), TypeError, "concurrent.futures.Executor"),
+    ],
+)
+def test_bad_sweep_arguments_raise_before_any_work(toy, tmp_path, kwargs, error, match):
+    kwargs = dict(executor=RefusingExecutor()) | kwargs
+    with pytest.raises(error, match=match):
+        sweep(tmp_path / "r.sqlite", **kwargs)
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_a_failing_point_names_itself(toy, tmp_path, monkeypatch):
+    def broken(self, tokens, labels=None):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(LeftmostToken, "fit", broken)
+    with pytest.raises(RuntimeError, match=r"Point\(learner='toy'.*ZeroDivisionError: boom"):
+        sweep(tmp_path / "r.sqlite")
+
+
+def test_load_results_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_results(tmp_path / "missing.sqlite")
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    with pytest.raises(ValueError, match="not a sweep database"):
+        load_results(tmp_path / "junk.sqlite")
+    sqlite3.connect(tmp_path / "empty.sqlite").close()
+    with pytest.raises(ValueError, match="not a sweep database"):
+        load_results(tmp_path / "empty.sqlite")
+    with pytest.raises(ValueError, match="filters must be among"):
+        load_results(tmp_path / "empty.sqlite", accuracy=1)
+
+
+def test_log_grid():
+    assert log_grid(10, 1000, 3) == [10, 100, 1000]
+    assert log_grid(1, 3, 10) == [1, 2, 3]
+    grid = log_grid(100, 10**6, 13)
+    assert grid == sorted(set(grid)) and grid[0] == 100 and grid[-1] == 10**6 and len(grid) == 13
+    assert all(isinstance(P, int) for P in grid)
+    with pytest.raises(ValueError, match="P_max must be >= 10"):
+        log_grid(10, 5, 3)
+    with pytest.raises(ValueError, match="P_min must be >= 1"):
+        log_grid(0, 5, 3)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        log_grid(1, 5, 0)
+
+
+# ---------------------------------------------------------------- P* and exponents
+def synthetic_rows(curve, P_grid, seeds=3, level=1, **setting):
+    """Rows of one setting whose accuracy at ``level`` is ``curve(P, seed)``."""
+    setting = dict(learner="toy", options={}, v=8, m=2, s=2, L=3, n_classes=8, n_test=1000) | setting
+    return [
+        setting | dict(P=P, seed=seed, accuracy={level: float(curve(P, seed))})
+        for P in P_grid
+        for seed in range(seeds)
+    ]
+
+
+def linear(pstar, slope=0.05, shifts=None):
+    """Accuracy 0.9 + slope * log(P / pstar), clipped to [0, 1]; seed ``i`` is shifted by ``shifts[i]``."""
+    return lambda P, seed: np.clip(0.9 + slope * np.log(P / pstar) + (shifts[seed] if shifts else 0), 0, 1)
+
+
+def test_pstar_is_exact_on_curves_linear_in_log_P():
+    grid = log_grid(10, 10**5, 13)
+    result = estimate_pstar(synthetic_rows(linear(1234.0), grid), level=1, n_boot=200)
+    assert result.value == pytest.approx(1234.0, rel=1e-9)
+    assert result.censored is None
+    assert result.low == pytest.approx(1234.0, rel=1e-9) and result.high == pytest.approx(1234.0, rel=1e-9)
+    assert result.P_grid == tuple(grid) and len(result.median) == len(grid) and result.boot.shape == (200,)
+
+
+def test_pstar_of_a_logistic_is_within_the_interpolation_error():
+    log_p0, width, threshold = np.log(500.0), 0.8, 0.9
+    sigmoid = lambda x: 1 / (1 + np.exp(-(x - log_p0) / width))  # noqa: E731
+    grid = log_grid(10, 10**5, 9)
+    result = estimate_pstar(synthetic_rows(lambda P, seed: sigmoid(np.log(P)), grid), 1, threshold, n_boot=10)
+    true = log_p0 + width * np.log(threshold / (1 - threshold))
+    # Linear interpolation on [x0, x1] is off by at most h**2/8 * max|f''| in accuracy,
+    # hence by at most that over min f' in log P.
+    log_grid_ = np.log(grid)
+    upper = np.searchsorted(log_grid_, true)
+    x = np.linspace(log_grid_[upper - 1], log_grid_[upper], 1001)
+    f = sigmoid(x)
+    f1 = f * (1 - f) / width
+    f2 = f1 * (1 - 2 * f) / width
+    bound = (x[-1] - x[0]) ** 2 / 8 * np.abs(f2).max() / f1.min()
+    assert 0 < abs(np.log(result.value) - true) <= bound
+
+
+def test_pstar_uses_the_median_over_seeds():
+    rows = synthetic_rows(linear(300.0, shifts=[-0.5, 0.0, 0.5]), log_grid(10, 10**4, 10))
+    assert estimate_pstar(rows, 1, n_boot=10).value == pytest.approx(300.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("pstar, side, bound", [(1.0, "below", 0.0), (1e9, "above", np.inf)])
+def test_censored_pstar(pstar, side, bound):
+    result = estimate_pstar(synthetic_rows(linear(pstar), [10, 100, 1000]), 1, n_boot=20)
+    assert np.isnan(result.value) and result.censored == side
+    assert result.low == result.high == bound
+    assert np.all(result.boot == bound)
+
+
+def test_bootstrap_interval_contains_the_value_and_is_reproducible():
+    shifts = list(np.random.default_rng(1).normal(0, 0.05, size=9))
+    rows = synthetic_rows(linear(2000.0, shifts=shifts), log_grid(10, 10**5, 16), seeds=9)
+    result = estimate_pstar(rows, 1, n_boot=300, seed=5)
+    assert result.low < result.value < result.high
+    again = estimate_pstar(rows, 1, n_boot=300, seed=5)
+    assert again == result and np.array_equal(again.boot, result.boot)
+    assert not np.array_equal(estimate_pstar(rows, 1, n_boot=300, seed=6).boot, result.boot)
+    assert not result.boot.flags.writeable
+
+
+def test_pstar_errors():
+    rows = synthetic_rows(linear(300.0), [10, 100, 1000])
+    with pytest.raises(ValueError, match=r"one setting.*mix m in \[2, 3\]"):
+        estimate_pstar(rows + synthetic_rows(linear(300.0), [10, 100, 1000], m=3), 1)
+    with pytest.raises(ValueError, match="every \\(P, seed\\) pair; 1 missing, e.g. P=100, seed=2"):
+        estimate_pstar([r for r in rows if (r["P"], r["seed"]) != (100, 2)], 1)
+    with pytest.raises(ValueError, match="two rows for P=10, seed=0"):
+        estimate_pstar(rows + rows[:1], 1)
+    with pytest.raises(ValueError, match="level must be one of the levels in the results \\[1\\], got 2"):
+        estimate_pstar(rows, 2)
+    with pytest.raises(ValueError, match="at least 2 values of P"):
+        estimate_pstar([r for r in rows if r["P"] == 10], 1)
+    with pytest.raises(ValueError, match="results must not be empty"):
+        estimate_pstar([], 1)
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
+        estimate_pstar(rows, 1, threshold=1.5)
+    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\)"):
+        estimate_pstar(rows, 1, confidence=1)
+
+
+def pstars_for(values, noisy=True, n_seeds=7):
+    """P* results of synthetic sweeps whose true P* are ``values`` (same seed noise for each)."""
+    shifts = list(np.random.default_rng(2).normal(0, 0.03, size=n_seeds)) if noisy else None
+    grid = log_grid(10, 10**7, 29)
+    return [
+        estimate_pstar(synthetic_rows(linear(value, shifts=shifts), grid, seeds=n_seeds), 1, n_boot=200)
+        for value in values
+    ]
+
+
+def test_fit_exponent_recovers_a_power_of_m():
+    m = np.array([2, 3, 4, 6])
+    exact = fit_exponent(m, pstars_for(30.0 * m**3, noisy=False))
+    assert exact.slope == pytest.approx(3, rel=1e-9) and exact.low == pytest.approx(3, rel=1e-9)
+    assert exact.intercept == pytest.approx(np.log(30.0), rel=1e-9)
+    noisy = fit_exponent(m, pstars_for(30.0 * m**3), seed=1)
+    assert noisy.slope == pytest.approx(3, rel=1e-9)  # the same seed shifts for every m
+    assert noisy.low < 3 < noisy.high and noisy.n_points == 4 and noisy.n_boot == 1000
+    assert fit_exponent(m, pstars_for(30.0 * m**3), seed=1) == noisy
+
+
+def test_fit_exponent_recovers_a_growth_rate_in_L():
+    L = np.array([2, 3, 4, 5, 6])
+    fit = fit_exponent(L, pstars_for(50.0 * 2.0**L), log_x=False)
+    assert fit.slope == pytest.approx(np.log(2), rel=1e-9)
+    assert fit.low < np.log(2) < fit.high and not fit.log_x
+
+
+def test_fit_exponent_leaves_censored_points_out():
+    m = np.array([2, 3, 4])
+    pstars = pstars_for([300.0, 3000.0, 1e12], noisy=False)
+    assert pstars[2].censored == "above"
+    fit = fit_exponent(m, pstars)
+    assert fit.n_points == 2 and fit.slope == pytest.approx(np.log(10) / np.log(1.5))
+    with pytest.raises(ValueError, match="at least 2 finite P\\*"):
+        fit_exponent(m[1:], pstars[1:])
+
+
+def test_fit_exponent_errors():
+    pstars = pstars_for([300.0, 3000.0], noisy=False)
+    with pytest.raises(ValueError, match="x must hold len\\(pstars\\) = 2"):
+        fit_exponent([2, 3, 4], pstars)
+    with pytest.raises(ValueError, match="x must be > 0"):
+        fit_exponent([0, 3], pstars)
+    with pytest.raises(ValueError, match="distinct x"):
+        fit_exponent([3, 3], pstars)
+    with pytest.raises(TypeError, match="PStar"):
+        fit_exponent([2, 3], [300.0, 3000.0])
+    assert all(isinstance(p, PStar) for p in pstars)
