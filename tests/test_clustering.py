@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from lpbook import ILC, RHM, RootProbe, SupervisedClustering, TokenClustering, exact, level_accuracy
+from lpbook import ILC, RHM, ILCWithProbe, RootProbe, SupervisedClustering, TokenClustering, exact, level_accuracy
 from lpbook.clustering import cluster_rows
 from lpbook.contexts import CONTEXTS, View
 from lpbook.empirical import cooccurrence
@@ -14,7 +14,7 @@ from lpbook.grammar import encode_tuples
 from lpbook.learners import REGISTRY
 from lpbook.tree import cousin_targets
 
-CLUSTERING = [TokenClustering, SupervisedClustering, ILC]
+CLUSTERING = [TokenClustering, SupervisedClustering, ILC, ILCWithProbe]
 ILC_CONTEXTS = ["cousin_tuples", "cousin_symbols", "great_grandparent_tuples"]
 
 
@@ -92,7 +92,7 @@ def test_protocol_conformance(cls):
     rhm = RHM(6, 2, 2, 3, seed=0)
     learner, test, codes = run(cls, rhm, 300)
     assert REGISTRY[cls.name] is cls
-    expected = set(range(1, rhm.L)) | ({rhm.L} if cls is SupervisedClustering else set())
+    expected = set(range(1, rhm.L)) | ({rhm.L} if cls.uses_labels else set())
     assert set(codes) == expected
     for level, c in codes.items():
         assert c.shape == (test.P, rhm.s ** (rhm.L - level))
@@ -207,6 +207,18 @@ def test_auto_alphabet_underestimates_below_the_sample_complexity():
     rhm = identifiable(16, 4, 3, seed=0)
     learner, _, _ = run(ILC, rhm, 300, n_clusters="auto")
     assert learner.alphabets_[1] < 16
+
+
+def test_ilc_with_probe_reads_the_root_from_few_labels():
+    # The probe needs each of the n_c * m top tuples once with its label: with
+    # 20 n_c m labelled samples (a top tuple, of probability about 1/(n_c m),
+    # is missed with probability about exp(-20)), the root is exact; the levels below come from ILC alone.
+    rhm = identifiable(8, 2, 3, seed=10)
+    n_labelled = 20 * rhm.n_classes * rhm.m
+    learner, test, codes = run(ILCWithProbe, rhm, 64 * 8 * 2**3, n_labelled=n_labelled)
+    assert np.mean(codes[rhm.L][:, 0] == test.labels) == 1.0
+    _, _, plain = run(ILC, rhm, 64 * 8 * 2**3)
+    assert all(np.array_equal(plain[level], codes[level]) for level in plain)
 
 
 # -------------------------------------------------------------- root probe

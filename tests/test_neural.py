@@ -316,3 +316,15 @@ def test_progress_bar_is_optional(small, capsys):
 def test_the_rest_of_lpbook_does_not_import_torch():
     code = "import sys, lpbook, lpbook.learners, lpbook.metrics; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_neural_learners_are_importable_from_the_top_level_package():
+    code = (
+        "import sys, lpbook\n"
+        "from lpbook import ILC, TokenClustering\n"
+        "assert 'torch' not in sys.modules\n"
+        "from lpbook import MaskedTokenModel, SupervisedCNN\n"
+        "from lpbook.learners import get\n"
+        "assert get('supervised-cnn') is SupervisedCNN and get('masked-token') is MaskedTokenModel\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,24 +6,41 @@ computed from the rules), :mod:`lpbook.empirical` (the same statistics counted
 from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
 :mod:`lpbook.learners` (the learner protocol), :mod:`lpbook.contexts` and
 :mod:`lpbook.clustering` (the clustering engine), :mod:`lpbook.baselines`
-(learning from tokens), :mod:`lpbook.ilc` (iterative latent clustering),
+(learning from tokens), :mod:`lpbook.neural` (the neural learners, with torch),
+:mod:`lpbook.sweep` (sample-complexity sweeps and the command line), :mod:`lpbook.ilc` (iterative latent clustering),
 :mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter
 sets of the chapters).
 """
 
 from .baselines import SupervisedClustering, TokenClustering
 from .grammar import RHM, Sample, UngrammaticalError
-from .ilc import ILC
+from .ilc import ILC, ILCWithProbe
 from .metrics import level_accuracy, synonym_partition_score
 from .root import RootProbe
 
 __version__ = "0.1.0"
 
+#: Learners that need torch: importable from the top-level package, but torch
+#: is loaded only when one of them is asked for.
+_NEURAL = ("SupervisedCNN", "MaskedTokenModel")
+
+
+def __getattr__(name: str):
+    if name in _NEURAL:
+        from . import neural
+
+        return getattr(neural, name)
+    raise AttributeError(f"module 'lpbook' has no attribute {name!r}")
+
+
 __all__ = [
     "ILC",
+    "ILCWithProbe",
+    "MaskedTokenModel",
     "RHM",
     "RootProbe",
     "Sample",
+    "SupervisedCNN",
     "SupervisedClustering",
     "TokenClustering",
     "UngrammaticalError",

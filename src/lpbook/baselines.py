@@ -11,12 +11,8 @@ target made of *observed* quantities:
 
 from __future__ import annotations
 
-import numpy as np
-
-from ._validate import check_int
-from .clustering import ContextClustering
+from .clustering import ContextClustering, LabelledClustering
 from .learners import register
-from .root import RootProbe
 
 
 @register("token-clustering")
@@ -34,32 +30,14 @@ class TokenClustering(ContextClustering):
 
 
 @register("supervised-clustering")
-class SupervisedClustering(ContextClustering):
+class SupervisedClustering(LabelledClustering):
     """Supervision: cluster tuples by their class-conditional frequencies, then read the root.
 
     Levels ``1 .. L-1`` are learned by clustering tuples of the learner's own
     codes by the distribution of the root label given the tuple; the root is
     then the majority label of each top tuple (:class:`lpbook.root.RootProbe`).
-    Level ``l`` should need about ``v * m**(L - l + 1)`` samples: the bottom
+    Level ``l`` alone needs about ``v * m**(L - l + 1)`` samples: the bottom
     level is the hardest.
     """
 
     default_context = "labels"
-    uses_labels = True
-
-    def __init__(self, v, s, L, seed=0, *, n_classes=None, **options):
-        super().__init__(v, s, L, seed, **options)
-        self.n_classes = self.v if n_classes is None else check_int("n_classes", n_classes, minimum=1)
-
-    def fit(self, tokens, labels=None) -> SupervisedClustering:
-        super().fit(tokens, labels)
-        top = super().transform(tokens)[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
-        self.root_ = RootProbe(self._alphabet(self.L - 1), self.s, self.n_classes).fit(top, labels)
-        return self
-
-    def transform(self, tokens) -> dict[int, np.ndarray]:
-        """Codes of levels ``1 .. L-1`` and the predicted root label ``{L: (P, 1)}``."""
-        out = super().transform(tokens)
-        top = out[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
-        out[self.L] = self.root_.predict(top)[:, None]
-        return out

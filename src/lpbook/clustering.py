@@ -24,17 +24,20 @@ often that happens.
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.exceptions import ConvergenceWarning
 
 from ._validate import check_int
 from .contexts import CONTEXTS, View
 from .empirical import cooccurrence
 from .grammar import encode_tuples, smallest_uint
 from .learners import Learner
+from .root import RootProbe
 
 #: Samples per block: counting and relabelling run block by block, so that the
 #: temporary index arrays stay small whatever P is.
@@ -43,6 +46,15 @@ BLOCK = 1 << 14
 MAX_ITEMS = 1 << 23
 
 METHODS = ("kmeans", "single", "spectral")
+
+
+def _kmeans(features: np.ndarray, weights: np.ndarray, k: int, n_init: int, seed: int) -> KMeans:
+    """Weighted k-means of the rows of ``features`` (shape ``(n, D)``) into ``k`` clusters."""
+    model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+    with warnings.catch_warnings():
+        # Rows seen once or twice can be identical; fewer distinct clusters is then the right answer.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(features, sample_weight=weights)
 
 
 def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "kmeans", n_init: int = 10) -> np.ndarray:
@@ -70,8 +82,7 @@ def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "
         assignment[seen] = np.arange(seen.size)
         return assignment
     if method == "kmeans":
-        model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
-        assignment[seen] = model.fit(features, sample_weight=totals.astype(float)).labels_
+        assignment[seen] = _kmeans(features, totals.astype(float), n_clusters, n_init, seed).labels_
     elif method == "single":
         tree = linkage(features, method="single", metric="euclidean")
         assignment[seen] = fcluster(tree, t=n_clusters, criterion="maxclust") - 1
@@ -112,8 +123,7 @@ def estimate_n_clusters(counts: np.ndarray, max_clusters: int, seed: int, tolera
     noise = float(np.sum(1 - np.where(n > 1, purity, 1.0)))
 
     def explained(k: int) -> bool:
-        model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(features, sample_weight=n)
-        return model.inertia_ <= tolerance * noise
+        return _kmeans(features, n, k, 3, seed).inertia_ <= tolerance * noise
 
     low, high = 1, min(max_clusters, len(n))
     if not explained(high):
@@ -162,6 +172,8 @@ class ContextClustering(Learner):
     """
 
     default_context: ClassVar[str] = ""
+    #: The number of root classes, for learners that use labels.
+    n_classes: int | None = None
 
     def __init__(
         self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=10
@@ -216,7 +228,7 @@ class ContextClustering(Learner):
                 labels=None if labels is None else labels[block],
                 V=V,
                 v=self.v,
-                n_classes=getattr(self, "n_classes", None),
+                n_classes=self.n_classes,
             )
 
         values, n_values = context(view(slice(0, 1)), level, self.L, self.s)
@@ -241,7 +253,7 @@ class ContextClustering(Learner):
     def fit(self, tokens, labels=None) -> ContextClustering:
         """Learn levels ``1 .. top`` from ``tokens`` of shape ``(P, s**L)``."""
         tokens = self._check_tokens(tokens)
-        labels = self._check_labels(labels, tokens.shape[0], getattr(self, "n_classes", None)) if self.uses_labels else None
+        labels = self._check_labels(labels, tokens.shape[0], self.n_classes) if self.uses_labels else None
         self.assignments_, self.seen_, self.alphabets_ = {}, {}, {0: self.v}
         token_tuples = self._encode(tokens, 0)
         codes = tokens
@@ -277,4 +289,44 @@ class ContextClustering(Learner):
         for level in range(1, self.top + 1):
             out[level] = float(1 - self.seen_[level][self._encode(codes, level - 1)].mean())
             codes = self._relabel(codes, level)
+        return out
+
+
+class LabelledClustering(ContextClustering):
+    """A :class:`ContextClustering` that also reads the root label off its top codes.
+
+    After learning levels ``1 .. L-1``, ``fit`` trains a
+    :class:`lpbook.root.RootProbe` on the level-``(L-1)`` codes of the first
+    ``n_labelled`` training samples (all of them by default) and their labels;
+    ``transform`` adds the predicted root ``{L: (P, 1)}``.
+    """
+
+    uses_labels = True
+
+    def __init__(self, v, s, L, seed=0, *, n_classes=None, n_labelled=None, **options):
+        super().__init__(v, s, L, seed, **options)
+        self.n_classes = self.v if n_classes is None else check_int("n_classes", n_classes, minimum=1)
+        self.n_labelled = None if n_labelled is None else check_int("n_labelled", n_labelled, minimum=1)
+
+    def fit(self, tokens, labels=None) -> LabelledClustering:
+        super().fit(tokens, labels)
+        top = self._top_codes(tokens)[: self.n_labelled]
+        probe = RootProbe(self._alphabet(self.L - 1), self.s, self.n_classes)
+        self.root_ = probe.fit(top, np.asarray(labels)[: self.n_labelled])
+        return self
+
+    def _top_codes(self, tokens) -> np.ndarray:
+        """The level-``(L-1)`` codes of ``tokens``, shape ``(P, s)``."""
+        return self.transform_levels(tokens)[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
+
+    def transform_levels(self, tokens) -> dict[int, np.ndarray]:
+        """The codes of levels ``1 .. L-1`` only (:meth:`ContextClustering.transform`)."""
+        return super().transform(tokens)
+
+    def transform(self, tokens) -> dict[int, np.ndarray]:
+        """Codes of levels ``1 .. L-1`` and the predicted root label ``{L: (P, 1)}``."""
+        self._check_fitted("root_")
+        out = self.transform_levels(tokens)
+        top = out[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
+        out[self.L] = self.root_.predict(top)[:, None]
         return out

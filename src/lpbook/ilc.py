@@ -10,7 +10,7 @@ the same number of samples, about ``v * m**3``.
 
 from __future__ import annotations
 
-from .clustering import ContextClustering
+from .clustering import ContextClustering, LabelledClustering
 from .learners import register
 
 
@@ -24,6 +24,20 @@ class ILC(ContextClustering):
     under the great-grandparent, each jointly). See :class:`ContextClustering`
     for the other options. Recovers levels ``1 .. L-1``; the root needs
     labels (:class:`lpbook.root.RootProbe`).
+    """
+
+    default_context = "cousin_tuples"
+
+
+@register("ilc-probe")
+class ILCWithProbe(LabelledClustering):
+    """The full latent pipeline: :class:`ILC` without labels, then a root probe with labels.
+
+    Levels ``1 .. L-1`` are learned exactly as by :class:`ILC`, from the
+    tokens alone; the root is then read off the top codes by a
+    :class:`lpbook.root.RootProbe` trained on the first ``n_labelled``
+    samples' labels (all by default). Options as :class:`ILC`, plus
+    ``n_classes`` and ``n_labelled``.
     """
 
     default_context = "cousin_tuples"

@@ -53,6 +53,52 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             gap_L=6,
         ),
     },
+
+    # Chapter 2. tc_*: TokenClustering sweeps over L (at m) and over m (at tc_L_m);
+    # sc_*: SupervisedClustering over L; cnn_*: SupervisedCNN over L; mlm_*: the
+    # masked-token transformer. Grids of P are relative to each prediction.
+    "tokens": {
+        "smoke": dict(
+            gap_grammars=4, gap_v=16, gap_m=(2, 4),
+            tc_v=16, tc_m=2, tc_L=(3, 4), tc_m_grid=(2, 3), tc_L_m=3, tc_points=6, seeds=2,
+            sc_L=(3,), cnn_v=8, cnn_m=2, cnn_L=(2, 3), cnn_points=4,
+            mlm_grammar=dict(v=4, m=2, s=2, L=3), mlm_P=(300,), mlm_epochs=2,
+        ),
+        "book": dict(
+            gap_grammars=20, gap_v=32, gap_m=(2, 3, 4, 6),
+            tc_v=16, tc_m=3, tc_L=(3, 4, 5, 6), tc_m_grid=(2, 3, 4), tc_L_m=4, tc_points=10, seeds=3,
+            sc_L=(3, 4), cnn_v=8, cnn_m=3, cnn_L=(2, 3), cnn_points=7,
+            mlm_grammar=dict(v=8, m=2, s=2, L=3), mlm_P=(1000, 4000, 16000), mlm_epochs=30,
+        ),
+        "full": dict(
+            gap_grammars=100, gap_v=64, gap_m=(2, 3, 4, 6, 8),
+            tc_v=32, tc_m=4, tc_L=(3, 4, 5, 6, 7), tc_m_grid=(2, 3, 4, 6, 8), tc_L_m=4, tc_points=16, seeds=8,
+            sc_L=(3, 4, 5), cnn_v=16, cnn_m=4, cnn_L=(2, 3, 4), cnn_points=10,
+            mlm_grammar=dict(v=16, m=4, s=2, L=4), mlm_P=(10**3, 10**4, 10**5, 10**6), mlm_epochs=100,
+        ),
+    },
+
+    # Chapter 3. ilc_*: ILC sweeps over m and L; tc_*: TokenClustering for the
+    # headline comparison; ctx_*: context variants; sep_*: exact separations;
+    # pipe_*: ILC + root probe against the supervised CNN.
+    "ilc": {
+        "smoke": dict(
+            v=16, ilc_m=(2, 3), ilc_L=(3, 4), ilc_L_all_m=3, points=6, seeds=2,
+            tc_L=(3, 4), ctx_m=(2, 3), ctx_L=3, sep_grammars=5, sep_m=(2, 3),
+            pipe_v=8, pipe_m=2, pipe_L=(2, 3), pipe_points=5, probe_labels=(8, 16, 32, 64),
+        ),
+        "book": dict(
+            v=16, ilc_m=(2, 3, 4, 6), ilc_L=(3, 4, 5, 6, 7), ilc_L_all_m=3, points=9, seeds=3,
+            tc_L=(3, 4, 5, 6), ctx_m=(2, 3, 4, 6), ctx_L=4, sep_grammars=20, sep_m=(2, 3, 4, 6),
+            pipe_v=16, pipe_m=2, pipe_L=(3, 4, 5, 6), pipe_points=7, probe_labels=(8, 16, 32, 64, 128, 256, 512),
+        ),
+        "full": dict(
+            v=32, ilc_m=(2, 3, 4, 6, 8), ilc_L=(3, 4, 5, 6, 7, 8), ilc_L_all_m=4, points=16, seeds=8,
+            tc_L=(3, 4, 5, 6, 7), ctx_m=(2, 3, 4, 6, 8), ctx_L=5, sep_grammars=200, sep_m=(2, 3, 4, 6, 8),
+            pipe_v=16, pipe_m=3, pipe_L=(3, 4, 5, 6), pipe_points=12,
+            probe_labels=(16, 32, 64, 128, 256, 512, 1024, 2048),
+        ),
+    },
 }
 
 

@@ -400,15 +400,25 @@ def _init_worker() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
+    """The default executor of :func:`run_sweep`: ``workers`` processes (default: one per core).
+
+    Workers are started with "spawn", not "fork" (forking a process that
+    already runs thread pools, such as OpenMP in scikit-learn or torch, can
+    deadlock the children), use one thread each, and end when the main
+    process dies. Pass one pool to several :func:`run_sweep` calls to start
+    the workers only once.
+    """
+    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, minimum=1)
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+
+
 def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | None, bar) -> None:
     """Run ``todo`` on ``executor`` (or a process pool of its own) and store the results."""
     own = executor is None
     if own:
-        n_workers = min(workers or os.cpu_count() or 1, len(todo))
-        # "spawn", not "fork": forking a process that already runs thread pools
-        # (OpenMP in scikit-learn, torch) can deadlock the children.
-        context = multiprocessing.get_context("spawn")
-        executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_init_worker)
+        executor = process_pool(min(workers or os.cpu_count() or 1, len(todo)))
     cls = learner_class(todo[0].learner)
     # Largest P first: the slowest points start early, which balances the workers.
     futures = {executor.submit(run_point, p, cls): p for p in sorted(todo, key=lambda p: -p.P)}
@@ -507,7 +517,7 @@ class PStar:
     boot: np.ndarray = field(repr=False, compare=False)
 
 
-def _accuracy_matrix(rows: list, level: int) -> tuple[np.ndarray, np.ndarray]:
+def accuracy_matrix(rows: list, level: int) -> tuple[np.ndarray, np.ndarray]:
     """The grid ``P`` of shape ``(n_P,)`` and the accuracies of ``level``, shape ``(n_P, n_seeds)``."""
     P_grid = sorted({row["P"] for row in rows})
     seeds = sorted({row["seed"] for row in rows})
@@ -599,7 +609,7 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
     threshold = _check_fraction("threshold", threshold, one_allowed=True)
     confidence = _check_fraction("confidence", confidence, one_allowed=False)
     n_boot = check_int("n_boot", n_boot, minimum=1)
-    P_grid, acc = _accuracy_matrix(rows, level)
+    P_grid, acc = accuracy_matrix(rows, level)
     log_P = np.log(P_grid)
     median = np.median(acc, axis=1)
     log_value = _crossing(log_P, median[:, None], threshold)[0]
