@@ -19,12 +19,14 @@ import pytest
 import lpbook
 from lpbook import RHM, level_accuracy
 from lpbook.learners import REGISTRY, Learner
+from lpbook.notebook import estimate_text
 from lpbook.sweep import (
     Grammar,
     Point,
     PStar,
     estimate_pstar,
     fit_exponent,
+    try_fit_exponent,
     load_results,
     log_grid,
     make_points,
@@ -478,6 +480,15 @@ def test_fit_exponent_leaves_censored_points_out():
     assert fit.n_points == 2 and fit.slope == pytest.approx(np.log(10) / np.log(1.5))
     with pytest.raises(ValueError, match="at least 2 finite P\\*"):
         fit_exponent(m[1:], pstars[1:])
+
+
+def test_try_fit_exponent_returns_none_without_two_measured_points():
+    m = np.array([2, 3, 4])
+    pstars = pstars_for([300.0, 3000.0, 1e12], noisy=False)
+    assert try_fit_exponent(m, pstars) == fit_exponent(m, pstars)
+    assert try_fit_exponent(m[1:], pstars[1:]) is None
+    assert "not measured" in estimate_text(None).data
+    assert estimate_text(fit_exponent(m, pstars)).data.startswith(f"{np.log(10) / np.log(1.5):.2f} (")
 
 
 def test_fit_exponent_errors():

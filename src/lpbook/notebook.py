@@ -47,3 +47,16 @@ def glue_math(name: str, x: float, digits: int = 2) -> None:
     from IPython.display import Markdown
 
     glue(name, Markdown(f"${sci(x, digits)}$"))
+
+
+def estimate_text(fit, transform=lambda value: value):
+    """A fitted slope with its interval as Markdown, ``"b (low to high)"``, after ``transform``.
+
+    ``fit`` is an :class:`lpbook.sweep.Exponent` or ``None`` (nothing measured),
+    which gives a sentence saying so instead of a number.
+    """
+    from IPython.display import Markdown
+
+    if fit is None:
+        return Markdown("(not measured: too few uncensored $P^*$ at this scale)")
+    return Markdown(f"{transform(fit.slope):.2f} ({transform(fit.low):.2f} to {transform(fit.high):.2f})")

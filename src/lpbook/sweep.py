@@ -701,3 +701,8 @@ def fit_exponent(x, pstars, log_x=True, *, n_boot=1000, confidence=0.95, seed=0)
         n_points=int(finite.sum()),
         n_boot=int(boot.size),
     )
+
+
+def try_fit_exponent(x, pstars, **kwargs) -> Exponent | None:
+    """:func:`fit_exponent`, or ``None`` when fewer than two ``P*`` were measured (censored ones do not count)."""
+    return fit_exponent(x, pstars, **kwargs) if sum(p.censored is None for p in pstars) >= 2 else None
