@@ -48,7 +48,7 @@ bench: $(STAMP)
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)
-	$(BIN)/jupytext --sync book/[0-9]*.md
+	$(BIN)/jupytext --sync book/*.md
 
 clean:
 	rm -rf _build $(NBTEST)

@@ -252,6 +252,11 @@ class ContextClustering(Learner):
 
     def fit(self, tokens, labels=None) -> ContextClustering:
         """Learn levels ``1 .. top`` from ``tokens`` of shape ``(P, s**L)``."""
+        self._fit_levels(tokens, labels)
+        return self
+
+    def _fit_levels(self, tokens, labels) -> np.ndarray:
+        """Learn levels ``1 .. top``; return the training set's level-``top`` codes."""
         tokens = self._check_tokens(tokens)
         labels = self._check_labels(labels, tokens.shape[0], self.n_classes) if self.uses_labels else None
         self.assignments_, self.seen_, self.alphabets_ = {}, {}, {0: self.v}
@@ -270,7 +275,7 @@ class ContextClustering(Learner):
             self.assignments_[level] = assignment.astype(smallest_uint(k))
             self.seen_[level] = seen
             codes = self._relabel(codes, level)
-        return self
+        return codes
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
         """Codes of every learned level: ``{l: (P, s**(L - l))}`` for ``l = 1 .. top``."""
@@ -309,24 +314,15 @@ class LabelledClustering(ContextClustering):
         self.n_labelled = None if n_labelled is None else check_int("n_labelled", n_labelled, minimum=1)
 
     def fit(self, tokens, labels=None) -> LabelledClustering:
-        super().fit(tokens, labels)
-        top = self._top_codes(tokens)[: self.n_labelled]
+        top = self._fit_levels(tokens, labels)[: self.n_labelled]  # level L-1 (tokens when L = 1)
         probe = RootProbe(self._alphabet(self.L - 1), self.s, self.n_classes)
         self.root_ = probe.fit(top, np.asarray(labels)[: self.n_labelled])
         return self
 
-    def _top_codes(self, tokens) -> np.ndarray:
-        """The level-``(L-1)`` codes of ``tokens``, shape ``(P, s)``."""
-        return self.transform_levels(tokens)[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
-
-    def transform_levels(self, tokens) -> dict[int, np.ndarray]:
-        """The codes of levels ``1 .. L-1`` only (:meth:`ContextClustering.transform`)."""
-        return super().transform(tokens)
-
     def transform(self, tokens) -> dict[int, np.ndarray]:
         """Codes of levels ``1 .. L-1`` and the predicted root label ``{L: (P, 1)}``."""
         self._check_fitted("root_")
-        out = self.transform_levels(tokens)
+        out = super().transform(tokens)
         top = out[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
         out[self.L] = self.root_.predict(top)[:, None]
         return out

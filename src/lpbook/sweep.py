@@ -164,11 +164,6 @@ class PointResult:
     finished: str
 
 
-def learner_class(name) -> type[Learner]:
-    """The learner registered as ``name`` (:func:`lpbook.learners.get`)."""
-    return get(name)
-
-
 def _make_learner(cls: type[Learner], point: Point) -> Learner:
     extra = {"n_classes": point.n_classes} if cls.uses_labels else {}
     return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **point.options, **extra)
@@ -216,7 +211,7 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
     rejects bad options here. Returns ``len(grammars) * len(P_grid) * len(seeds)``
     points, ordered by grammar, ``P``, seed.
     """
-    cls = learner_class(learner)
+    cls = get(learner)
     if not isinstance(grammars, Iterable) or isinstance(grammars, Mapping):
         raise TypeError(f"grammars must be an iterable of grammars, got {grammars!r}")
     grammars = [_as_grammar(g) for g in grammars]
@@ -282,7 +277,7 @@ def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult
     :func:`run_sweep` passes it so that worker processes that do not share the
     main process's registry (``spawn``) import it by reference.
     """
-    cls = learner_class(point.learner) if learner is None else learner
+    cls = get(point.learner) if learner is None else learner
     rhm = RHM(point.v, point.m, point.s, point.L, n_classes=point.n_classes, seed=point.seed)
     train = rhm.sample(point.P, seed=2 * point.seed)
     test = rhm.sample(point.n_test, seed=2 * point.seed + 1)
@@ -419,7 +414,7 @@ def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | 
     own = executor is None
     if own:
         executor = process_pool(min(workers or os.cpu_count() or 1, len(todo)))
-    cls = learner_class(todo[0].learner)
+    cls = get(todo[0].learner)
     # Largest P first: the slowest points start early, which balances the workers.
     futures = {executor.submit(run_point, p, cls): p for p in sorted(todo, key=lambda p: -p.P)}
     try:
