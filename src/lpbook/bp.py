@@ -45,7 +45,7 @@ from ._validate import check_int_array, check_range
 from .grammar import RHM, UngrammaticalError, encode_tuples
 
 #: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
-_CHUNK_ENTRIES = 2**19
+_CHUNK_ENTRIES = 2**17
 
 #: Largest ``(v + 1)**s`` for which child tuples are mapped to productions by a dense table
 #: (beyond it, by binary search in the grammar's sorted tuple codes).
@@ -54,25 +54,33 @@ _DENSE_LOOKUP = 2**22
 
 @dataclass(frozen=True)
 class _Level:
-    """Tables of one level's ``n*m`` productions, in the order ``a*m + j``.
+    """Tables of one level's ``n*m`` productions.
 
-    - ``gather`` (s*n*m,): entry ``i*n*m + a*m + j`` is ``i*v + rules[a, j, i]``,
+    The message-passing tables order the productions ``j*n + a`` (``j``-major:
+    broadcasting a per-symbol factor then runs over contiguous blocks of ``n``):
+
+    - ``gather`` (s*n*m,): entry ``i*n*m + j*n + a`` is ``i*v + rules[a, j, i]``,
       the column of the children's messages (laid out ``(s*v,)`` per node)
       that production ``(a, j)`` reads at child ``i``;
-    - ``scatter`` (n*m, s*v): the indicator matrix of the same map;
-    - ``summer`` (n*m, n): sums a node's production terms into its symbols;
-    - ``weights`` (n*m,): the production probabilities;
-    - ``log_weights`` (n*m + 1,): their logarithms, then a 0 read by index ``-1``;
-    - ``symbol`` (n*m + 1,): the parent symbol ``a`` of each production, then ``-1``;
+    - ``summer`` (n*m, n): row ``j*n + a`` holds the production weight
+      ``w[a, j]`` in column ``a``: it turns the products of the children's
+      messages into the node's message;
+    - ``scatter`` (n*m, s*v): row ``j*n + a`` holds ``w[a, j]`` in the columns
+      ``i*v + rules[a, j, i]``: it turns production posteriors (divided by the
+      weights) into the children's posteriors.
+
+    The parse tables order them ``a*m + j`` like :meth:`RHM.tuple_index`:
+
+    - ``log_weights`` (n*m + 1,): ``log w[a, j]``, then a 0 read by index ``-1``;
+    - ``symbol`` (n*m + 1,): the parent symbol ``a``, then ``-1``;
     - ``lookup`` ((v+1)**s,) or None: the production of each child tuple coded
       in base ``v + 1`` (digit ``v`` = unknown child), ``-1`` when the tuple has
       an unknown child or is not a production.
     """
 
     gather: np.ndarray
-    scatter: np.ndarray
     summer: np.ndarray
-    weights: np.ndarray
+    scatter: np.ndarray
     log_weights: np.ndarray
     symbol: np.ndarray
     lookup: np.ndarray | None
@@ -83,21 +91,23 @@ def _tables(rhm: RHM) -> dict[int, _Level]:
     s, v, m = rhm.s, rhm.v, rhm.m
     for level in range(1, rhm.L + 1):
         n = rhm.alphabet_size(level)
-        rules = rhm.rules[level].reshape(n * m, s).astype(np.intp)
-        columns = rules + v * np.arange(s)
-        scatter = np.zeros((n * m, s * v))
-        scatter[np.arange(n * m)[:, None], columns] = 1.0
-        weights = np.full(n * m, 1.0 / m)
+        weights = np.full((n, m), 1.0 / m)
+        by_j = rhm.rules[level].transpose(1, 0, 2).reshape(m * n, s).astype(np.intp)  # row j*n + a
+        w_by_j = weights.T.ravel()
+        columns = by_j + v * np.arange(s)
+        summer = np.zeros((m * n, n))
+        summer[np.arange(m * n), np.tile(np.arange(n), m)] = w_by_j
+        scatter = np.zeros((m * n, s * v))
+        scatter[np.arange(m * n)[:, None], columns] = w_by_j[:, None]
         lookup = None
         if (v + 1) ** s <= _DENSE_LOOKUP:
             lookup = np.full((v + 1) ** s, -1, dtype=np.intp)
-            lookup[encode_tuples(rules, v + 1)] = np.arange(n * m)
+            lookup[encode_tuples(rhm.rules[level].reshape(n * m, s), v + 1)] = np.arange(n * m)
         out[level] = _Level(
             gather=np.ascontiguousarray(columns.T).ravel(),
+            summer=summer,
             scatter=scatter,
-            summer=np.repeat(np.eye(n), m, axis=0),
-            weights=weights,
-            log_weights=np.append(np.log(weights), 0.0),
+            log_weights=np.append(np.log(weights).ravel(), 0.0),
             symbol=np.append(np.repeat(np.arange(n), m), -1),
             lookup=lookup,
         )
@@ -133,9 +143,11 @@ class _Uncertain:
     """The nodes of one level whose subtree holds a hidden token (or a contradiction).
 
     ``index`` (k,) are their flat indices ``row * n_pos + pos`` in the chunk;
-    ``beta`` (k, n) their normalised upward messages; ``terms`` (k, n*m) their
-    production terms ``G`` divided by the same normalisers (kept only for the
-    downward pass).
+    ``beta`` (k, n) their upward messages, computed from the children's
+    normalised messages (so up to a factor per node); ``terms`` (k, n*m), kept
+    only for the downward pass, the products of the children's normalised
+    messages at each production ``j*n + a`` (the production's term without
+    its weight).
     """
 
     index: np.ndarray
@@ -151,13 +163,16 @@ class _Upward:
     fully visible (it is then determined by the parse) and ``-1`` elsewhere;
     ``uncertain[l]`` the other nodes' messages; ``log_z`` (N,) the sum of
     the logarithms of all normalisers, ``-inf`` on rows of probability zero;
-    ``dead[l]`` the flat indices of nodes whose message vanished.
+    ``dead[l]`` the flat indices of nodes whose message vanished; ``root``
+    the normalised messages of the uncertain roots, in the order of
+    ``uncertain[L].index``.
     """
 
     known: dict[int, np.ndarray]
     uncertain: dict[int, _Uncertain]
     log_z: np.ndarray
     dead: dict[int, np.ndarray]
+    root: np.ndarray | None = None
 
 
 def _productions(rhm: RHM, level: int, table: _Level, children: np.ndarray) -> np.ndarray:
@@ -192,11 +207,10 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
             rows = np.take(evidence, children[index], axis=0).reshape(index.size, s * v)
         else:
             rows = below.reshape(N * n_pos, s * v)[index]
-        picked = np.take(rows, t.gather, axis=1)
-        width = t.weights.size
-        terms = picked[:, :width] * t.weights
-        for i in range(1, s):
-            terms *= picked[:, i * width : (i + 1) * width]
+        picked = np.take(rows, t.gather, axis=1).reshape(index.size, s, t.summer.shape[0])
+        terms = picked[:, 0] * picked[:, 1]
+        for i in range(2, s):
+            terms *= picked[:, i]
         beta = terms @ t.summer
         z = beta.sum(axis=1)
         dead = z <= 0
@@ -205,13 +219,12 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
             up.log_z[index[dead] // n_pos] = -np.inf
             z[dead] = 1.0
         up.log_z += np.bincount(index // n_pos, weights=np.log(z), minlength=N)
-        beta /= z[:, None]
-        if keep:
-            terms /= z[:, None]
         up.uncertain[level] = _Uncertain(index, beta, terms if keep else None)
         if level < rhm.L:
             below = np.take(_onehot(n), up.known[level].ravel(), axis=0)
-            below[index] = beta
+            below[index] = beta / z[:, None]
+        else:
+            up.root = beta / z[:, None]
     return up
 
 
@@ -267,7 +280,11 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     tokens, mask = _check(rhm, tokens, mask)
     P = tokens.shape[0]
     tables = _tables(rhm)
+    # Zero-filled in one sequential pass: faulting the pages in while writing
+    # chunk by chunk measured several times slower (system time).
     out = {l: np.empty((P, rhm.n_positions(l), rhm.alphabet_size(l))) for l in range(rhm.L + 1)}
+    for array in out.values():
+        array.fill(0.0)
     onehot = {l: _onehot(rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     prior = _root_prior(rhm)
     for lo, hi in _chunks(rhm, P):
@@ -276,23 +293,23 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
         if up.dead:
             _raise_ungrammatical(rhm, up, lo)
         top = out[rhm.L][lo:hi]
-        np.take(onehot[rhm.L], up.known[rhm.L], axis=0, out=top)
-        root = up.uncertain[rhm.L]
-        post = prior * root.beta
-        top.reshape(N, -1)[root.index] = post / post.sum(axis=1, keepdims=True)
+        np.take(onehot[rhm.L], up.known[rhm.L], axis=0, out=top, mode="wrap")  # unbuffered; -1 wraps
+        post = prior * up.root
+        top.reshape(N, -1)[up.uncertain[rhm.L].index] = post / post.sum(axis=1, keepdims=True)
         for level in range(rhm.L, 0, -1):
             node = up.uncertain[level]
-            n = rhm.alphabet_size(level)
-            post = out[level][lo:hi].reshape(N * rhm.n_positions(level), n)[node.index]
-            ratio = np.divide(post, node.beta, out=np.zeros_like(post), where=node.beta > 0)
-            k = node.index.size
-            Q = (node.terms.reshape(k, n, rhm.m) * ratio[:, :, None]).reshape(k, n * rhm.m)
-            child = Q @ tables[level].scatter
+            n, k = rhm.alphabet_size(level), node.index.size
+            # P(production | visible) / w = post[a] * terms / beta[a]; where beta = 0, post = 0 too
+            ratio = out[level][lo:hi].reshape(N * rhm.n_positions(level), n)[node.index]
+            np.divide(ratio, node.beta, out=ratio, where=node.beta > 0)
+            Q = node.terms.reshape(k, rhm.m, n)
+            Q *= ratio[:, None, :]
+            child = Q.reshape(k, rhm.m * n) @ tables[level].scatter
             if level == 1:  # exact one-hots at visible tokens: x / x == 1
                 child = child.reshape(k, rhm.s, rhm.v)
                 child /= child.sum(axis=2, keepdims=True)
             below = out[level - 1][lo:hi]
-            np.take(onehot[level - 1], up.known[level - 1], axis=0, out=below)
+            np.take(onehot[level - 1], up.known[level - 1], axis=0, out=below, mode="wrap")
             below.reshape(N * rhm.n_positions(level), rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
     return out
 
@@ -311,7 +328,7 @@ def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
     for lo, hi in _chunks(rhm, P):
         up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
         root_beta = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
-        root_beta[up.uncertain[rhm.L].index] = up.uncertain[rhm.L].beta
+        root_beta[up.uncertain[rhm.L].index] = up.root
         with np.errstate(divide="ignore"):
             out[lo:hi] = up.log_z + np.log(root_beta @ prior)
     return out
