@@ -10,7 +10,8 @@ same algorithm on the RHM):
   all ones. A node's message sums, over its productions ``(a, j)``, the
   production weight times the product of its children's messages at the
   production's symbols: ``G[a, j] = w[a, j] * prod_i beta_child_i[rules[a, j, i]]``
-  and ``beta[a] = sum_j G[a, j]``.
+  and ``beta[a] = sum_j G[a, j]``, with ``w = rhm.production_probs[l]``
+  (``1/m`` for the paper's uniform rules; skewed for ``rule_probs="zipf"``).
 - **downward**: the root's posterior is ``prior * beta_L`` normalised. Given a
   node's symbol ``a``, its production is independent of everything outside its
   subtree, so ``P(production j | a, visible) = G[a, j] / beta[a]``; the
@@ -91,7 +92,7 @@ def _tables(rhm: RHM) -> dict[int, _Level]:
     s, v, m = rhm.s, rhm.v, rhm.m
     for level in range(1, rhm.L + 1):
         n = rhm.alphabet_size(level)
-        weights = np.full((n, m), 1.0 / m)
+        weights = rhm.production_probs[level]
         by_j = rhm.rules[level].transpose(1, 0, 2).reshape(m * n, s).astype(np.intp)  # row j*n + a
         w_by_j = weights.T.ravel()
         columns = by_j + v * np.arange(s)
