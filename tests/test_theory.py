@@ -91,6 +91,6 @@ def test_predicted_pstar_brackets_ilc():
 
 def test_zero_gap_never_separates():
     stats = level_statistics(RHM(8, 3, 2, 3, seed=1), 1)
-    twin = type(stats)(stats.m, stats.occurrences, stats.purity, np.zeros_like(stats.gaps))
+    twin = type(stats)(stats.m, stats.slots, stats.occurrences, stats.purity, np.zeros_like(stats.gaps))
     assert np.all(np.isinf(required_occurrences(twin)))
     assert predicted_pstar(twin, 0.9) == float("inf")

@@ -97,10 +97,13 @@ class LevelStatistics:
     - ``purity``, shape ``(n,)``: ``||q_a||^2``, the collision probability of
       the pooled context distribution;
     - ``gaps``, shape ``(n, n)``: the pooled gaps ``||q_a - q_b||^2`` (zero on
-      the diagonal).
+      the diagonal);
+    - ``slots``: the number ``R`` of context slots read per tuple, each
+      weighted ``1/R`` in ``q_a``.
     """
 
     m: int
+    slots: int
     occurrences: np.ndarray
     purity: np.ndarray
     gaps: np.ndarray
@@ -132,7 +135,8 @@ def level_statistics(
     per_parent = exact.marginals(rhm)[level].sum(axis=0)  # occurrences of each parent per sample
     used = per_parent > 0
     q = q[used]
-    return LevelStatistics(rhm.m, per_parent[used] / rhm.m, (q**2).sum(axis=1), exact.squared_gaps(q))
+    slots = len(targets(Node(level, 0), rhm.s))
+    return LevelStatistics(rhm.m, slots, per_parent[used] / rhm.m, (q**2).sum(axis=1), exact.squared_gaps(q))
 
 
 #: Occurrences per tuple that k-means needs even when noise is far below the
@@ -148,15 +152,18 @@ LOSS_PER_FAILING_CLASS = 0.75
 def required_occurrences(stats: LevelStatistics, floor: float = FLOOR_OCCURRENCES) -> np.ndarray:
     """Occurrences per tuple at which each parent's class is found by k-means, shape ``(n,)``.
 
-    ``floor + (1 - ||q_a||^2) / min_b ||q_a - q_b||^2``: a tuple seen ``n``
-    times has an empirical context whose squared noise has mean
-    ``(1 - ||q_a||^2) / n``; k-means starts from single rows (its seeds and
-    first assignments), which point to their class only once that noise is
-    below the gap to the nearest other class. ``inf`` for a parent with a zero
-    gap: no amount of data separates it.
+    ``floor + noise_a / min_b ||q_a - q_b||^2``: a tuple seen ``n`` times has
+    an empirical context whose squared noise has mean ``noise_a / n``, with
+    ``noise_a = (1 - R ||q_a||^2) / R`` (each occurrence adds ``1/R`` to one
+    value in each of ``R`` disjoint slots; for ``R = 1`` it is the multinomial
+    ``1 - ||q_a||^2``). k-means starts from single rows (its seeds and first
+    assignments), which point to their class only once that noise is below
+    the gap to the nearest other class. ``inf`` for a parent with a zero gap:
+    no amount of data separates it.
     """
+    R = stats.slots
     with np.errstate(divide="ignore"):
-        return floor + (1 - stats.purity) / stats.nearest_gap
+        return floor + (1 - R * stats.purity) / R / stats.nearest_gap
 
 
 def predicted_accuracy(stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENCES) -> np.ndarray:
@@ -183,3 +190,18 @@ def predicted_pstar(stats: LevelStatistics, threshold: float = 0.9, floor: float
     if not ok.any():
         return float("inf")
     return float(needed[order][np.argmax(ok)])
+
+
+def predict_pstars(v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None) -> np.ndarray:
+    """:func:`predicted_pstar` of ILC's context at ``level`` (default ``L - 1``) for the grammars ``RHM(v, m, s, L, seed)``.
+
+    Returns an array of shape ``(len(thresholds), len(seeds))``: one predicted
+    ``P*`` per threshold and grammar (``inf`` where a class is never separated).
+    """
+    L = check_int("L", L, minimum=2)
+    level = L - 1 if level is None else check_int("level", level, minimum=1)
+    out = np.empty((len(thresholds), len(seeds)))
+    for j, seed in enumerate(seeds):
+        stats = level_statistics(RHM(v, m, s, L, seed=seed), level)
+        out[:, j] = [predicted_pstar(stats, t) for t in thresholds]
+    return out
