@@ -39,3 +39,58 @@ def test_inverse_occupancy_limits():
     assert inverse_occupancy(400, 3, 2) == pytest.approx(np.sum(weights / poisson) / np.sum(weights), rel=0.02)
     with pytest.raises(ValueError, match="k must be >= 1"):
         pair_gap(8, 2, 2, 0)
+
+
+# ------------------------------------------------------- level statistics and the predicted P*
+from lpbook import ILC, level_accuracy  # noqa: E402
+from lpbook.theory import level_statistics, predicted_accuracy, predicted_pstar, required_occurrences  # noqa: E402
+from lpbook.tree import cousin_targets  # noqa: E402
+
+
+def test_level_statistics_are_exact():
+    rhm = RHM(8, 3, 2, 3, seed=1)
+    stats = level_statistics(rhm, 1)
+    # One tuple of parent a occurs occurrences[a] times per sample; the m tuples of all parents fill the N_1 positions.
+    assert stats.occurrences.sum() * rhm.m == pytest.approx(rhm.n_positions(1))
+    # Against counts in a sample: the occurrences of each parent's tuples, per sample.
+    P = 20000
+    sample = rhm.sample(P, seed=3)
+    counted = np.bincount(sample.levels[1].ravel(), minlength=rhm.v) / P / rhm.m
+    used = exact.marginals(rhm)[1].sum(axis=0) > 0
+    sd = np.sqrt(rhm.n_positions(1) * stats.occurrences * rhm.m / P) / rhm.m  # Poisson-like bound per parent
+    assert np.all(np.abs(counted[used] - stats.occurrences) < 5 * sd + 1e-9)
+    q = exact.pooled_context(rhm, 1, cousin_targets)[:: rhm.m][used]
+    assert np.allclose(stats.purity, (q**2).sum(axis=1))
+    assert np.allclose(stats.gaps, stats.gaps.T) and np.allclose(np.diag(stats.gaps), 0)
+    brute = [min(((q[a] - q[b]) ** 2).sum() for b in range(len(q)) if b != a) for a in range(len(q))]
+    assert np.allclose(stats.nearest_gap, brute)
+
+
+def test_predicted_pstar_is_where_predicted_accuracy_crosses():
+    stats = level_statistics(RHM(16, 3, 2, 3, seed=0), 2)
+    for threshold in (0.5, 0.9, 0.99):
+        p = predicted_pstar(stats, threshold)
+        assert predicted_accuracy(stats, p) >= threshold > predicted_accuracy(stats, 0.999 * p)
+    assert predicted_pstar(stats, 0.9) <= predicted_pstar(stats, 0.99)
+    assert np.all(required_occurrences(stats) > 8)
+    with pytest.raises(ValueError, match="threshold"):
+        predicted_pstar(stats, 1.5)
+
+
+def test_predicted_pstar_brackets_ilc():
+    # The prediction is a scale, not a bound: ILC must fail well below it and succeed well above it.
+    rhm = RHM(16, 3, 2, 2, seed=0)
+    p = predicted_pstar(level_statistics(rhm, 1), 0.9)
+    test = rhm.sample(2000, seed=1)
+    accuracy = {}
+    for factor in (1 / 8, 8):
+        learner = ILC(v=16, s=2, L=2, seed=0).fit(rhm.sample(int(factor * p), seed=2).tokens)
+        accuracy[factor] = level_accuracy(test.levels[1], learner.transform(test.tokens)[1])
+    assert accuracy[1 / 8] < 0.9 <= accuracy[8]
+
+
+def test_zero_gap_never_separates():
+    stats = level_statistics(RHM(8, 3, 2, 3, seed=1), 1)
+    twin = type(stats)(stats.m, stats.slots, stats.occurrences, stats.purity, np.zeros_like(stats.gaps))
+    assert np.all(np.isinf(required_occurrences(twin)))
+    assert predicted_pstar(twin, 0.9) == float("inf")

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from lpbook.tree import (
-    Node, ancestor, children, cousin_targets, descendants, distance, is_ancestor, lca, random_steps,
-    siblings, token_targets,
+    Node, ancestor, children, cousin_symbol_targets, cousin_targets, descendants, distance,
+    great_grandparent_targets, is_ancestor, lca, random_steps, siblings, token_targets,
 )
 
 
@@ -54,3 +54,12 @@ def test_errors():
         children(Node(0, 0), 2)
     with pytest.raises(ValueError, match="level must be <= node.level"):
         descendants(Node(1, 0), 2, 2)
+
+
+def test_context_targets_of_the_ilc_variants():
+    # One by one: the two symbols of the sibling's tuple.
+    assert cousin_symbol_targets(Node(2, 1), 2) == [Node(1, 0), Node(1, 1)]
+    # Wider: the other level-1 nodes under the great-grandparent (level 3) ...
+    assert great_grandparent_targets(4)(Node(1, 5), 2) == [Node(1, 4), Node(1, 6), Node(1, 7)]
+    # ... except right below the root's children, where the root takes its place.
+    assert great_grandparent_targets(3)(Node(2, 0), 2) == [Node(2, 1)]

@@ -8,8 +8,9 @@ from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
 :mod:`lpbook.clustering` (the clustering engine), :mod:`lpbook.baselines`
 (learning from tokens), :mod:`lpbook.neural` (the neural learners, with torch),
 :mod:`lpbook.sweep` (sample-complexity sweeps and the command line), :mod:`lpbook.ilc` (iterative latent clustering),
-:mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter
-sets of the chapters).
+:mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.theory` (predictions of the
+signal-against-noise theory from exact statistics), :mod:`lpbook.perturb` (error propagation
+between levels), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter sets of the chapters).
 """
 
 from .baselines import SupervisedClustering, TokenClustering

@@ -26,7 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tree import Node, cousin_targets, descendants, siblings, take_positions, target_positions, token_targets
+from .tree import (
+    cousin_symbol_targets,
+    cousin_targets,
+    descendants,
+    great_grandparent_targets,
+    siblings,
+    take_positions,
+    target_positions,
+    token_targets,
+)
 
 
 @dataclass(frozen=True)
@@ -56,10 +65,7 @@ def cousin_tuples(view: View, level: int, L: int, s: int):
 def cousin_symbols(view: View, level: int, L: int, s: int):
     """The learner's own codes in the cousin tuples, one symbol per slot. Values in ``[0, V)``."""
 
-    def symbols(node, s):
-        return [child for sib in siblings(node, s) for child in descendants(sib, node.level - 1, s)]
-
-    _, slots = target_positions(L, level, s, symbols)
+    _, slots = target_positions(L, level, s, cousin_symbol_targets)
     return take_positions(view.codes, slots), view.V
 
 
@@ -70,12 +76,7 @@ def great_grandparent_tuples(view: View, level: int, L: int, s: int):
     great-grandparent; for the tuples right below the root's children, which
     have no great-grandparent, they are the cousin tuples.
     """
-    top = min(level + 2, L)
-
-    def others(node, s):
-        return [d for d in descendants(Node(top, node.pos // s ** (top - level)), level, s) if d != node]
-
-    _, slots = target_positions(L, level, s, others)
+    _, slots = target_positions(L, level, s, great_grandparent_targets(L))
     return take_positions(view.tuples, slots), view.V**s
 
 

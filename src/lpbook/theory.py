@@ -1,15 +1,28 @@
-"""Closed-form predictions of the signal-against-noise theory (Chapters 2 and 3).
+"""Closed-form predictions of the signal-against-noise theory (Chapters 1 to 3).
 
 These are formulas, not simulations: the chapters compare them with the exact
 statistics of sampled grammars (:mod:`lpbook.exact`) and with learners.
+
+- :func:`pair_gap`: the expected single-position gap after ``k`` random steps
+  (the signal lemma of Chapter 2);
+- :func:`level_statistics`: the exact per-parent quantities of one level's
+  pooled contexts (occurrences, ``||q_a||^2``, pooled gaps);
+- :func:`predicted_pstar`: the sample complexity of clustering that level by
+  k-means, predicted from those quantities (Chapter 3, "The exponent in m").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import gammaln
 
+from . import exact
 from ._validate import check_int
+from .grammar import RHM
+from .tree import Node, cousin_targets
 
 
 def inverse_occupancy(v: int, m: int, s: int, n_above: int | None = None) -> float:
@@ -69,3 +82,126 @@ def pair_gap(v: int, m: int, s: int, k: int, *, joint: bool = False, n_above: in
     first = inverse + (1 - inverse) * rho_0 - 1 / v
     gap = 2 * first * ((1 - rho) / m) ** (k - 1)
     return gap / m if joint else gap
+
+
+@dataclass(frozen=True)
+class LevelStatistics:
+    """Exact statistics of the pooled contexts of one level, one entry per parent in use.
+
+    For the ``n`` parents ``a`` of the level that occur (``n <= n_level``),
+    with ``m`` synonymous tuples each:
+
+    - ``occurrences``, shape ``(n,)``: the expected number of times *one*
+      tuple of parent ``a`` occurs per sample, summed over the level's
+      ``N_l`` positions (``w_t`` in Chapter 3);
+    - ``purity``, shape ``(n,)``: ``||q_a||^2``, the collision probability of
+      the pooled context distribution;
+    - ``gaps``, shape ``(n, n)``: the pooled gaps ``||q_a - q_b||^2`` (zero on
+      the diagonal);
+    - ``slots``: the number ``R`` of context slots read per tuple, each
+      weighted ``1/R`` in ``q_a``.
+    """
+
+    m: int
+    slots: int
+    occurrences: np.ndarray
+    purity: np.ndarray
+    gaps: np.ndarray
+
+    @property
+    def nearest_gap(self) -> np.ndarray:
+        """``min_{b != a} ||q_a - q_b||^2`` for each parent ``a``, shape ``(n,)``."""
+        off = self.gaps + np.diag(np.full(len(self.purity), np.inf))
+        return off.min(axis=1)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The share of the level's nodes held by each parent, shape ``(n,)``, summing to 1."""
+        return self.occurrences / self.occurrences.sum()
+
+
+def level_statistics(
+    rhm: RHM, level: int, targets: Callable[[Node, int], list[Node]] = cousin_targets, *, joint: bool = True
+) -> LevelStatistics:
+    """The :class:`LevelStatistics` of the tuples under the level-``level`` nodes of ``rhm``.
+
+    ``targets`` and ``joint`` choose the context, as in
+    :func:`lpbook.exact.pooled_context` (default: the cousin tuples, read
+    jointly, which is ILC's context). Parents that never occur are left out.
+    """
+    if not isinstance(rhm, RHM):
+        raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
+    q = exact.pooled_context(rhm, level, targets, joint=joint)[:: rhm.m]
+    per_parent = exact.marginals(rhm)[level].sum(axis=0)  # occurrences of each parent per sample
+    used = per_parent > 0
+    q = q[used]
+    slots = len(targets(Node(level, 0), rhm.s))
+    return LevelStatistics(rhm.m, slots, per_parent[used] / rhm.m, (q**2).sum(axis=1), exact.squared_gaps(q))
+
+
+#: Occurrences per tuple that k-means needs even when noise is far below the
+#: gaps (the v*m term of the prediction). Set by hand once, from the ILC
+#: measurements at v = 64 listed in the lpbook measurements, and kept fixed.
+FLOOR_OCCURRENCES = 8.0
+#: Accuracy lost per class that fails. A failing class merges with its nearest
+#: neighbour (which fails with it), and k-means spends the freed centre on
+#: splitting another class: one class and a half lost per pair of failing classes.
+LOSS_PER_FAILING_CLASS = 0.75
+
+
+def required_occurrences(stats: LevelStatistics, floor: float = FLOOR_OCCURRENCES) -> np.ndarray:
+    """Occurrences per tuple at which each parent's class is found by k-means, shape ``(n,)``.
+
+    ``floor + noise_a / min_b ||q_a - q_b||^2``: a tuple seen ``n`` times has
+    an empirical context whose squared noise has mean ``noise_a / n``, with
+    ``noise_a = (1 - R ||q_a||^2) / R`` (each occurrence adds ``1/R`` to one
+    value in each of ``R`` disjoint slots; for ``R = 1`` it is the multinomial
+    ``1 - ||q_a||^2``). k-means starts from single rows (its seeds and first
+    assignments), which point to their class only once that noise is below
+    the gap to the nearest other class. ``inf`` for a parent with a zero gap:
+    no amount of data separates it.
+    """
+    R = stats.slots
+    with np.errstate(divide="ignore"):
+        return floor + (1 - R * stats.purity) / R / stats.nearest_gap
+
+
+def predicted_accuracy(stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENCES) -> np.ndarray:
+    """Predicted k-means accuracy of the level at ``P`` training samples (scalar or array).
+
+    Parent ``a`` fails while ``P * occurrences[a]`` is below its
+    :func:`required_occurrences`; each failing parent costs
+    :data:`LOSS_PER_FAILING_CLASS` times its weight.
+    """
+    P = np.asarray(P, dtype=float)
+    failing = (P[..., None] * stats.occurrences) < required_occurrences(stats, floor)
+    return np.clip(1 - LOSS_PER_FAILING_CLASS * (failing * stats.weights).sum(axis=-1), 0, 1)
+
+
+def predicted_pstar(stats: LevelStatistics, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES) -> float:
+    """The smallest ``P`` at which :func:`predicted_accuracy` reaches ``threshold`` (``inf`` if never)."""
+    threshold = float(threshold)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    needed = required_occurrences(stats, floor) / stats.occurrences  # P at which each parent succeeds
+    order = np.argsort(needed)
+    failing_after = 1 - np.cumsum(stats.weights[order])  # weight still failing once P reaches needed[order[i]]
+    ok = LOSS_PER_FAILING_CLASS * failing_after <= 1 - threshold + 1e-12
+    if not ok.any():
+        return float("inf")
+    return float(needed[order][np.argmax(ok)])
+
+
+def predict_pstars(v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None) -> np.ndarray:
+    """:func:`predicted_pstar` of ILC's context at ``level`` (default ``L - 1``) for the grammars ``RHM(v, m, s, L, seed)``.
+
+    Returns an array of shape ``(len(thresholds), len(seeds))``: one predicted
+    ``P*`` per threshold and grammar (``inf`` where a class is never separated).
+    """
+    L = check_int("L", L, minimum=2)
+    level = L - 1 if level is None else check_int("level", level, minimum=1)
+    out = np.empty((len(thresholds), len(seeds)))
+    for j, seed in enumerate(seeds):
+        stats = level_statistics(RHM(v, m, s, L, seed=seed), level)
+        out[:, j] = [predicted_pstar(stats, t) for t in thresholds]
+    return out

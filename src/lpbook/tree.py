@@ -96,6 +96,26 @@ def cousin_targets(node: Node, s: int) -> list[Node]:
     return siblings(node, s)
 
 
+def cousin_symbol_targets(node: Node, s: int) -> list[Node]:
+    """The symbols of the cousin tuples of the tuple under ``node``, one node per symbol (read one by one)."""
+    return [child for sib in siblings(node, s) for child in descendants(sib, node.level - 1, s)]
+
+
+def great_grandparent_targets(L: int):
+    """The context of ``great_grandparent_tuples``, for a tree of depth ``L``: a ``targets(node, s)`` function.
+
+    It lists every other node of ``node``'s level under ``node``'s
+    great-grandparent (below the top; for nodes right below the root's
+    children, which have none, under the root), each to be read as a tuple.
+    """
+
+    def others(node: Node, s: int) -> list[Node]:
+        top = min(node.level + 2, L)
+        return [d for d in descendants(Node(top, node.pos // s ** (top - node.level)), node.level, s) if d != node]
+
+    return others
+
+
 def token_targets(node: Node, s: int) -> list[Node]:
     """The level-1 nodes whose tuples are the leaf s-tuples of the cousin subtrees.
 
