@@ -1,13 +1,14 @@
 # One entry point for users and CI.
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create or reuse .venv, install, run every check (what .ci/run calls)
+#   make dist   build the wheel and the sdist into dist/ (for Colab before the repository is published)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test unit notebooks book-strict bench sync clean
+.PHONY: install book test unit notebooks book-strict bench sync dist clean
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -33,15 +34,17 @@ notebooks: $(STAMP)
 	for f in book/[0-9]*.md; do \
 		$(BIN)/jupytext --quiet --to ipynb -o $(NBTEST)/$$(basename $${f%.md}).ipynb $$f || exit 1; \
 	done
-	LPBOOK_SCALE=smoke $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+	LPBOOK_SCALE=smoke LPBOOK_CACHE=$(CURDIR)/$(NBTEST)/cache $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=300 -p no:cacheprovider $(NBTEST)
 	rm -rf $(NBTEST)
 
 # Strict build with forced execution: the notebook cache does not notice changes
-# in src/lpbook, and without -W a failing cell would still exit 0.
+# in src/lpbook, and without -W a failing cell would still exit 0. The chapters'
+# sweeps go to a fresh folder too, so every point is computed by the current library
+# (`make book` keeps them in the user's cache, so that a rerun resumes).
 book-strict: $(STAMP)
-	rm -rf _build/.jupyter_cache _build/jupyter_execute
-	$(BIN)/jupyter-book build . -W -n --keep-going --all
+	rm -rf _build/.jupyter_cache _build/jupyter_execute _build/sweeps
+	LPBOOK_CACHE=$(CURDIR)/_build/sweeps $(BIN)/jupyter-book build . -W -n --keep-going --all
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
@@ -50,5 +53,12 @@ bench: $(STAMP)
 sync: $(STAMP)
 	$(BIN)/jupytext --sync book/*.md
 
+# The wheel and the sdist, with the venv's setuptools (no download of build requirements).
+dist: $(STAMP)
+	$(BIN)/python -m pip install -q "build>=1"
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	@ls dist
+
 clean:
-	rm -rf _build $(NBTEST)
+	rm -rf _build $(NBTEST) dist

@@ -47,7 +47,7 @@ def test_supervised_cnn_protocol(small):
     assert cnn.fit(train.tokens, train.labels) is cnn
     out = cnn.transform(test.tokens)
     assert list(out) == [3]
-    assert out[3].shape == (test.P, 1) and out[3].dtype == np.int64
+    assert out[3].shape == (test.P, 1) and out[3].dtype == np.uint8
     assert out[3].min() >= 0 and out[3].max() < rhm.n_classes
     assert len(cnn.losses_) <= FAST_CNN["epochs"]
 
@@ -70,7 +70,7 @@ def test_masked_token_protocol(small):
         assert sorted(layers[level]) == [0, 1]
         np.testing.assert_array_equal(out[level], layers[level][1])  # probe_layer defaults to the last
         for codes in layers[level].values():
-            assert codes.shape == (test.P, 2 ** (3 - level)) and codes.dtype == np.int64
+            assert codes.shape == (test.P, 2 ** (3 - level)) and codes.dtype == np.uint8
             assert codes.min() >= 0 and codes.max() < 4
     states = model.hidden_states(test.tokens)
     assert len(states) == 2 and all(s.shape == (test.P, 8, 8) and s.dtype == np.float32 for s in states)

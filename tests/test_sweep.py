@@ -424,12 +424,25 @@ def test_bootstrap_interval_contains_the_value_and_is_reproducible():
     assert not result.boot.flags.writeable
 
 
+def test_pstar_uses_the_pairs_that_exist_and_lists_the_missing_ones():
+    rows = synthetic_rows(linear(300.0), [10, 100, 1000])
+    # Seeds 3..5 added later on another grid: the union grid has holes, the curve is the same.
+    later = [row | dict(seed=row["seed"] + 3) for row in synthetic_rows(linear(300.0), [30, 300, 3000])]
+    result = estimate_pstar(rows + later, 1, n_boot=200)
+    assert result.value == pytest.approx(300.0) and result.low == pytest.approx(300.0) == result.high
+    assert result.P_grid == (10, 30, 100, 300, 1000, 3000) and result.n_seeds == 6
+    assert set(result.missing) == {(P, s) for P in (10, 100, 1000) for s in (3, 4, 5)} | {
+        (P, s) for P in (30, 300, 3000) for s in (0, 1, 2)
+    }
+    one_gap = estimate_pstar([r for r in rows if (r["P"], r["seed"]) != (100, 2)], 1)
+    assert one_gap.missing == ((100, 2),) and one_gap.value == pytest.approx(300.0)
+    assert estimate_pstar(rows, 1).missing == ()
+
+
 def test_pstar_errors():
     rows = synthetic_rows(linear(300.0), [10, 100, 1000])
     with pytest.raises(ValueError, match=r"one setting.*mix m in \[2, 3\]"):
         estimate_pstar(rows + synthetic_rows(linear(300.0), [10, 100, 1000], m=3), 1)
-    with pytest.raises(ValueError, match="every \\(P, seed\\) pair; 1 missing, e.g. P=100, seed=2"):
-        estimate_pstar([r for r in rows if (r["P"], r["seed"]) != (100, 2)], 1)
     with pytest.raises(ValueError, match="two rows for P=10, seed=0"):
         estimate_pstar(rows + rows[:1], 1)
     with pytest.raises(ValueError, match="level must be one of the levels in the results \\[1\\], got 2"):

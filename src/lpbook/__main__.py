@@ -3,7 +3,12 @@
 - ``lpbook sweep``: run a sample-complexity sweep into a SQLite file (see
   :mod:`lpbook.sweep`); rerunning the same command resumes an interrupted one.
 - ``lpbook pstar``: read that file and print ``P*`` with its bootstrap interval
-  for each grammar found.
+  for each grammar found (as text, JSON or CSV), and with ``--fit m`` or
+  ``--fit L`` the exponent in ``m`` or the growth per level.
+- ``lpbook learners``: the registered learners, whether they need labels, and
+  their options with defaults.
+
+``lpbook --help`` prints the options of every command.
 
 Bad arguments and failures exit with code 2 and a one-line message on stderr
 (after argparse's usage line for bad arguments); Ctrl-C exits with code 130.
@@ -12,8 +17,12 @@ Bad arguments and failures exit with code 2 and a one-line message on stderr
 from __future__ import annotations
 
 import argparse
+import ast
+import csv
 import itertools
 import json
+import math
+import operator
 import sqlite3
 import sys
 from typing import NoReturn
@@ -21,7 +30,7 @@ from typing import NoReturn
 import lpbook
 
 from . import sweep
-from .learners import get
+from .learners import available, describe, get
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
 INTERRUPTED = 130
@@ -53,24 +62,103 @@ def _fraction(text: str) -> float:
     return value
 
 
+#: Stands for the list of learner names in help texts; filled in when the help is shown,
+#: so that torch is imported only for ``--help``.
+_LEARNERS = "{learners}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose help lists the registered learners, and at the top level
+    the options of every subcommand, so that ``lpbook --help`` is self-sufficient."""
+
+    subcommands: list = []
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        for sub in self.subcommands:
+            text += f"\n{'=' * 70}\nlpbook {sub.prog.split()[-1]}\n\n{sub.format_help()}"
+        return text.replace(_LEARNERS, ", ".join(available()))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``lpbook`` with its subcommands ``sweep`` and ``pstar``."""
-    parser = argparse.ArgumentParser(prog="lpbook", description="Sample-complexity sweeps of the RHM learners.")
+    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar`` and ``learners``."""
+    parser = _Parser(
+        prog="lpbook",
+        description="Sample-complexity sweeps of the RHM learners. The options of every command follow.",
+        epilog=f"learners: {_LEARNERS} (see 'lpbook learners')",
+    )
     parser.add_argument("--version", action="version", version=f"lpbook {lpbook.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    parser.subcommands = []
     for name, add, handler, summary in [
         ("sweep", _add_sweep, _run_sweep, "run a sweep (resumes an interrupted one)"),
-        ("pstar", _add_pstar, _run_pstar, "print P* for each grammar of a sweep database"),
+        ("pstar", _add_pstar, _run_pstar, "print P* for each grammar of a sweep database, or fit exponents"),
+        ("learners", lambda p: None, _run_learners, "list the learners, whether they need labels, and their options"),
     ]:
-        subparser = commands.add_parser(name, allow_abbrev=False, help=summary)
+        subparser = commands.add_parser(name, allow_abbrev=False, help=summary, description=summary)
         add(subparser)
         subparser.set_defaults(handler=handler, subparser=subparser)
+        parser.subcommands.append(subparser)
     return parser
+
+
+def _positive(text: str) -> float:
+    """An argparse ``type``: a finite number ``> 0``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+              ast.Pow: operator.pow}
+_SCALE_NAMES = ("v", "m", "s", "L", "n_classes")
+
+
+def _scale(text: str):
+    """An argparse ``type``: an arithmetic expression in v, m, s, L, n_classes, as a function of a grammar."""
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise argparse.ArgumentTypeError(f"must be an arithmetic expression such as 'v*m**3', got {text!r}") from None
+
+    def evaluate(node, grammar):
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](evaluate(node.left, grammar), evaluate(node.right, grammar))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -evaluate(node.operand, grammar)
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in _SCALE_NAMES:
+            return getattr(grammar, node.id)
+        raise argparse.ArgumentTypeError(
+            f"may use numbers, + - * / ** and the names {', '.join(_SCALE_NAMES)}, got {ast.unparse(node)!r}"
+        )
+
+    def scale(grammar) -> float:
+        try:
+            return float(evaluate(tree, grammar))
+        except (ArithmeticError, argparse.ArgumentTypeError) as exc:
+            raise ValueError(f"--scale {text!r} cannot be evaluated for {grammar}: {exc}") from None
+
+    try:
+        scale(sweep.Grammar(4, 2, 2, 2))  # reject bad expressions at parse time
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return scale
 
 
 def _add_sweep(parser: argparse.ArgumentParser) -> None:
     at_least_1, at_least_2 = _int_at_least(1), _int_at_least(2)
-    parser.add_argument("--learner", required=True, help="registered name of the learner")
+    parser.epilog = (
+        "The database gets one row per point; its 'seconds' column is the wall time of the learner's fit "
+        "and transform only (not sampling the data, not scoring). A database takes one sweep at a time: "
+        "a second 'lpbook sweep' into it is refused while the first runs."
+    )
+    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
     parser.add_argument("--v", type=at_least_2, nargs="+", required=True, help="alphabet sizes")
     parser.add_argument("--m", type=at_least_1, nargs="+", required=True, help="productions per symbol")
     parser.add_argument("--s", type=at_least_2, nargs="+", required=True, help="branching factors")
@@ -81,24 +169,94 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
     grid.add_argument(
         "--P-range", type=at_least_1, nargs=3, metavar=("MIN", "MAX", "N"), help="N log-spaced sizes from MIN to MAX"
     )
+    grid.add_argument(
+        "--P-range-scaled", type=_positive, nargs=3, metavar=("LO", "HI", "N"),
+        help="per grammar, N log-spaced sizes from LO*SCALE to HI*SCALE, SCALE given by --scale "
+        "(e.g. --P-range-scaled 0.5 50 12 --scale 'v*m**3': one command for every m)",
+    )
+    parser.add_argument(
+        "--scale", type=_scale, metavar="EXPR",
+        help="with --P-range-scaled: an expression in v, m, s, L, n_classes, e.g. 'v*m**3' or 'n_classes*m**L'",
+    )
     parser.add_argument("--seeds", type=at_least_1, default=5, help="number of seeds, 0..N-1 (default 5)")
     parser.add_argument("--n-test", type=at_least_1, default=2000, help="test-set size (default 2000)")
     parser.add_argument("--db", required=True, help="SQLite file of results (created if missing)")
-    parser.add_argument("--workers", type=at_least_1, help="worker processes (default: all CPUs)")
+    parser.add_argument(
+        "--workers", type=at_least_1, help="worker processes, one thread each (default: every CPU, os.cpu_count())"
+    )
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="learner option, VALUE parsed as JSON when possible (repeatable)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--no-progress", action="store_true",
+        help="hide the sweep's progress bar (the learners never show bars of their own in a sweep)",
+    )
+
+
+def _level(text: str):
+    """An argparse ``type``: ``top``, ``root``, or an integer (negative ones count from the root)."""
+    if text in ("top", "root"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, 'top' or 'root', got {text!r}") from None
+
+
+def _resolve_level(level, L: int) -> int:
+    """The absolute level that ``--level`` names in a grammar of depth ``L``."""
+    if level == "top":
+        return L - 1
+    if level == "root":
+        return L
+    return level if level >= 0 else L + level
 
 
 def _add_pstar(parser: argparse.ArgumentParser) -> None:
+    at_least_1, at_least_2 = _int_at_least(1), _int_at_least(2)
+    parser.epilog = (
+        "P* is where the median accuracy over seeds first reaches the threshold (linear in log P); "
+        "(P, seed) pairs missing from a grid are left out and listed on stderr. "
+        "JSON and CSV give null/empty bounds where the interval leaves the grid."
+    )
     parser.add_argument("--db", required=True, help="SQLite file written by 'lpbook sweep'")
-    parser.add_argument("--learner", required=True, help="registered name of the learner")
-    parser.add_argument("--level", type=_int_at_least(0), required=True, help="level whose accuracy defines P*")
+    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
+    parser.add_argument(
+        "--level", type=_level, required=True,
+        help="level whose accuracy defines P*: an integer, negative ones counted from the root "
+        "(-1 is L-1), 'top' (L-1, the highest latent level) or 'root' (L)",
+    )
     parser.add_argument("--threshold", type=_fraction, default=0.9, help="accuracy that defines P* (default 0.9)")
-    parser.add_argument("--n-boot", type=_int_at_least(1), default=1000, help="bootstrap draws (default 1000)")
+    parser.add_argument("--n-boot", type=at_least_1, default=1000, help="bootstrap draws (default 1000)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the bootstrap (default 0)")
+    filters = parser.add_argument_group("filters (keep the settings that match)")
+    filters.add_argument("--v", type=at_least_2, nargs="+", help="alphabet sizes")
+    filters.add_argument("--m", type=at_least_1, nargs="+", help="productions per symbol")
+    filters.add_argument("--s", type=at_least_2, nargs="+", help="branching factors")
+    filters.add_argument("--L", type=at_least_1, nargs="+", help="depths")
+    filters.add_argument("--n-classes", type=at_least_1, nargs="+", help="root alphabet sizes")
+    filters.add_argument("--n-test", type=at_least_1, nargs="+", help="test-set sizes")
+    filters.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="keep settings whose learner option KEY equals VALUE (parsed as JSON when possible; repeatable)",
+    )
+    parser.add_argument(
+        "--fit", choices=("m", "L"),
+        help="also fit log P* against log m (the exponent in m) or against L (the growth per level), "
+        "over the settings that differ only in that parameter, with a bootstrap interval",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON instead of text")
+    output.add_argument("--csv", action="store_true", help="print CSV instead of text")
+
+
+def _run_learners(parser: argparse.ArgumentParser, args) -> None:
+    for entry in describe():
+        labels = "needs labels" if entry["labels"] else "no labels"
+        print(f"{entry['name']} ({entry['cls']}, {labels})")
+        for name, default in entry["options"].items():
+            print(f"    --option {name}=...  (default {default!r})")
 
 
 def _fail(message) -> NoReturn:
@@ -135,9 +293,20 @@ def _grammars(parser: argparse.ArgumentParser, args) -> list[sweep.Grammar]:
     return grammars
 
 
-def _P_grid(parser: argparse.ArgumentParser, args) -> list[int]:
+def _P_grid(parser: argparse.ArgumentParser, args):
+    """The sizes of ``--P`` or ``--P-range``, or a function of the grammar for ``--P-range-scaled``."""
+    if (args.scale is None) != (args.P_range_scaled is None):
+        parser.error("--P-range-scaled and --scale go together")
     if args.P is not None:
         return args.P
+    if args.P_range_scaled is not None:
+        low, high, n = args.P_range_scaled
+        if n != int(n) or n < 1:
+            parser.error(f"--P-range-scaled needs N a positive integer, got {n:g}")
+        try:
+            return sweep.scaled_grid(low, high, int(n), args.scale)
+        except ValueError as exc:
+            parser.error(f"--P-range-scaled: {exc}")
     P_min, P_max, n = args.P_range
     if P_min > P_max:
         parser.error(f"--P-range needs MIN <= MAX, got MIN={P_min} MAX={P_max}")
@@ -161,6 +330,8 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
             args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
             workers=args.workers, progress=not args.no_progress,
         )
+    except sweep.DatabaseError as exc:
+        _fail(exc)
     except (ValueError, TypeError) as exc:  # checks that run before any point
         parser.error(str(exc))
     except (RuntimeError, OSError, sqlite3.Error) as exc:
@@ -194,23 +365,119 @@ def _setting_label(row: dict) -> str:
     return " ".join(f"{name}={row[name]}" for name in fields) + f" options={json.dumps(row['options'])}"
 
 
+def _row_filters(parser: argparse.ArgumentParser, args):
+    """A predicate on rows from the filter options of ``pstar``."""
+    wanted = {name: set(values) for name in ("v", "m", "s", "L", "n_classes", "n_test")
+              if (values := getattr(args, name)) is not None}
+    options = _parse_options(parser, args.option)
+
+    def keep(row: dict) -> bool:
+        return all(row[name] in values for name, values in wanted.items()) and all(
+            key in row["options"] and row["options"][key] == value for key, value in options.items()
+        )
+
+    return keep
+
+
+def _bound_value(value: float):
+    """A P* bound for JSON and CSV: ``None`` where it leaves the grid (0 or inf)."""
+    return None if value == 0 or math.isinf(value) else value
+
+
+def _pstar_record(row: dict, pstar: sweep.PStar) -> dict:
+    return {
+        "learner": row["learner"], **{name: row[name] for name in ("v", "m", "s", "L", "n_classes", "n_test")},
+        "options": row["options"], "level": pstar.level, "threshold": pstar.threshold,
+        "pstar": None if pstar.censored else pstar.value, "low": _bound_value(pstar.low),
+        "high": _bound_value(pstar.high), "censored": pstar.censored, "confidence": pstar.confidence,
+        "n_seeds": pstar.n_seeds, "P_min": pstar.P_grid[0], "P_max": pstar.P_grid[-1],
+        "missing": [list(pair) for pair in pstar.missing],
+    }
+
+
+def _fits(records: list, pstars: list, variable: str, args) -> list[dict]:
+    """``fit_exponent`` over the settings that differ only in ``variable`` (``m`` or ``L``)."""
+    groups: dict = {}
+    for record, pstar in zip(records, pstars):
+        others = json.dumps({k: v for k, v in record.items() if k in sweep.SETTING_FIELDS and k != variable},
+                            sort_keys=True)
+        groups.setdefault(others, []).append((record[variable], pstar))
+    fits = []
+    for others, members in groups.items():
+        x = [value for value, _ in members]
+        fit = sweep.try_fit_exponent(x, [p for _, p in members], log_x=variable == "m",
+                                     n_boot=args.n_boot, seed=args.seed)
+        entry = json.loads(others) | {"fit": variable, variable: sorted(x)}
+        if fit is None:
+            entry |= {"slope": None, "low": None, "high": None, "n_points": sum(p.censored is None for _, p in members)}
+        else:
+            entry |= {"slope": fit.slope, "low": fit.low, "high": fit.high, "n_points": fit.n_points}
+            if variable == "L":  # the growth of P* per level
+                entry |= {"growth": math.exp(fit.slope), "growth_low": math.exp(fit.low),
+                          "growth_high": math.exp(fit.high)}
+        fits.append(entry)
+    return fits
+
+
+def _describe_fit(fit: dict) -> str:
+    label = " ".join(f"{k}={fit[k]}" for k in ("v", "m", "s", "L", "n_classes", "n_test") if k != fit["fit"])
+    label += f" options={json.dumps(fit['options'])} {fit['fit']} in {fit[fit['fit']]}"
+    if fit["slope"] is None:
+        return f"{label}: not measured (fewer than 2 uncensored P*)"
+    if fit["fit"] == "m":
+        return f"{label}: P* ~ m^{fit['slope']:.3g} [{fit['low']:.3g}, {fit['high']:.3g}] ({fit['n_points']} P*)"
+    return (f"{label}: P* grows x{fit['growth']:.3g} [{fit['growth_low']:.3g}, {fit['growth_high']:.3g}] "
+            f"per level ({fit['n_points']} P*)")
+
+
 def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
+    keep = _row_filters(parser, args)
     try:
         rows = sweep.load_results(args.db, learner=args.learner)
     except (ValueError, OSError, sqlite3.Error) as exc:
         _fail(exc)
     if not rows:
         _fail(f"{args.db} holds no points of learner {args.learner!r}")
-    print(f"P* of level {args.level} at accuracy {args.threshold}, learner {args.learner!r}:")
-    failed = False
+    rows = [row for row in rows if keep(row)]
+    if not rows:
+        _fail(f"{args.db} holds no points of learner {args.learner!r} that match the filters")
+    records, pstars, failed = [], [], False
     for group in sweep.group_results(rows).values():
+        row = group[0]
         try:
-            pstar = sweep.estimate_pstar(group, args.level, args.threshold, n_boot=args.n_boot, seed=args.seed)
+            pstar = sweep.estimate_pstar(group, _resolve_level(args.level, row["L"]), args.threshold,
+                                         n_boot=args.n_boot, seed=args.seed)
         except ValueError as exc:
-            print(f"lpbook: error: {_setting_label(group[0])}: {exc}", file=sys.stderr)
+            print(f"lpbook: error: {_setting_label(row)}: {exc}", file=sys.stderr)
             failed = True
             continue
-        print(f"{_setting_label(group[0])}: {_describe(pstar)}")
+        if pstar.missing:
+            shown = ", ".join(f"(P={P}, seed={seed})" for P, seed in pstar.missing[:10])
+            more = f" and {len(pstar.missing) - 10} more" if len(pstar.missing) > 10 else ""
+            print(f"lpbook: note: {_setting_label(row)}: {len(pstar.missing)} (P, seed) pairs missing, "
+                  f"left out: {shown}{more}", file=sys.stderr)
+        records.append(_pstar_record(row, pstar))
+        pstars.append(pstar)
+    fits = _fits(records, pstars, args.fit, args) if args.fit else []
+    if args.json:
+        print(json.dumps({"pstar": records, "fits": fits} if args.fit else {"pstar": records}, indent=1))
+    elif args.csv:
+        table = fits if args.fit else records
+        if table:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(table[0]), lineterminator="\n")
+            writer.writeheader()
+            for entry in table:
+                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in entry.items()})
+    else:
+        print(f"P* of level {args.level} at accuracy {args.threshold}, learner {args.learner!r}:")
+        relative = not (isinstance(args.level, int) and args.level >= 0)
+        for record, pstar in zip(records, pstars):
+            level = f" level={pstar.level}" if relative else ""
+            print(f"{_setting_label(record)}{level}: {_describe(pstar)}")
+        if args.fit:
+            print(f"Fits of log P* against {'log m' if args.fit == 'm' else 'L'} (95% bootstrap intervals):")
+            for fit in fits:
+                print(_describe_fit(fit))
     if failed:
         sys.exit(2)
 

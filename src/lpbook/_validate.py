@@ -7,7 +7,9 @@ parameter and the constraint it broke, so that bad input never surfaces as an
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 
 import numpy as np
 
@@ -83,3 +85,37 @@ def check_node(rhm, name: str, node) -> Node:
     if pos >= rhm.n_positions(level):
         raise ValueError(f"{name}.pos must be < s**(L - level) = {rhm.n_positions(level)}, got {pos}")
     return Node(level, pos)
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory on this machine (``2**40`` where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 1 << 40
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in readable units, e.g. ``'8.0 TiB'``; astronomically large ints as ``'10^301030 bytes'``."""
+    if n >= 1 << 100:
+        return f"about 10^{int(n.bit_length() * math.log10(2))} bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"):
+        if n < 1024 or unit == "YiB":
+            return f"{n} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(name: str, value, n_bytes: int, what: str) -> None:
+    """Raise ``ValueError`` naming ``name=value`` when ``what`` would need more than this machine's memory.
+
+    ``n_bytes`` (a Python int, any size) is the memory ``what`` would take;
+    the limit is :func:`memory_limit`. Call it before allocating, so that an
+    impossible size fails at once instead of deep inside numpy.
+    """
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise ValueError(
+            f"{name}={value} is too large: {what} would need {format_bytes(n_bytes)}, "
+            f"more than this machine's {format_bytes(limit)} of memory"
+        )

@@ -32,7 +32,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.exceptions import ConvergenceWarning
 
-from ._validate import check_int
+from ._validate import check_int, check_memory
 from .contexts import CONTEXTS, View
 from .empirical import cooccurrence
 from .grammar import encode_tuples, smallest_uint
@@ -200,6 +200,11 @@ class ContextClustering(Learner):
         """The highest level this learner clusters (``L - 1``: the root needs labels)."""
         return self.L - 1
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels :meth:`transform` returns: ``1 .. top`` (none when ``L = 1``)."""
+        return tuple(range(1, self.top + 1))
+
     def _alphabet(self, level: int) -> int:
         """The alphabet size of the codes at ``level`` (tokens at level 0)."""
         return self.alphabets_[level]
@@ -208,6 +213,39 @@ class ContextClustering(Learner):
         """The s-tuples of level-``level`` codes ``(P, n*s)``, encoded: ``(P, n)`` in ``[0, V**s)``."""
         V = self._alphabet(level)
         return encode_tuples(codes.reshape(codes.shape[0], -1, self.s), V, smallest_uint(V**self.s))
+
+    def _context_size(self, level: int, V: int, tokens, token_tuples, labels) -> tuple[int, int]:
+        """``(n_slots, n_values)`` of the context at ``level`` when the level-``(level - 1)`` codes have alphabet ``V``.
+
+        Asks the context itself, on one sample whose codes are zeros.
+        """
+        n = self.s ** (self.L - level)
+        view = View(
+            codes=np.zeros((1, n * self.s), dtype=np.int64),
+            tuples=np.zeros((1, n), dtype=np.int64),
+            tokens=tokens[:1],
+            token_tuples=token_tuples[:1],
+            labels=None if labels is None else labels[:1],
+            V=V,
+            v=self.v,
+            n_classes=self.n_classes,
+        )
+        values, n_values = CONTEXTS[self.context](view, level, self.L, self.s)
+        return values.shape[2], n_values
+
+    def _check_sizes(self, tokens, token_tuples, labels) -> None:
+        """Raise a ``ValueError`` before any work when a level's count table would not fit in memory."""
+        k = self.max_clusters if self.n_clusters == "auto" else self.n_clusters
+        name = "max_clusters" if self.n_clusters == "auto" else "n_clusters"
+        for level in range(1, self.top + 1):
+            V = self.v if level == 1 else k
+            n_slots, n_values = self._context_size(level, V, tokens, token_tuples, labels)
+            rows, columns = V**self.s, n_slots * n_values
+            check_memory(
+                "v" if level == 1 else name, V, 2 * 8 * rows * columns,
+                f"the level-{level} count table of {type(self).__name__} (context {self.context!r}: "
+                f"{rows} tuples x {columns} context values, int64, and its block counts)",
+            )
 
     def _count(self, codes, tokens, token_tuples, labels, level: int) -> np.ndarray:
         """Co-occurrence counts ``(V**s, n_slots * n_values)`` of the tuples under ``level``.
@@ -218,6 +256,7 @@ class ContextClustering(Learner):
         """
         context = CONTEXTS[self.context]
         V = self._alphabet(level - 1)
+        n_slots, n_values = self._context_size(level, V, tokens, token_tuples, labels)
 
         def view(block):
             return View(
@@ -231,11 +270,10 @@ class ContextClustering(Learner):
                 n_classes=self.n_classes,
             )
 
-        values, n_values = context(view(slice(0, 1)), level, self.L, self.s)
-        items_per_row = values.shape[1] * values.shape[2]
-        n_bins = V**self.s * values.shape[2] * n_values
+        items_per_row = self.s ** (self.L - level) * n_slots
+        n_bins = V**self.s * n_slots * n_values
         rows = int(np.clip(4 * n_bins // items_per_row, BLOCK, max(BLOCK, MAX_ITEMS // items_per_row)))
-        total = np.zeros((V**self.s, values.shape[2] * n_values), dtype=np.int64)
+        total = np.zeros((V**self.s, n_slots * n_values), dtype=np.int64)
         for block in _blocks(codes.shape[0], rows):
             part = view(block)
             values, _ = context(part, level, self.L, self.s)
@@ -255,12 +293,12 @@ class ContextClustering(Learner):
         self._fit_levels(tokens, labels)
         return self
 
-    def _fit_levels(self, tokens, labels) -> np.ndarray:
-        """Learn levels ``1 .. top``; return the training set's level-``top`` codes."""
-        tokens = self._check_tokens(tokens)
-        labels = self._check_labels(labels, tokens.shape[0], self.n_classes) if self.uses_labels else None
+    def _fit_levels(self, tokens, labels) -> tuple[np.ndarray, np.ndarray | None]:
+        """Learn levels ``1 .. top``; return the training set's level-``top`` codes and the checked labels."""
+        tokens, labels = self._fit_inputs(tokens, labels)
         self.assignments_, self.seen_, self.alphabets_ = {}, {}, {0: self.v}
         token_tuples = self._encode(tokens, 0)
+        self._check_sizes(tokens, token_tuples, labels)
         codes = tokens
         for level in range(1, self.top + 1):
             counts = self._count(codes, tokens, token_tuples, labels, level)
@@ -275,7 +313,7 @@ class ContextClustering(Learner):
             self.assignments_[level] = assignment.astype(smallest_uint(k))
             self.seen_[level] = seen
             codes = self._relabel(codes, level)
-        return codes
+        return codes, labels
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
         """Codes of every learned level: ``{l: (P, s**(L - l))}`` for ``l = 1 .. top``."""
@@ -313,16 +351,36 @@ class LabelledClustering(ContextClustering):
         self.n_classes = self.v if n_classes is None else check_int("n_classes", n_classes, minimum=1)
         self.n_labelled = None if n_labelled is None else check_int("n_labelled", n_labelled, minimum=1)
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels :meth:`transform` returns: ``1 .. L``."""
+        return tuple(range(1, self.L + 1))
+
+    def _probe(self) -> RootProbe:
+        return RootProbe(self._alphabet(self.L - 1), self.s, self.n_classes)
+
     def fit(self, tokens, labels=None) -> LabelledClustering:
-        top = self._fit_levels(tokens, labels)[: self.n_labelled]  # level L-1 (tokens when L = 1)
-        probe = RootProbe(self._alphabet(self.L - 1), self.s, self.n_classes)
-        self.root_ = probe.fit(top, np.asarray(labels)[: self.n_labelled])
+        top, labels = self._fit_levels(tokens, labels)  # level L-1 (tokens when L = 1)
+        self.root_ = self._probe().fit(top[: self.n_labelled], labels[: self.n_labelled])
         return self
+
+    def _fitted_state(self) -> dict:
+        state = super()._fitted_state()
+        if "root_" in state:
+            state["root_"] = {"table_": self.root_.table_, "seen_": self.root_.seen_}
+        return state
+
+    def _restore_state(self, state: dict) -> None:
+        root = state.pop("root_", None)
+        super()._restore_state(state)
+        if root is not None:
+            self.root_ = self._probe()
+            self.root_.table_, self.root_.seen_ = root["table_"], root["seen_"]
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
         """Codes of levels ``1 .. L-1`` and the predicted root label ``{L: (P, 1)}``."""
         self._check_fitted("root_")
         out = super().transform(tokens)
         top = out[self.L - 1] if self.L > 1 else self._check_tokens(tokens)
-        out[self.L] = self.root_.predict(top)[:, None]
+        out[self.L] = self.root_.predict(top)[:, None]  # in smallest_uint(n_classes), as every level
         return out

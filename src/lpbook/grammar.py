@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_int, check_int_array, check_range, check_real
+from ._validate import check_int, check_int_array, check_memory, check_range, check_real
 
 #: Rows per independently seeded block in :meth:`RHM.sample`.
 BLOCK = 4096
@@ -162,6 +162,7 @@ class RHM:
         self.rule_probs = rule_probs
         self.zipf_a = check_real("zipf_a", zipf_a, minimum=0.0)
         v, m, s = self.v, self.m, self.s
+        check_memory("L", self.L, self.string_bytes, f"one string of s**L tokens (s={s}) with its latent levels")
         if v**s >= 2**62:
             raise ValueError(f"v**s must be < 2**62 so that tuple codes fit in int64, got v={v}, s={s}")
         if m > v ** (s - 1):
@@ -242,6 +243,12 @@ class RHM:
         return smallest_uint(self.alphabet_size(level))
 
     @property
+    def string_bytes(self) -> int:
+        """Bytes that one string takes in a :class:`Sample`, all its levels included."""
+        below_root = (self.s ** (self.L + 1) - 1) // (self.s - 1) - 1
+        return below_root * self.dtype(0).itemsize + self.dtype(self.L).itemsize
+
+    @property
     def n_strings(self) -> int:
         """The exact number of distinct token strings, ``n_c * m**((s**L - 1)/(s - 1))``.
 
@@ -286,6 +293,7 @@ class RHM:
         """
         P = check_int("P", P, minimum=1)
         seed = check_int("seed", seed, minimum=0)
+        check_memory("P", P, P * self.string_bytes, "a sample of P strings with their latent levels")
         levels = [np.empty((P, self.n_positions(l)), self.dtype(l)) for l in range(self.L + 1)]
         choice_dtype = smallest_uint(self.m)
         for block, lo in enumerate(range(0, P, BLOCK)):

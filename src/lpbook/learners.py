@@ -5,24 +5,88 @@ keywords, ``Learner(v=..., s=..., L=..., seed=0, **options)``, and offers
 
 - ``fit(tokens, labels=None) -> self``: learn from training tokens of shape
   ``(P, s**L)`` (and root labels of shape ``(P,)`` for learners that use them);
-- ``transform(tokens) -> {level: codes}``: for each level it recovers, codes of
-  shape ``(P, s**(L - level))`` holding ints in ``[0, v)`` (in ``[0, n_classes)``
-  at the root ``level == L``).
+- ``transform(tokens) -> {level: codes}``: for each level in :attr:`Learner.levels`,
+  codes of shape ``(P, s**(L - level))`` holding ints in ``[0, V)``, where ``V``
+  is the level's alphabet size (``v`` unless an option changes it,
+  ``n_classes`` at the root ``level == L``).
 
-Metrics, sweeps and plots use only this protocol. Learners are deterministic
-given ``seed``. :class:`Learner` holds the shared argument checks; concrete
-learners register themselves under a short name with :func:`register`, which
-is how the command line finds them.
+Inputs. ``tokens`` may be any integer array or nested list (uint8, int8,
+int64, ``.tolist()``...) with values in ``[0, v)``; every learner gives the
+same codes whatever the dtype. ``labels`` follow one rule: when given, they
+are always checked (shape ``(P,)``, integers, ``>= 0``, and ``< n_classes``
+for learners that use them); learners whose ``uses_labels`` is false then
+ignore them, learners that use them raise when they are missing.
+
+Outputs. Codes of every level, the root included, come in the smallest
+unsigned dtype that holds the level's alphabet (:func:`lpbook.grammar.smallest_uint`,
+so uint8 up to 256 symbols), the dtype of :attr:`lpbook.grammar.Sample.levels`.
+
+Seeds. ``seed`` is the book's name for what scikit-learn calls
+``random_state``: an int ``>= 0``, and learners are deterministic given it.
+
+scikit-learn conventions. Every learner records the arguments it was built
+with: ``get_params()`` returns them (so ``sklearn.base.clone`` works),
+``set_params(**params)`` rebuilds the learner with some of them changed (and
+forgets any fit), and ``repr`` shows ``v, s, L, seed`` and every option that
+differs from its default.
+
+Saving. ``learner.save(path)`` writes one ``.npz`` file (a zip of numpy
+arrays, read back with ``allow_pickle=False``: never a pickle) holding the
+learner's class, its parameters as JSON and its fitted state;
+``Learner.load(path)`` (or ``ILC.load(path)``, which also checks the class)
+rebuilds the learner from its parameters and restores the state, so that
+``transform`` gives identical codes. The state comes from two hooks:
+
+- ``_fitted_state() -> dict``: a tree of dicts (int or str keys), lists and
+  leaves, each leaf a numpy array or a JSON value (None, bool, int, float,
+  str). The default returns every public fitted attribute (a name ending in
+  ``_``), which suffices for learners whose fitted state is arrays, dicts of
+  arrays and numbers (the clustering learners);
+- ``_restore_state(state)``: receives that tree back (arrays as numpy
+  arrays) on a learner freshly built from the saved parameters, and sets the
+  fitted attributes. The default sets one attribute per key.
+
+Torch learners implement one more hook, ``_build_networks() -> dict``: fresh
+networks built from the learner's parameters, keyed by the fitted attribute
+that holds each (``{"network_": HierarchicalCNN(...)}``), the same code that
+``fit`` uses to build them. The default hooks then save each network's
+``state_dict`` as arrays, and on load rebuild the networks, load the
+``state_dict`` and move them to ``self.device``. A learner with other
+fitted objects (a k-means probe, a root table) extends both hooks for those
+only; see :class:`lpbook.neural.SupervisedCNN`,
+:class:`lpbook.neural.MaskedTokenModel` and :class:`lpbook.clustering.LabelledClustering`.
+
+Learners register themselves under a short name with :func:`register`,
+which is how the command line finds them. The learners of the book:
+
+=========================  =========================  ======  ====================================================
+class                      command-line name          labels  options (besides ``v, s, L, seed``)
+=========================  =========================  ======  ====================================================
+``TokenClustering``        ``token-clustering``       no      ``context, n_clusters, max_clusters, method, n_init``
+``SupervisedClustering``   ``supervised-clustering``  yes     the same, plus ``n_classes, n_labelled``
+``ILC``                    ``ilc``                    no      ``context, n_clusters, max_clusters, method, n_init``
+``ILCWithProbe``           ``ilc-probe``              yes     the same, plus ``n_classes, n_labelled``
+``SupervisedCNN``          ``supervised-cnn``         yes     ``n_classes, width, epochs, batch_size, lr, stop_loss, device, progress``
+``MaskedTokenModel``       ``masked-token``           no      ``d_model, n_layers, n_heads, mask_rate, epochs, batch_size, lr, n_init, probe_layer, device, progress``
+=========================  =========================  ======  ====================================================
+
+The neural learners (the last two) need torch; ``lpbook learners`` on the
+command line prints this table from the registry, with every option's default.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import json
+import os
 from typing import ClassVar
 
 import numpy as np
 
 from ._validate import check_int, check_int_array, check_range
+from .grammar import smallest_uint
 
 #: Learners by their command-line name, filled by :func:`register`.
 REGISTRY: dict[str, type[Learner]] = {}
@@ -45,33 +109,129 @@ def register(name: str):
     return decorate
 
 
+def available() -> list[str]:
+    """The sorted names of every registered learner, importing the learner modules first.
+
+    The neural learners are left out when torch is not installed.
+    """
+    for module in LEARNER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != "torch":
+                raise
+    return sorted(REGISTRY)
+
+
 def get(name: str) -> type[Learner]:
     """The learner registered as ``name``, importing the learner modules if needed.
 
     Raises ``ValueError`` listing the registered names when there is none.
     """
     if name not in REGISTRY:
-        for module in LEARNER_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as err:
-                if err.name != "torch":
-                    raise
+        available()
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise ValueError(f"learner must be a registered name (registered: {known}), got {name!r}")
     return REGISTRY[name]
 
 
-class Learner:
-    """Base class: stores and checks ``v, s, L, seed``, and checks inputs.
+#: Parameters that :meth:`Learner.__repr__` always shows.
+_SHOWN = ("v", "s", "L", "seed")
+#: Version of the file format of :meth:`Learner.save`.
+SAVE_FORMAT = 1
 
-    Subclasses implement :meth:`fit` and :meth:`transform`; ``uses_labels``
-    says whether :meth:`fit` needs labels.
+
+def _recording(init):
+    """Wrap a learner's ``__init__`` so that it records the arguments it was called with.
+
+    After ``init`` returns, its named arguments (defaults filled in, ``*args``
+    and ``**kwargs`` left out) are merged into ``self._params`` and their
+    defaults into ``self._defaults``. Subclass ``__init__`` methods run their
+    wrapper last, so the arguments the user gave win over what a subclass
+    passes on to ``super().__init__``.
+    """
+    signature = inspect.signature(init)
+    named = [
+        p for p in signature.parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        self.__dict__.setdefault("_params", {}).update({p.name: bound.arguments[p.name] for p in named})
+        self.__dict__.setdefault("_defaults", {}).update({p.name: p.default for p in named})
+
+    return wrapper
+
+
+def _differs(value, default) -> bool:
+    if value is default:
+        return False
+    try:
+        return not bool(value == default)
+    except (TypeError, ValueError):  # e.g. arrays
+        return True
+
+
+def _pack(value, arrays: dict, where: str):
+    """``value`` as JSON, its numpy arrays moved into ``arrays`` (see the module docstring)."""
+    if isinstance(value, np.ndarray):
+        name = f"array{len(arrays)}"
+        arrays[name] = value
+        return {"array": name}
+    if isinstance(value, dict):
+        if not all(isinstance(k, (int, str)) and not isinstance(k, bool) for k in value):
+            raise TypeError(f"cannot save {where}: dict keys must be int or str")
+        return {"dict": [[k, _pack(v, arrays, f"{where}[{k!r}]")] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"list": [_pack(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    raise TypeError(
+        f"cannot save {where} of type {type(value).__name__}: override _fitted_state and _restore_state "
+        "(see lpbook.learners)"
+    )
+
+
+def _unpack(packed, arrays):
+    """The inverse of :func:`_pack`."""
+    if "array" in packed:
+        return arrays[packed["array"]]
+    if "dict" in packed:
+        return {k: _unpack(v, arrays) for k, v in packed["dict"]}
+    if "list" in packed:
+        return [_unpack(v, arrays) for v in packed["list"]]
+    return packed["value"]
+
+
+def _param_json(value):
+    """``json.dumps`` fallback for parameters: torch devices as their name."""
+    if type(value).__module__.split(".")[0] == "torch":
+        return str(value)
+    raise TypeError(f"parameter value {value!r} of type {type(value).__name__} cannot be saved as JSON")
+
+
+class Learner:
+    """Base class: stores and checks ``v, s, L, seed``, checks inputs, and gives every
+    learner the scikit-learn conventions and ``save``/``load`` (see the module docstring).
+
+    Subclasses implement :meth:`fit`, :meth:`transform` and :attr:`levels`;
+    ``uses_labels`` says whether :meth:`fit` needs labels.
     """
 
     name: ClassVar[str] = ""
     uses_labels: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__init__)
 
     def __init__(self, v, s, L, seed=0):
         self.v = check_int("v", v, minimum=2)
@@ -79,9 +239,44 @@ class Learner:
         self.L = check_int("L", L, minimum=1)
         self.seed = check_int("seed", seed, minimum=0)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(v={self.v}, s={self.s}, L={self.L}, seed={self.seed})"
+    @property
+    def levels(self) -> tuple[int, ...] | None:
+        """The levels that :meth:`transform` returns, in increasing order.
 
+        ``None`` means that the learner does not say; the sweeps then cannot
+        refuse a learner that recovers no level before running it.
+        """
+        return None
+
+    # ------------------------------------------------ scikit-learn conventions
+    def get_params(self, deep: bool = True) -> dict:
+        """The arguments this learner was built with (defaults filled in), as given."""
+        return dict(self.__dict__.get("_params", {}))
+
+    def set_params(self, **params) -> Learner:
+        """Rebuild this learner with ``params`` changed; the checks of ``__init__`` apply, and any fit is forgotten."""
+        current = self.get_params()
+        unknown = params.keys() - current.keys()
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no parameter {', '.join(sorted(unknown))}; "
+                f"its parameters are {', '.join(current)}"
+            )
+        fitted = [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]
+        self.__init__(**(current | params))
+        for name in fitted:
+            delattr(self, name)
+        return self
+
+    def __repr__(self) -> str:
+        params, defaults = self.get_params(), self.__dict__.get("_defaults", {})
+        shown = [
+            f"{name}={value!r}" for name, value in params.items()
+            if name in _SHOWN or _differs(value, defaults.get(name, inspect.Parameter.empty))
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # ------------------------------------------------------------ protocol
     def fit(self, tokens, labels=None) -> Learner:
         raise NotImplementedError
 
@@ -91,9 +286,78 @@ class Learner:
     def fit_transform(self, tokens, labels=None) -> dict[int, np.ndarray]:
         return self.fit(tokens, labels).transform(tokens)
 
+    # ------------------------------------------------------------ save, load
+    def _build_networks(self) -> dict:
+        """Fresh torch networks built from the parameters, keyed by the fitted attribute that holds each.
+
+        The hook of torch learners (see the module docstring); none by default.
+        """
+        return {}
+
+    def _fitted_state(self) -> dict:
+        """The fitted state to save: every public attribute whose name ends in ``_``, networks
+        (anything with a ``state_dict``) as ``{name: array}``."""
+        state = {}
+        for name, value in vars(self).items():
+            if name.endswith("_") and not name.startswith("_"):
+                if hasattr(value, "state_dict"):
+                    value = {key: tensor.detach().cpu().numpy() for key, tensor in value.state_dict().items()}
+                state[name] = value
+        return state
+
+    def _restore_state(self, state: dict) -> None:
+        """Set the fitted state that :meth:`_fitted_state` returned: one attribute per key, the
+        networks of :meth:`_build_networks` rebuilt, loaded and moved to ``self.device``."""
+        networks = self._build_networks() if state else {}
+        for name, value in state.items():
+            if name in networks:
+                import torch  # only torch learners have networks
+
+                network = networks[name]
+                network.load_state_dict({key: torch.from_numpy(array) for key, array in value.items()})
+                value = network.to(self.device).eval()
+            setattr(self, name, value)
+
+    def save(self, path) -> None:
+        """Write this learner (class, parameters, fitted state) to the file ``path`` (see the module docstring)."""
+        arrays: dict[str, np.ndarray] = {}
+        cls = type(self)
+        header = {
+            "format": SAVE_FORMAT,
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "params": json.loads(json.dumps(self.get_params(), default=_param_json)),
+            "state": _pack(self._fitted_state(), arrays, "the fitted state"),
+        }
+        with open(os.fspath(path), "wb") as file:
+            np.savez(file, __header__=np.array(json.dumps(header)), **arrays)
+
+    @classmethod
+    def load(cls, path, **params) -> Learner:
+        """The learner saved in ``path``; ``params`` override saved parameters (e.g. ``device="cpu"``).
+
+        Called on a subclass, checks that the saved learner is one.
+        """
+        with np.load(os.fspath(path), allow_pickle=False) as file:
+            if "__header__" not in file.files:
+                raise ValueError(f"{os.fspath(path)!r} is not a file written by Learner.save")
+            header = json.loads(str(file["__header__"]))
+            arrays = {name: file[name] for name in file.files if name != "__header__"}
+        if header.get("format") != SAVE_FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} has save format {header.get('format')}, expected {SAVE_FORMAT}")
+        module, _, qualname = header["class"].partition(":")
+        found = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+        if not (isinstance(found, type) and issubclass(found, cls)):
+            raise TypeError(f"{os.fspath(path)!r} holds a {qualname}, not a {cls.__name__}")
+        learner = found(**(header["params"] | params))
+        learner._restore_state(_unpack(header["state"], arrays))
+        return learner
+
     # ------------------------------------------------------------- checks
     def _check_tokens(self, tokens) -> np.ndarray:
-        """``tokens`` as an integer array of shape ``(P, s**L)`` with values in ``[0, v)``."""
+        """``tokens`` (any integer array or nested list) checked, of shape ``(P, s**L)`` with values in
+        ``[0, v)``, returned in ``smallest_uint(v)`` so that every dtype gives the same codes."""
         tokens = check_int_array("tokens", tokens, ndim=2)
         if tokens.shape[1] != self.s**self.L:
             raise ValueError(
@@ -103,10 +367,10 @@ class Learner:
         if tokens.shape[0] == 0:
             raise ValueError("tokens must hold at least one sample")
         check_range("tokens", tokens, 0, self.v)
-        return tokens
+        return tokens.astype(smallest_uint(self.v), copy=False)
 
     def _check_labels(self, labels, P: int, n_classes: int | None = None) -> np.ndarray:
-        """``labels`` as an integer array of shape ``(P,)`` (values in ``[0, n_classes)`` if given)."""
+        """``labels`` as an integer array of shape ``(P,)`` (values in ``[0, n_classes)`` if given, else ``>= 0``)."""
         if labels is None:
             raise ValueError(f"{type(self).__name__}.fit needs labels")
         labels = check_int_array("labels", labels, ndim=1)
@@ -115,7 +379,50 @@ class Learner:
         check_range("labels", labels, 0, np.iinfo(np.int64).max if n_classes is None else n_classes)
         return labels
 
+    def _fit_inputs(self, tokens, labels) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(tokens, labels)`` checked by the one rule of the module docstring.
+
+        ``labels`` comes back ``None`` for a learner that does not use them.
+        """
+        tokens = self._check_tokens(tokens)
+        if labels is None and not self.uses_labels:
+            return tokens, None
+        n_classes = getattr(self, "n_classes", None) if self.uses_labels else None
+        labels = self._check_labels(labels, tokens.shape[0], n_classes)
+        return tokens, labels if self.uses_labels else None
+
     def _check_fitted(self, attribute: str) -> None:
         if not hasattr(self, attribute):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(tokens) first")
 
+
+def parameters(cls: type[Learner]) -> dict:
+    """The parameters of learner class ``cls`` and their defaults, over every ``__init__`` of its MRO.
+
+    Required parameters (``v, s, L``) map to ``inspect.Parameter.empty``.
+    """
+    params = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                params[p.name] = p.default
+    return params
+
+
+def describe() -> list[dict]:
+    """Every registered learner (see :func:`available`) as ``{name, cls, labels, options}``.
+
+    ``options`` maps each parameter other than ``v, s, L, seed`` to its default.
+    """
+    return [
+        dict(
+            name=name,
+            cls=REGISTRY[name].__name__,
+            labels=REGISTRY[name].uses_labels,
+            options={k: d for k, d in parameters(REGISTRY[name]).items() if k not in _SHOWN},
+        )
+        for name in available()
+    ]

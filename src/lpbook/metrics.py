@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._validate import check_int, check_int_array, check_range
+from ._validate import check_int, check_int_array, check_memory, check_range
 from .grammar import RHM, encode_tuples
 
 
@@ -21,10 +21,17 @@ def _matched_fraction(true: np.ndarray, learned: np.ndarray) -> float:
     and ``learned < 0`` marks an item without a code, which always counts as wrong.
     """
     coded = learned >= 0
-    n_true = int(true.max()) + 1
-    n_learned = int(learned[coded].max()) + 1 if coded.any() else 1
+    # Codes are renumbered by rank among the values present, so that the
+    # confusion matrix has one row and column per value present, whatever the values.
+    true_values, true_index = np.unique(true[coded], return_inverse=True)
+    learned_values, learned_index = np.unique(learned[coded], return_inverse=True)
+    n_true, n_learned = max(true_values.size, 1), max(learned_values.size, 1)
+    check_memory(
+        "learned_codes", f"<{learned_values.size} distinct codes>", 8 * n_true * n_learned,
+        f"the confusion matrix ({n_true} true x {n_learned} learned codes, int64)",
+    )
     confusion = np.bincount(
-        true[coded].astype(np.int64) * n_learned + learned[coded], minlength=n_true * n_learned
+        true_index.astype(np.int64) * n_learned + learned_index, minlength=n_true * n_learned
     ).reshape(n_true, n_learned)
     rows, cols = linear_sum_assignment(confusion, maximize=True)
     return float(confusion[rows, cols].sum() / true.size)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._validate import check_int, check_int_array, check_range
 from .empirical import cooccurrence
-from .grammar import encode_tuples
+from .grammar import encode_tuples, smallest_uint
 
 
 class RootProbe:
@@ -51,13 +51,13 @@ class RootProbe:
             raise ValueError(f"labels must have shape (P,) = ({tuples.shape[0]},), got {labels.shape}")
         check_range("labels", labels, 0, self.n_classes)
         counts = cooccurrence(tuples[:, None], labels[:, None, None], self.n_codes**self.s, self.n_classes)
-        self.table_ = np.argmax(counts, axis=1)
+        self.table_ = np.argmax(counts, axis=1).astype(smallest_uint(self.n_classes))
         self.seen_ = counts.sum(axis=1) > 0
         self.table_[~self.seen_] = int(np.argmax(counts.sum(axis=0)))
         return self
 
     def predict(self, top_codes) -> np.ndarray:
-        """Predicted labels, shape ``(P,)``."""
+        """Predicted labels, shape ``(P,)``, in ``smallest_uint(n_classes)``."""
         if not hasattr(self, "table_"):
             raise RuntimeError("RootProbe is not fitted: call fit(top_codes, labels) first")
         return self.table_[self._tuples(top_codes)]

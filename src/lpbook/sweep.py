@@ -12,7 +12,17 @@ Storage. :func:`run_sweep` writes one row per point to a SQLite file (table
 JSON. Only the main process writes, and it commits each point as soon as it
 finishes, so an interrupted sweep (Ctrl-C, ``kill -9``) loses at most the
 points in flight; rerunning the same call skips the points already stored
-and never rewrites them.
+and never rewrites them. The ``seconds`` column is the wall time of the
+learner's ``fit`` and ``transform`` only: drawing the grammar and the samples
+and scoring the codes are not included.
+
+One sweep at a time. A database belongs to one running sweep: while it runs,
+:func:`run_sweep` holds an exclusive lock (``flock``) on the file ``DB.lock``
+next to it, and a second sweep into the same database is refused at once
+with a :class:`DatabaseError` that names the holder. The lock goes with the
+process, even after a ``kill -9``, so an interrupted sweep never blocks its
+rerun. (On platforms without ``fcntl`` there is no lock.) Reading, with
+:func:`load_results`, is always allowed.
 
 Statistics. :func:`estimate_pstar` reads the sample complexity ``P*`` off the
 median accuracy curve over seeds, with a bootstrap over seeds;
@@ -28,12 +38,14 @@ import multiprocessing
 import multiprocessing.connection
 import numbers
 import os
+import socket
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +58,7 @@ import lpbook
 
 from ._validate import check_int
 from .grammar import RHM, Sample
-from .learners import Learner, get
+from .learners import Learner, get, parameters
 from .metrics import level_accuracy
 
 #: Keyword arguments that :func:`run_point` passes to every learner itself.
@@ -67,7 +79,7 @@ CREATE TABLE IF NOT EXISTS points (
     seed      INTEGER NOT NULL,
     n_test    INTEGER NOT NULL,
     accuracy  TEXT    NOT NULL,  -- JSON {level: accuracy in [0, 1]}
-    seconds   REAL    NOT NULL,  -- wall time of fit + transform
+    seconds   REAL    NOT NULL,  -- wall time of the learner's fit + transform (not sampling, not scoring)
     version   TEXT    NOT NULL,  -- lpbook.__version__ that computed the point
     finished  TEXT    NOT NULL   -- UTC ISO 8601 time the point finished
 )
@@ -165,8 +177,12 @@ class PointResult:
 
 
 def _make_learner(cls: type[Learner], point: Point) -> Learner:
+    """The point's learner; one that has a ``progress`` option gets ``progress=False``:
+    inside a sweep, only the sweep's own bar is shown."""
     extra = {"n_classes": point.n_classes} if cls.uses_labels else {}
-    return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **point.options, **extra)
+    if "progress" in parameters(cls):
+        extra["progress"] = False
+    return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **(point.options | extra))
 
 
 def _check_options(options) -> dict:
@@ -205,11 +221,14 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
 
     ``grammars``: non-empty iterable of :class:`Grammar` or mappings with keys
     ``v, m, s, L`` (and optionally ``n_classes``); ``P_grid``: training sizes,
-    ints ``>= 1``; ``seeds``: a count ``n >= 1`` (seeds ``0..n-1``) or an
-    iterable of ints ``>= 0``; ``options``: JSON-serialisable keyword arguments
-    of the learner. Also builds the learner once per grammar, so that it
-    rejects bad options here. Returns ``len(grammars) * len(P_grid) * len(seeds)``
-    points, ordered by grammar, ``P``, seed.
+    ints ``>= 1``, or a function ``Grammar -> sizes`` that gives each grammar
+    its own grid (e.g. :func:`scaled_grid`); ``seeds``: a count ``n >= 1``
+    (seeds ``0..n-1``) or an iterable of ints ``>= 0``; ``options``:
+    JSON-serialisable keyword arguments of the learner. Also builds the
+    learner once per grammar, so that it rejects bad options here, and
+    refuses a learner that recovers no level of a grammar (its ``levels`` is
+    empty, e.g. ILC at ``L = 1``). Returns the points ordered by grammar,
+    ``P``, seed.
     """
     cls = get(learner)
     if not isinstance(grammars, Iterable) or isinstance(grammars, Mapping):
@@ -217,22 +236,27 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
     grammars = [_as_grammar(g) for g in grammars]
     if not grammars:
         raise ValueError("grammars must not be empty")
-    P_grid = _check_ints("P_grid", P_grid, minimum=1)
+    grids = [_check_ints("P_grid", P_grid(g) if callable(P_grid) else P_grid, minimum=1) for g in grammars]
     seeds = _check_seeds(seeds)
     options = _check_options(options)
     n_test = check_int("n_test", n_test, minimum=1)
-    points = [
+    for g, grid in zip(grammars, grids):
+        point = Point(learner, options, **dataclasses.asdict(g), P=grid[0], seed=seeds[0], n_test=n_test)
+        try:
+            model = _make_learner(cls, point)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"learner {learner!r} rejects options {options} for {g}: {exc}") from None
+        if model.levels is not None and not model.levels:
+            raise ValueError(
+                f"learner {learner!r} recovers no level of {g} (its levels are empty for L={g.L}), "
+                "so the sweep would measure nothing; choose a larger L"
+            )
+    return [
         Point(learner, options, **dataclasses.asdict(g), P=P, seed=seed, n_test=n_test)
-        for g in grammars
-        for P in P_grid
+        for g, grid in zip(grammars, grids)
+        for P in grid
         for seed in seeds
     ]
-    for point in points[:: len(P_grid) * len(seeds)]:  # the first point of each grammar
-        try:
-            _make_learner(cls, point)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"learner {learner!r} rejects options {options} for {point.grammar}: {exc}") from None
-    return points
 
 
 def log_grid(P_min, P_max, n) -> list[int]:
@@ -247,6 +271,31 @@ def log_grid(P_min, P_max, n) -> list[int]:
     return np.unique(np.rint(np.geomspace(P_min, P_max, n)).astype(np.int64)).tolist()
 
 
+def scaled_grid(low, high, n, scale):
+    """A grid per grammar: :func:`log_grid` from ``low * scale(g)`` to ``high * scale(g)``, for :func:`make_points`.
+
+    ``scale`` is a function of a :class:`Grammar` (e.g. ``lambda g: g.v * g.m**3``,
+    the predicted sample complexity), so that one sweep covers every grammar
+    around its own prediction. ``low <= high`` are positive numbers; the ends
+    are rounded to ints ``>= 1``.
+    """
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if low > high:
+        raise ValueError(f"low must be <= high, got low={low}, high={high}")
+    n = check_int("n", n, minimum=1)
+
+    def grid(grammar: Grammar) -> list[int]:
+        factor = scale(grammar)
+        if not 0 < factor < float("inf"):
+            raise ValueError(f"scale must be a positive number for every grammar, got {factor} for {grammar}")
+        P_min = max(1, round(low * factor))
+        return log_grid(P_min, max(P_min, round(high * factor)), n)
+
+    return grid
+
+
 # ------------------------------------------------------------- one point
 def _root_accuracy(labels: np.ndarray, codes) -> float:
     """Plain accuracy of root codes of shape ``(P,)`` or ``(P, 1)`` against ``labels`` ``(P,)``."""
@@ -258,6 +307,8 @@ def _root_accuracy(labels: np.ndarray, codes) -> float:
 
 def _accuracies(test: Sample, codes: Mapping, L: int) -> dict[int, float]:
     """``{level: accuracy}`` of a learner's ``codes`` on the test sample."""
+    if not codes:
+        raise ValueError("the learner returned codes for no level")
     accuracy = {}
     for level, level_codes in codes.items():
         level = check_int("level of the learner's codes", level, minimum=0)
@@ -291,14 +342,84 @@ def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult
 
 
 # ---------------------------------------------------------------- storage
-def _connect(db) -> sqlite3.Connection:
-    """Open (creating if needed) the sweep database ``db`` and its table."""
+class DatabaseError(ValueError):
+    """A sweep database that cannot be opened, read or written, or that another sweep is writing.
+
+    The message always names the database's path.
+    """
+
+
+@contextmanager
+def _database_errors(db):
+    """Re-raise SQLite's errors (which never name the file) as :class:`DatabaseError` naming ``db``."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"db {os.fspath(db)!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _has_points_table(conn: sqlite3.Connection, db) -> bool:
+    """Whether ``db`` holds the table ``points``; :class:`DatabaseError` if it is no SQLite file or
+    its ``points`` has other columns than :data:`SCHEMA`."""
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(points)")]
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"db {os.fspath(db)!r} is not a sweep database: {exc}") from None
+    if columns and sorted(columns) != sorted(_COLUMNS):
+        raise DatabaseError(
+            f"db {os.fspath(db)!r} is not a sweep database: its table 'points' has the columns {columns}, "
+            f"not {list(_COLUMNS)}; use another file"
+        )
+    return bool(columns)
+
+
+def _check_folder(db) -> None:
     if not Path(db).resolve().parent.is_dir():
         raise FileNotFoundError(f"db {os.fspath(db)!r} cannot be created: its folder does not exist")
-    conn = sqlite3.connect(os.fspath(db), timeout=60)
-    conn.execute(SCHEMA)
-    conn.commit()
+
+
+def _connect(db) -> sqlite3.Connection:
+    """Open (creating if needed) the sweep database ``db`` and its table; refuse a foreign table ``points``."""
+    _check_folder(db)
+    with _database_errors(db):
+        conn = sqlite3.connect(os.fspath(db), timeout=60)
+        try:
+            if not _has_points_table(conn, db):
+                conn.execute(SCHEMA)
+                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+@contextmanager
+def _sole_writer(db):
+    """Hold the writer's lock of ``db`` (see the module docstring), or raise :class:`DatabaseError`."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: no lock
+        yield
+        return
+    _check_folder(db)
+    path = os.fspath(db) + ".lock"
+    with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = lock.read().strip() or "a process that has just started"
+            raise DatabaseError(
+                f"db {os.fspath(db)!r} is being written by another sweep ({holder}); a database takes one "
+                "sweep at a time: wait for that one to finish (rerunning it resumes it), or use another file"
+            ) from None
+        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()}, since {since}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
 
 
 def _open_existing(db) -> sqlite3.Connection:
@@ -308,12 +429,14 @@ def _open_existing(db) -> sqlite3.Connection:
         raise FileNotFoundError(f"db {os.fspath(db)!r} does not exist")
     # mode=rw rather than ro: a read-only connection cannot roll back the hot
     # journal that a sweep killed mid-commit leaves behind.
-    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=60)
-    try:
-        conn.execute("SELECT key FROM points LIMIT 1")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise ValueError(f"db {os.fspath(db)!r} is not a sweep database: {exc}") from None
+    with _database_errors(db):
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=60)
+        try:
+            if not _has_points_table(conn, db):
+                raise DatabaseError(f"db {os.fspath(db)!r} is not a sweep database: it has no table 'points'")
+        except BaseException:
+            conn.close()
+            raise
     return conn
 
 
@@ -357,7 +480,7 @@ def load_results(db, **filters) -> list[dict]:
         filters["options"] = _canonical_json(_check_options(filters["options"]))
     where = " AND ".join(f"{name} = ?" for name in filters) or "1"
     order = ", ".join(SETTING_FIELDS + ("P", "seed"))
-    with closing(_open_existing(db)) as conn:
+    with closing(_open_existing(db)) as conn, _database_errors(db):
         cursor = conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM points WHERE {where} ORDER BY {order}", tuple(filters.values())
         )
@@ -396,7 +519,7 @@ def _init_worker() -> None:
 
 
 def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
-    """The default executor of :func:`run_sweep`: ``workers`` processes (default: one per core).
+    """The default executor of :func:`run_sweep`: ``workers`` processes (default ``os.cpu_count()``, every core).
 
     Workers are started with "spawn", not "fork" (forking a process that
     already runs thread pools, such as OpenMP in scikit-learn or torch, can
@@ -419,11 +542,14 @@ def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | 
     futures = {executor.submit(run_point, p, cls): p for p in sorted(todo, key=lambda p: -p.P)}
     try:
         _collect(futures, conn, bar)
-    finally:
+    except BaseException:
         for future in futures:
             future.cancel()
-        if own:
+        if own:  # do not wait for the points still running
             executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    if own:  # every point is done: wait for the workers, so that nothing is left to close at exit
+        executor.shutdown(wait=True)
 
 
 def run_sweep(
@@ -444,10 +570,14 @@ def run_sweep(
     The arguments up to ``n_test`` are those of :func:`make_points`. Points run
     on ``executor`` (any :class:`concurrent.futures.Executor`, left open), or
     by default on a process pool of ``workers`` processes (default
-    ``os.cpu_count()``). Each finished point is committed to the SQLite file
-    ``db`` at once, by this process only; rerunning an interrupted call
-    finishes it. ``progress`` shows a tqdm bar. Returns the rows of the
-    sweep's points as :func:`load_results` gives them.
+    ``os.cpu_count()``, every core). Each finished point is committed to the
+    SQLite file ``db`` at once, by this process only; rerunning an interrupted
+    call finishes it. A second sweep into a database that a sweep is writing
+    is refused (:class:`DatabaseError`, see the module docstring), as is a
+    file that is not a sweep database, before any point runs. ``progress``
+    shows the sweep's tqdm bar; learners never show bars of their own inside a
+    sweep (those with a ``progress`` option get ``progress=False``). Returns
+    the rows of the sweep's points as :func:`load_results` gives them.
     """
     points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
     if executor is not None and workers is not None:
@@ -456,7 +586,7 @@ def run_sweep(
         raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
     if workers is not None:
         check_int("workers", workers, minimum=1)
-    with closing(_connect(db)) as conn:
+    with _sole_writer(db), closing(_connect(db)) as conn, _database_errors(db):
         stored = _stored_keys(conn)
         todo = [p for p in points if p.key not in stored]
         with tqdm(total=len(points), initial=len(points) - len(todo), unit="point", disable=not progress) as bar:
@@ -496,7 +626,9 @@ class PStar:
     ``boot`` (shape ``(n_boot,)``) holds the bootstrap draws of ``P*``, where
     a draw censored below is ``0`` and one censored above is ``inf``; so are
     ``low`` and ``high`` when the interval leaves the grid. ``P_grid`` and
-    ``median`` (same length) are the median curve itself.
+    ``median`` (same length) are the median curve itself. ``missing`` lists
+    the ``(P, seed)`` pairs of the grid ``P_grid x seeds`` that the results
+    lack (the medians use the seeds present at each ``P``).
     """
 
     value: float
@@ -510,13 +642,18 @@ class PStar:
     P_grid: tuple
     median: tuple
     boot: np.ndarray = field(repr=False, compare=False)
+    missing: tuple = ()
 
 
 def accuracy_matrix(rows: list, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """The grid ``P`` of shape ``(n_P,)`` and the accuracies of ``level``, shape ``(n_P, n_seeds)``."""
+    """The grid ``P`` of shape ``(n_P,)`` and the accuracies of ``level``, shape ``(n_P, n_seeds)``.
+
+    The columns are the seeds found in ``rows``; a ``(P, seed)`` pair that
+    ``rows`` lack is NaN (see :func:`missing_pairs`).
+    """
     P_grid = sorted({row["P"] for row in rows})
     seeds = sorted({row["seed"] for row in rows})
-    acc = np.zeros((len(P_grid), len(seeds)))
+    acc = np.full((len(P_grid), len(seeds)), np.nan)
     filled = np.zeros(acc.shape, dtype=bool)
     at_P, at_seed = {P: i for i, P in enumerate(P_grid)}, {s: j for j, s in enumerate(seeds)}
     for row in rows:
@@ -527,16 +664,16 @@ def accuracy_matrix(rows: list, level: int) -> tuple[np.ndarray, np.ndarray]:
             levels = sorted(row["accuracy"])
             raise ValueError(f"level must be one of the levels in the results {levels}, got {level}")
         acc[i, j], filled[i, j] = row["accuracy"][level], True
-    missing = np.argwhere(~filled)
-    if missing.size:
-        i, j = missing[0]
-        raise ValueError(
-            f"results must hold every (P, seed) pair; {len(missing)} missing, e.g. P={P_grid[i]}, "
-            f"seed={seeds[j]} (finish the sweep first)"
-        )
     if len(P_grid) < 2:
         raise ValueError(f"results must hold at least 2 values of P, got {P_grid}")
     return np.array(P_grid, dtype=float), acc
+
+
+def missing_pairs(rows: list) -> list[tuple[int, int]]:
+    """The ``(P, seed)`` pairs of the grid (every ``P`` x every seed found in ``rows``) that ``rows`` lack."""
+    present = {(row["P"], row["seed"]) for row in rows}
+    P_grid, seeds = sorted({P for P, _ in present}), sorted({seed for _, seed in present})
+    return [(P, seed) for P in P_grid for seed in seeds if (P, seed) not in present]
 
 
 def _crossing(log_P: np.ndarray, curves: np.ndarray, threshold: float) -> np.ndarray:
@@ -545,16 +682,21 @@ def _crossing(log_P: np.ndarray, curves: np.ndarray, threshold: float) -> np.nda
     Linear interpolation in ``(log P, accuracy)`` between the last grid point
     below ``threshold`` and the first at or above; ``-inf`` where the first
     point is already at or above, ``+inf`` where none is. Shape ``(k,)``.
+    NaN entries (no data at that ``P``) are skipped.
     """
-    reached = curves >= threshold
+    n_P, k = curves.shape
+    valid = ~np.isnan(curves)
+    reached = valid & (curves >= threshold)
     first = reached.argmax(axis=0)
-    upper = np.maximum(first, 1)
-    columns = np.arange(curves.shape[1])
-    y0, y1 = curves[upper - 1, columns], curves[upper, columns]
-    x0, x1 = log_P[upper - 1], log_P[upper]
+    # The last valid grid point at or before each row, -1 where there is none.
+    last_valid = np.maximum.accumulate(np.where(valid, np.arange(n_P)[:, None], -1), axis=0)
+    columns = np.arange(k)
+    lower = np.where(first > 0, last_valid[np.maximum(first - 1, 0), columns], -1)
+    y0, y1 = curves[np.maximum(lower, 0), columns], curves[first, columns]
+    x0, x1 = log_P[np.maximum(lower, 0)], log_P[first]
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = x0 + (threshold - y0) * (x1 - x0) / (y1 - y0)
-    crossing = np.where(first == 0, -np.inf, crossing)
+    crossing = np.where(lower < 0, -np.inf, crossing)
     return np.where(reached.any(axis=0), crossing, np.inf)
 
 
@@ -588,9 +730,10 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
     """The sample complexity ``P*`` at which the median accuracy of ``level`` first reaches ``threshold``.
 
     ``results`` are rows as :func:`load_results` gives them, all of one
-    setting (learner, options, grammar, ``n_test``) and covering every
-    ``(P, seed)`` pair of a grid with at least 2 values of ``P``. For each ``P``
-    the accuracy is the median over seeds; ``P*`` interpolates linearly in
+    setting (learner, options, grammar, ``n_test``), with at least 2 values of
+    ``P``. For each ``P`` the accuracy is the median over the seeds present
+    there: ``(P, seed)`` pairs that are missing (e.g. seeds added later on
+    another grid) are left out and listed in :attr:`PStar.missing`. ``P*`` interpolates linearly in
     ``(log P, accuracy)`` (see :class:`PStar` for censoring). The bootstrap
     resamples the seeds with replacement, the same resample for every ``P``
     since training sets are nested across ``P``, ``n_boot`` times from the
@@ -606,11 +749,14 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
     n_boot = check_int("n_boot", n_boot, minimum=1)
     P_grid, acc = accuracy_matrix(rows, level)
     log_P = np.log(P_grid)
-    median = np.median(acc, axis=1)
-    log_value = _crossing(log_P, median[:, None], threshold)[0]
     n_seeds = acc.shape[1]
     resample = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
-    boot = np.exp(_crossing(log_P, np.median(acc[:, resample], axis=-1), threshold))  # (n_boot,)
+    with warnings.catch_warnings():  # a resample may hold no seed at some P: that P is skipped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(acc, axis=1)
+        boot_medians = np.nanmedian(acc[:, resample], axis=-1)  # (n_P, n_boot)
+    log_value = _crossing(log_P, median[:, None], threshold)[0]
+    boot = np.exp(_crossing(log_P, boot_medians, threshold))  # (n_boot,)
     boot.flags.writeable = False
     censored = None if np.isfinite(log_value) else ("below" if np.isneginf(log_value) else "above")
     low, high = _interval(boot, confidence)
@@ -626,6 +772,7 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
         P_grid=tuple(int(P) for P in P_grid),
         median=tuple(float(a) for a in median),
         boot=boot,
+        missing=tuple(missing_pairs(rows)),
     )
 
 

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._validate import check_int
+from ..grammar import smallest_uint
 from ..learners import Learner, register
 from .training import as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, train
 
@@ -42,7 +43,7 @@ class SupervisedCNN(Learner):
     """A hierarchical CNN (:class:`HierarchicalCNN`) trained on the root labels with cross-entropy.
 
     ``transform`` returns only the root, ``{L: predicted labels}`` of shape
-    ``(P, 1)``, dtype int64, values in ``[0, n_classes)``; its test error is
+    ``(P, 1)``, dtype ``smallest_uint(n_classes)``, values in ``[0, n_classes)``; its test error is
     what the book's sample-complexity measurement of the supervised learner
     uses (Petrini et al. 2024 find ``P* ~ n_c * m**L``).
 
@@ -111,14 +112,22 @@ class SupervisedCNN(Learner):
         self.device = resolve_device(device)
         self.progress = bool(progress)
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels :meth:`transform` returns: the root only."""
+        return (self.L,)
+
+    def _build_networks(self) -> dict[str, HierarchicalCNN]:
+        """The untrained network of seed ``seed``, on the CPU, under the attribute that holds it."""
+        with seeded(self.seed):
+            return {"network_": HierarchicalCNN(self.v, self.s, self.L, self.n_classes, self.width)}
+
     def fit(self, tokens, labels=None) -> SupervisedCNN:
         """Train on ``tokens`` of shape ``(P, s**L)`` and root ``labels`` of shape ``(P,)``."""
-        tokens = self._check_tokens(tokens)
-        labels = self._check_labels(labels, tokens.shape[0], self.n_classes)
+        tokens, labels = self._fit_inputs(tokens, labels)
         x = as_long_tensor(tokens, self.device)
         y = as_long_tensor(labels, self.device)
-        with seeded(self.seed):
-            network = HierarchicalCNN(self.v, self.s, self.L, self.n_classes, self.width)
+        network = self._build_networks()["network_"]
         network.to(self.device)
         self.losses_ = train(
             network,
@@ -136,8 +145,8 @@ class SupervisedCNN(Learner):
         return self
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
-        """``{L: labels}``: the predicted root of each row of ``tokens``, shape ``(P, 1)``, int64."""
+        """``{L: labels}``: the predicted root of each row of ``tokens``, shape ``(P, 1)``, ``smallest_uint(n_classes)``."""
         self._check_fitted("network_")
         tokens = self._check_tokens(tokens)
         logits = in_batches(self.network_, as_long_tensor(tokens, self.device))
-        return {self.L: logits.argmax(dim=1).numpy()[:, None]}
+        return {self.L: logits.argmax(dim=1).numpy().astype(smallest_uint(self.n_classes))[:, None]}

@@ -129,13 +129,37 @@ class MaskedTokenModel(Learner):
         self.device = resolve_device(device)
         self.progress = bool(progress)
 
-    def fit(self, tokens, labels=None) -> MaskedTokenModel:
-        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels`` are ignored), then fit the probe."""
-        tokens = self._check_tokens(tokens)
-        x = as_long_tensor(tokens, self.device)
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels :meth:`transform` returns: ``1 .. L-1``."""
+        return tuple(range(1, self.L))
+
+    def _build_networks(self) -> dict[str, MaskedTokenNetwork]:
+        """The untrained network of seed ``seed``, on the CPU, under the attribute that holds it."""
         with seeded(self.seed):
             encoder = Encoder(self.v, self.s**self.L, self.d_model, self.n_layers, self.n_heads)
-            network = MaskedTokenNetwork(encoder, self.d_model, self.v)
+            return {"network_": MaskedTokenNetwork(encoder, self.d_model, self.v)}
+
+    def _fitted_state(self) -> dict:
+        state = super()._fitted_state()
+        if "probe_" in state:
+            state["probe_"] = self.probe_.centers()
+        return state
+
+    def _restore_state(self, state: dict) -> None:
+        centers = state.pop("probe_", None)
+        super()._restore_state(state)
+        if centers is not None:
+            self.probe_ = self._probe().set_centers(centers)
+
+    def _probe(self) -> LatentProbe:
+        return LatentProbe(self.v, self.s, self.L, seed=self.seed, n_init=self.n_init)
+
+    def fit(self, tokens, labels=None) -> MaskedTokenModel:
+        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels``, if given, are checked and ignored), then fit the probe."""
+        tokens, _ = self._fit_inputs(tokens, labels)
+        x = as_long_tensor(tokens, self.device)
+        network = self._build_networks()["network_"]
         network.to(self.device)
         rng = generator(self.seed)
 
@@ -157,8 +181,7 @@ class MaskedTokenModel(Learner):
             progress=self.progress,
             desc=type(self).__name__,
         )
-        probe = LatentProbe(self.v, self.s, self.L, seed=self.seed, n_init=self.n_init)
-        self.probe_ = probe.fit(clean_states(network.encoder, x))
+        self.probe_ = self._probe().fit(clean_states(network.encoder, x))
         self.network_ = network
         return self
 
@@ -168,7 +191,7 @@ class MaskedTokenModel(Learner):
         return clean_states(self.network_.encoder, as_long_tensor(self._check_tokens(tokens), self.device))
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
-        """``{level: codes}`` for levels ``1..L-1`` from layer ``probe_layer``; codes ``(P, s**(L-level))``, int64 in ``[0, v)``."""
+        """``{level: codes}`` for levels ``1..L-1`` from layer ``probe_layer``; codes ``(P, s**(L-level))`` in ``[0, v)``, dtype ``smallest_uint(v)``."""
         return {level: by_layer[self.probe_layer] for level, by_layer in self.transform_layers(tokens).items()}
 
     def transform_layers(self, tokens) -> dict[int, dict[int, np.ndarray]]:
