@@ -159,6 +159,13 @@ def test_the_roadmap_lists_every_chapter_of_the_toc():
             assert "in preparation" in body and "](" not in body, f"roadmap item {number} names no chapter of _toc.yml"
 
 
+def test_the_glossary_is_in_the_toc_before_the_references():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc["chapters"]]
+    assert "book/glossary" in files, "_toc.yml must list book/glossary"
+    assert files.index("book/glossary") < files.index("book/references")
+
+
 def glossary_terms() -> set[str]:
     text = (ROOT / "book" / "glossary.md").read_text()
     (block,) = directives(text, "glossary")
