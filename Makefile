@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test unit notebooks book-strict bench sync dist clean
+.PHONY: install book test unit notebooks book-strict bench sync dist screenshots clean
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -59,6 +59,11 @@ dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --no-isolation --outdir dist .
 	@ls dist
+
+# Screenshots of every chapter's summary and exercises in the built book (needs headless Chromium):
+# _build/screenshots/NN_name.png with the solutions collapsed, NN_name-open.png with them shown.
+screenshots:
+	tests/screenshots.sh _build/html _build/screenshots
 
 clean:
 	rm -rf _build $(NBTEST) dist

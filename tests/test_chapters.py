@@ -70,3 +70,113 @@ def test_chapters_read_the_scale_through_lpbook(chapter):
     assert "LPBOOK_SCALE\"" not in text and "os.environ" not in text, (
         "chapters get their parameters from lpbook.scale.settings, not from the environment"
     )
+
+
+# ------------------------------------------------------------------ the apparatus
+NUMBERED = [c for c in CHAPTERS if c.name[:2] != "00"]
+# A directive fence (``` or :::, three or more) with its name, argument and options.
+DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z-]+)\}[ \t]*(?P<arg>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)", re.M)
+
+
+def directives(text: str, *names: str) -> list[re.Match]:
+    return [d for d in DIRECTIVE.finditer(text) if d.group("name") in names]
+
+
+def label(directive: re.Match) -> str | None:
+    found = re.search(r"^:label:\s*(\S+)", directive.group("options"), re.M)
+    return found.group(1) if found else None
+
+
+def markdown(page: Path) -> str:
+    """The text of a page's Markdown cells, without its code cells (whose comments start with #)."""
+    return "\n".join(c.source for c in jupytext.read(page).cells if c.cell_type == "markdown")
+
+
+def h2_sections(text: str) -> list[tuple[str, str]]:
+    """The level-2 sections of a Markdown text as (title, body)."""
+    parts = re.split(r"^## +(.+)$", text, flags=re.M)
+    return list(zip(parts[1::2], parts[2::2]))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_has_exercises_each_with_a_solution(chapter):
+    text = chapter.read_text()
+    exercises = [label(d) for d in directives(text, "exercise", "exercise-start")]
+    assert exercises, f"{chapter.name} has no exercise"
+    assert None not in exercises, f"{chapter.name}: every exercise needs a :label: for its solution"
+    solved = [d.group("arg").strip() for d in directives(text, "solution", "solution-start")]
+    assert sorted(solved) == sorted(exercises), f"{chapter.name}: exercises {exercises}, solutions to {solved}"
+    # The gated form: solution-start ... solution-end, never nested, so that the code cells between run.
+    gates = [d.group("name") for d in directives(text, "solution-start", "solution-end", "exercise-start", "exercise-end")]
+    pairs = [gates[i : i + 2] for i in range(0, len(gates), 2)]
+    assert all(p in (["solution-start", "solution-end"], ["exercise-start", "exercise-end"]) for p in pairs), (
+        f"{chapter.name}: unbalanced gated directives {gates}"
+    )
+    for d in directives(text, "solution", "solution-start"):
+        assert re.search(r"^:class:.*\bdropdown\b", d.group("options"), re.M), (
+            f"{chapter.name}: the solution to {d.group('arg').strip()} must be collapsed (:class: dropdown)"
+        )
+    # A code cell inside a plain solution directive is not executed: solutions with code use the gated form.
+    for d in directives(text, "solution"):
+        body = text[d.end() : text.index("\n" + d.group("fence") + "\n", d.end())]
+        assert "{code-cell}" not in body, f"{chapter.name}: code in the solution to {d.group('arg').strip()} never runs"
+
+
+def test_exercise_labels_are_unique_across_the_book():
+    labels = [label(d) for c in CHAPTERS for d in directives(c.read_text(), "exercise", "exercise-start")]
+    assert len(labels) == len(set(labels)), "two exercises share a label"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_opens_with_its_question_and_closes_with_a_summary(chapter):
+    text = markdown(chapter)
+    sections = h2_sections(text)
+    opening = text[re.search(r"^# ", text, re.M).start() : re.search(r"^## ", text, re.M).start()]
+    if sections and sections[0][0] == "The question":  # the introduction states it in a section of its own
+        opening += sections[0][1]
+    assert "?" in opening, f"{chapter.name} must open with its question"
+    titles = [title for title, _ in sections]
+    assert titles[-2:] == ["Summary", "Exercises"], f"{chapter.name} must close with a Summary, then Exercises"
+
+
+def test_the_roadmap_lists_every_chapter_of_the_toc():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    numbered = {}
+    for entry in toc["chapters"]:
+        path = ROOT / f"{entry['file']}.md"
+        if re.match(r"\d\d_", path.name):
+            title = re.search(r"^# +(.+)$", markdown(path), re.M).group(1).strip()
+            numbered[int(path.name[:2])] = (path.name, title)
+    intro = ROOT / f"{toc['root']}.md"
+    roadmap = dict(h2_sections(markdown(intro)))["Roadmap"]
+    items = {int(n): body for n, body in re.findall(r"^(\d+)\. +(.+?)(?=^\d+\. |\Z)", roadmap, re.M | re.S)}
+    for number, (name, title) in numbered.items():
+        assert number in items, f"the roadmap of {intro.name} has no item {number} for {name}"
+        assert f"[{title}]({name})" in items[number], f"roadmap item {number} must link [{title}]({name})"
+        assert "in preparation" not in items[number], f"roadmap item {number}: {name} exists"
+    for number, body in items.items():
+        if number not in numbered:
+            assert "in preparation" in body and "](" not in body, f"roadmap item {number} names no chapter of _toc.yml"
+
+
+def test_the_glossary_is_in_the_toc_before_the_references():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc["chapters"]]
+    assert "book/glossary" in files, "_toc.yml must list book/glossary"
+    assert files.index("book/glossary") < files.index("book/references")
+
+
+def glossary_terms() -> set[str]:
+    text = (ROOT / "book" / "glossary.md").read_text()
+    (block,) = directives(text, "glossary")
+    body = text[block.end() : text.index("\n" + block.group("fence") + "\n", block.end())]
+    return {line.strip() for line in body.splitlines() if line.strip() and not line.startswith((" ", ":"))}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_link_glossary_terms_that_exist(chapter):
+    used = re.findall(r"\{term\}`([^`]+)`", chapter.read_text())
+    assert used, f"{chapter.name} links no glossary term"
+    targets = {re.sub(r"^.*<(.+)>$", r"\1", u).strip() for u in used}
+    missing = targets - glossary_terms()
+    assert not missing, f"{chapter.name} links terms missing from the glossary: {sorted(missing)}"
