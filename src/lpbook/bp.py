@@ -41,8 +41,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
-from ._validate import check_int_array, check_range
+from ._validate import check_int, check_int_array, check_range
 from .grammar import RHM, UngrammaticalError, encode_tuples
 
 #: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
@@ -315,6 +316,26 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     return out
 
 
+def _upward_roots(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, *, strict: bool):
+    """The upward pass alone: ``(log_z (P,), root message (P, n_classes))``.
+
+    ``log_z`` sums the logarithms of every normaliser of a row, and the root
+    message is normalised. With ``strict``, a row of probability zero raises
+    :class:`lpbook.UngrammaticalError`; otherwise its ``log_z`` is ``-inf``.
+    """
+    P = tokens.shape[0]
+    tables = _tables(rhm)
+    log_z, roots = np.empty(P), np.empty((P, rhm.n_classes))
+    for lo, hi in _chunks(rhm, P):
+        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
+        if strict and up.dead:
+            _raise_ungrammatical(rhm, up, lo)
+        root = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
+        root[up.uncertain[rhm.L].index] = up.root
+        log_z[lo:hi], roots[lo:hi] = up.log_z, root
+    return log_z, roots
+
+
 def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
     """``log P(visible tokens)`` of every row, shape ``(P,)`` (natural log).
 
@@ -322,17 +343,22 @@ def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
     the grammar cannot produce get ``-inf``.
     """
     tokens, mask = _check(rhm, tokens, mask)
-    P = tokens.shape[0]
-    tables = _tables(rhm)
-    out = np.empty(P)
-    prior = _root_prior(rhm)
-    for lo, hi in _chunks(rhm, P):
-        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
-        root_beta = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
-        root_beta[up.uncertain[rhm.L].index] = up.root
-        with np.errstate(divide="ignore"):
-            out[lo:hi] = up.log_z + np.log(root_beta @ prior)
-    return out
+    log_z, roots = _upward_roots(rhm, tokens, mask, strict=False)
+    with np.errstate(divide="ignore"):
+        return log_z + np.log(roots @ _root_prior(rhm))
+
+
+def root_posterior(rhm: RHM, tokens, mask=None) -> np.ndarray:
+    """The posterior of the root alone, shape ``(P, n_classes)``: ``posteriors(...)[L][:, 0]``.
+
+    It needs only the upward pass, so it costs about half as much and skips
+    the lower levels' posteriors. Raises :class:`lpbook.UngrammaticalError`
+    like :func:`posteriors`.
+    """
+    tokens, mask = _check(rhm, tokens, mask)
+    _, roots = _upward_roots(rhm, tokens, mask, strict=True)
+    post = roots * _root_prior(rhm)
+    return post / post.sum(axis=1, keepdims=True)
 
 
 def masked_token_nll(rhm: RHM, tokens, mask) -> np.ndarray:
@@ -386,7 +412,60 @@ def bayes_root_accuracy(rhm: RHM, tokens, mask=None, labels=None) -> float:
         if labels.shape[0] != tokens.shape[0]:
             raise ValueError(f"labels must have shape (P = {tokens.shape[0]},), got {labels.shape}")
         check_range("labels", labels, 0, rhm.n_classes)
-    root = posteriors(rhm, tokens, mask)[rhm.L][:, 0]
+    root = root_posterior(rhm, tokens, mask)
     best = root >= root.max(axis=1, keepdims=True) * (1 - 1e-9)
     credit = best[np.arange(root.shape[0]), labels.astype(np.intp)] / best.sum(axis=1)
     return float(credit.mean())
+
+
+def nested_masks(P: int, n_tokens: int, fractions, seed: int) -> np.ndarray:
+    """Masks that hide each fraction of the tokens, nested across fractions.
+
+    Every row draws one uniformly random order of its ``n_tokens`` positions
+    (from ``seed``) and hides the first ``round(f * n_tokens)`` of them for
+    fraction ``f``: each row hides exactly that many tokens, and a larger
+    fraction hides a superset (our choice: it makes curves over ``f``
+    smoother than independent masks). Returns a bool array of shape
+    ``(len(fractions), P, n_tokens)``, ``True`` = hidden.
+    """
+    P = check_int("P", P, minimum=1)
+    n_tokens = check_int("n_tokens", n_tokens, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or not np.all((fractions >= 0) & (fractions <= 1)):
+        raise ValueError(f"fractions must be a 1-dimensional array of values in [0, 1], got {fractions!r}")
+    rank = np.random.default_rng(seed).random((P, n_tokens)).argsort(axis=1).argsort(axis=1)
+    counts = np.rint(fractions * n_tokens).astype(np.int64)
+    return rank[None, :, :] < counts[:, None, None]
+
+
+def root_accuracy_curve(rhm: RHM, fractions, P: int, seed: int, *, progress: bool = False) -> np.ndarray:
+    """The Bayes-optimal root accuracy against the fraction of hidden tokens, shape ``(len(fractions),)``.
+
+    Draws ``P`` strings (``rhm.sample(P, seed)``), hides each fraction of
+    their tokens with :func:`nested_masks` (seeded by ``seed + 1``), and
+    scores :func:`bayes_root_accuracy` against the sampled roots.
+    """
+    sample = rhm.sample(P, seed)
+    masks = nested_masks(P, sample.tokens.shape[1], fractions, seed + 1)
+    return np.array([
+        bayes_root_accuracy(rhm, sample.tokens, mask, labels=sample.labels)
+        for mask in tqdm(masks, desc=f"root accuracy, L={rhm.L}", disable=not progress)
+    ])
+
+
+def halfway_fraction(fractions, accuracy, chance: float) -> float:
+    """The hidden fraction where ``accuracy`` first falls halfway from 1 to ``chance``.
+
+    Linear interpolation between the two grid points around the first
+    crossing of ``(1 + chance) / 2``; ``nan`` when the curve never gets there.
+    ``fractions`` and ``accuracy`` are 1-dimensional, ``fractions`` increasing.
+    """
+    fractions, accuracy = np.asarray(fractions, dtype=float), np.asarray(accuracy, dtype=float)
+    level = (1 + chance) / 2
+    below = np.flatnonzero(accuracy < level)
+    if below.size == 0 or below[0] == 0:
+        return float("nan")
+    i = below[0]
+    a0, a1 = accuracy[i - 1], accuracy[i]
+    return float(fractions[i - 1] + (a0 - level) / (a0 - a1) * (fractions[i] - fractions[i - 1]))
