@@ -38,6 +38,7 @@ Conventions (the book's, ours):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,10 @@ class _Level:
     - ``lookup`` ((v+1)**s,) or None: the production of each child tuple coded
       in base ``v + 1`` (digit ``v`` = unknown child), ``-1`` when the tuple has
       an unknown child or is not a production.
+
+    Level 1 only, when small enough: ``by_code``, the output of
+    :func:`_combine` for every tuple of visible or hidden tokens, indexed by its
+    code, so that level 1 is read from tables instead of computed.
     """
 
     gather: np.ndarray
@@ -86,6 +91,7 @@ class _Level:
     log_weights: np.ndarray
     symbol: np.ndarray
     lookup: np.ndarray | None
+    by_code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _tables(rhm: RHM) -> dict[int, _Level]:
@@ -113,6 +119,11 @@ def _tables(rhm: RHM) -> dict[int, _Level]:
             symbol=np.append(np.repeat(np.arange(n), m), -1),
             lookup=lookup,
         )
+    first = out[1]
+    if first.lookup is not None and (v + 1) ** s * first.summer.shape[0] <= _DENSE_LOOKUP:
+        digits = np.indices((v + 1,) * s).reshape(s, -1).T  # row r has code r in base v + 1
+        rows = np.take(_evidence(v), np.where(digits == v, -1, digits), axis=0).reshape(-1, s * v)
+        out[1] = dataclasses.replace(first, by_code=_combine(first, rows, s))
     return out
 
 
@@ -177,10 +188,34 @@ class _Upward:
     root: np.ndarray | None = None
 
 
+def _evidence(v: int) -> np.ndarray:
+    """Level-0 messages by token value: the identity, then a row of ones read by index ``-1`` (hidden)."""
+    return np.vstack([np.eye(v), np.ones((1, v))])
+
+
+def _tuple_codes(rhm: RHM, children: np.ndarray) -> np.ndarray:
+    """Codes in base ``v + 1`` of child tuples (k, s), digit ``v`` for an unknown child (``-1``)."""
+    return encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)
+
+
+def _combine(t: _Level, rows: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One upward step for ``k`` nodes from their children's messages ``rows`` (k, s*v).
+
+    Returns the production terms (k, n*m) (products of the children's
+    messages, without the weights), the node messages (k, n) and their sums (k,).
+    """
+    picked = np.take(rows, t.gather, axis=1).reshape(rows.shape[0], s, t.summer.shape[0])
+    terms = picked[:, 0] * picked[:, 1]
+    for i in range(2, s):
+        terms *= picked[:, i]
+    beta = terms @ t.summer
+    return terms, beta, beta.sum(axis=1)
+
+
 def _productions(rhm: RHM, level: int, table: _Level, children: np.ndarray) -> np.ndarray:
     """The production index of each row of ``children`` (k, s) (``-1`` = unknown), or ``-1``."""
     if table.lookup is not None:
-        return table.lookup[encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)]
+        return table.lookup[_tuple_codes(rhm, children)]
     index = rhm._lookup(level, np.maximum(children, 0))
     return np.where((children >= 0).all(axis=1), index, -1)
 
@@ -195,26 +230,25 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
     N = symbols.shape[0]
     s, v = rhm.s, rhm.v
     up = _Upward({0: symbols}, {}, np.zeros(N), {})
-    evidence = np.vstack([np.eye(v), np.ones((1, v))])  # row -1: a hidden token
+    sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     below = None  # dense normalised messages of the level below, (N * n_pos, n)
     for level in range(1, rhm.L + 1):
         t = tables[level]
-        n, n_pos = rhm.alphabet_size(level), rhm.n_positions(level)
+        n_pos, n = sizes[level]
         children = up.known[level - 1].reshape(N * n_pos, s)
         production = _productions(rhm, level, t, children)
         up.known[level] = t.symbol[production].reshape(N, n_pos)
         up.log_z += t.log_weights[production].reshape(N, n_pos).sum(axis=1)
         index = np.flatnonzero(production < 0)
-        if level == 1:
-            rows = np.take(evidence, children[index], axis=0).reshape(index.size, s * v)
+        if level == 1 and t.by_code is not None:
+            code = _tuple_codes(rhm, children[index])
+            terms, beta, z = (np.take(table, code, axis=0) for table in t.by_code)
         else:
-            rows = below.reshape(N * n_pos, s * v)[index]
-        picked = np.take(rows, t.gather, axis=1).reshape(index.size, s, t.summer.shape[0])
-        terms = picked[:, 0] * picked[:, 1]
-        for i in range(2, s):
-            terms *= picked[:, i]
-        beta = terms @ t.summer
-        z = beta.sum(axis=1)
+            if level == 1:
+                rows = np.take(_evidence(v), children[index], axis=0).reshape(index.size, s * v)
+            else:
+                rows = below.reshape(N * n_pos, s * v)[index]
+            terms, beta, z = _combine(t, rows, s)
         dead = z <= 0
         if dead.any():
             up.dead[level] = index[dead]
@@ -282,12 +316,12 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     tokens, mask = _check(rhm, tokens, mask)
     P = tokens.shape[0]
     tables = _tables(rhm)
+    sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     # Zero-filled in one sequential pass: faulting the pages in while writing
     # chunk by chunk measured several times slower (system time).
-    out = {l: np.empty((P, rhm.n_positions(l), rhm.alphabet_size(l))) for l in range(rhm.L + 1)}
+    out = {l: np.empty((P, *sizes[l])) for l in range(rhm.L + 1)}
     for array in out.values():
         array.fill(0.0)
-    onehot = {l: _onehot(rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     prior = _root_prior(rhm)
     for lo, hi in _chunks(rhm, P):
         N = hi - lo
@@ -295,14 +329,14 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
         if up.dead:
             _raise_ungrammatical(rhm, up, lo)
         top = out[rhm.L][lo:hi]
-        np.take(onehot[rhm.L], up.known[rhm.L], axis=0, out=top, mode="wrap")  # unbuffered; -1 wraps
+        _set_known(top, up.known[rhm.L])
         post = prior * up.root
         top.reshape(N, -1)[up.uncertain[rhm.L].index] = post / post.sum(axis=1, keepdims=True)
         for level in range(rhm.L, 0, -1):
             node = up.uncertain[level]
-            n, k = rhm.alphabet_size(level), node.index.size
+            (n_pos, n), k = sizes[level], node.index.size
             # P(production | visible) / w = post[a] * terms / beta[a]; where beta = 0, post = 0 too
-            ratio = out[level][lo:hi].reshape(N * rhm.n_positions(level), n)[node.index]
+            ratio = out[level][lo:hi].reshape(N * n_pos, n)[node.index]
             np.divide(ratio, node.beta, out=ratio, where=node.beta > 0)
             Q = node.terms.reshape(k, rhm.m, n)
             Q *= ratio[:, None, :]
@@ -311,9 +345,16 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
                 child = child.reshape(k, rhm.s, rhm.v)
                 child /= child.sum(axis=2, keepdims=True)
             below = out[level - 1][lo:hi]
-            np.take(onehot[level - 1], up.known[level - 1], axis=0, out=below, mode="wrap")
-            below.reshape(N * rhm.n_positions(level), rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
+            _set_known(below, up.known[level - 1])
+            below.reshape(N * n_pos, rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
     return out
+
+
+def _set_known(posterior: np.ndarray, known: np.ndarray) -> None:
+    """Put a 1 at each known symbol of a zero-filled ``posterior`` (N, n_pos, n); ``known`` (N, n_pos), ``-1`` = unknown."""
+    flat = known.ravel()
+    index = np.flatnonzero(flat >= 0)
+    posterior.reshape(-1)[index * posterior.shape[2] + flat[index]] = 1.0
 
 
 def _upward_roots(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, *, strict: bool):
