@@ -321,3 +321,41 @@ def test_validation():
         bp.bayes_root_accuracy(rhm, tokens, labels=np.zeros(4, dtype=int))
     with pytest.raises(ValueError, match="labels"):
         bp.bayes_root_accuracy(rhm, tokens, labels=np.full(5, 4))
+
+
+def test_root_posterior_is_the_root_of_posteriors():
+    rhm = RHM(4, 3, 3, 2, n_classes=3, seed=1, rule_probs="zipf", zipf_a=1.0)
+    sample = rhm.sample(80, seed=0)
+    mask = np.random.default_rng(3).random(sample.tokens.shape) < 0.5
+    np.testing.assert_allclose(bp.root_posterior(rhm, sample.tokens, mask),
+                               bp.posteriors(rhm, sample.tokens, mask)[rhm.L][:, 0], rtol=0, atol=1e-14)
+
+
+def test_nested_masks():
+    masks = bp.nested_masks(50, 16, [0, 0.1, 0.5, 1], seed=3)
+    assert masks.shape == (4, 50, 16) and masks.dtype == bool
+    assert np.array_equal(masks.sum(axis=2), np.broadcast_to(np.array([0, 2, 8, 16])[:, None], (4, 50)))
+    assert np.all(masks[1] <= masks[2]) and np.all(masks[2] <= masks[3])
+    assert np.array_equal(masks, bp.nested_masks(50, 16, [0, 0.1, 0.5, 1], seed=3))
+    # every position is hidden equally often: a binomial count per position
+    counts = bp.nested_masks(4000, 16, [0.25], seed=1)[0].sum(axis=0)
+    assert np.all(np.abs(counts - 1000) < 5 * np.sqrt(4000 * 0.25 * 0.75))
+    for bad in ([1.5], [[0.1]], [-0.1]):
+        with pytest.raises(ValueError, match="fractions"):
+            bp.nested_masks(5, 4, bad, seed=0)
+
+
+def test_root_accuracy_curve_runs_from_exact_to_chance():
+    rhm = RHM(4, 2, 2, 3, n_classes=4, seed=0)
+    curve = bp.root_accuracy_curve(rhm, [0, 0.5, 1], P=300, seed=2)
+    assert curve[0] == 1.0 and curve[2] == pytest.approx(0.25, abs=1e-12)
+    assert 0.25 < curve[1] < 1.0
+    sample = rhm.sample(300, 2)
+    mask = bp.nested_masks(300, 8, [0.5], seed=3)[0]
+    assert curve[1] == bp.bayes_root_accuracy(rhm, sample.tokens, mask)
+
+
+def test_halfway_fraction():
+    fractions = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert bp.halfway_fraction(fractions, [1, 0.9, 0.5, 0.3, 0.0], chance=0.2) == pytest.approx(0.25 + 0.25 * 0.3 / 0.4)
+    assert np.isnan(bp.halfway_fraction(fractions, [1, 1, 1, 0.9, 0.8], chance=0.2))

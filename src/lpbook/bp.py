@@ -38,11 +38,13 @@ Conventions (the book's, ours):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
-from ._validate import check_int_array, check_range
+from ._validate import check_int, check_int_array, check_range
 from .grammar import RHM, UngrammaticalError, encode_tuples
 
 #: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
@@ -77,6 +79,10 @@ class _Level:
     - ``lookup`` ((v+1)**s,) or None: the production of each child tuple coded
       in base ``v + 1`` (digit ``v`` = unknown child), ``-1`` when the tuple has
       an unknown child or is not a production.
+
+    Level 1 only, when small enough: ``by_code``, the output of
+    :func:`_combine` for every tuple of visible or hidden tokens, indexed by its
+    code, so that level 1 is read from tables instead of computed.
     """
 
     gather: np.ndarray
@@ -85,6 +91,7 @@ class _Level:
     log_weights: np.ndarray
     symbol: np.ndarray
     lookup: np.ndarray | None
+    by_code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _tables(rhm: RHM) -> dict[int, _Level]:
@@ -112,6 +119,11 @@ def _tables(rhm: RHM) -> dict[int, _Level]:
             symbol=np.append(np.repeat(np.arange(n), m), -1),
             lookup=lookup,
         )
+    first = out[1]
+    if first.lookup is not None and (v + 1) ** s * first.summer.shape[0] <= _DENSE_LOOKUP:
+        digits = np.indices((v + 1,) * s).reshape(s, -1).T  # row r has code r in base v + 1
+        rows = np.take(_evidence(v), np.where(digits == v, -1, digits), axis=0).reshape(-1, s * v)
+        out[1] = dataclasses.replace(first, by_code=_combine(first, rows, s))
     return out
 
 
@@ -176,10 +188,34 @@ class _Upward:
     root: np.ndarray | None = None
 
 
+def _evidence(v: int) -> np.ndarray:
+    """Level-0 messages by token value: the identity, then a row of ones read by index ``-1`` (hidden)."""
+    return np.vstack([np.eye(v), np.ones((1, v))])
+
+
+def _tuple_codes(rhm: RHM, children: np.ndarray) -> np.ndarray:
+    """Codes in base ``v + 1`` of child tuples (k, s), digit ``v`` for an unknown child (``-1``)."""
+    return encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)
+
+
+def _combine(t: _Level, rows: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One upward step for ``k`` nodes from their children's messages ``rows`` (k, s*v).
+
+    Returns the production terms (k, n*m) (products of the children's
+    messages, without the weights), the node messages (k, n) and their sums (k,).
+    """
+    picked = np.take(rows, t.gather, axis=1).reshape(rows.shape[0], s, t.summer.shape[0])
+    terms = picked[:, 0] * picked[:, 1]
+    for i in range(2, s):
+        terms *= picked[:, i]
+    beta = terms @ t.summer
+    return terms, beta, beta.sum(axis=1)
+
+
 def _productions(rhm: RHM, level: int, table: _Level, children: np.ndarray) -> np.ndarray:
     """The production index of each row of ``children`` (k, s) (``-1`` = unknown), or ``-1``."""
     if table.lookup is not None:
-        return table.lookup[encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)]
+        return table.lookup[_tuple_codes(rhm, children)]
     index = rhm._lookup(level, np.maximum(children, 0))
     return np.where((children >= 0).all(axis=1), index, -1)
 
@@ -194,26 +230,25 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
     N = symbols.shape[0]
     s, v = rhm.s, rhm.v
     up = _Upward({0: symbols}, {}, np.zeros(N), {})
-    evidence = np.vstack([np.eye(v), np.ones((1, v))])  # row -1: a hidden token
+    sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     below = None  # dense normalised messages of the level below, (N * n_pos, n)
     for level in range(1, rhm.L + 1):
         t = tables[level]
-        n, n_pos = rhm.alphabet_size(level), rhm.n_positions(level)
+        n_pos, n = sizes[level]
         children = up.known[level - 1].reshape(N * n_pos, s)
         production = _productions(rhm, level, t, children)
         up.known[level] = t.symbol[production].reshape(N, n_pos)
         up.log_z += t.log_weights[production].reshape(N, n_pos).sum(axis=1)
         index = np.flatnonzero(production < 0)
-        if level == 1:
-            rows = np.take(evidence, children[index], axis=0).reshape(index.size, s * v)
+        if level == 1 and t.by_code is not None:
+            code = _tuple_codes(rhm, children[index])
+            terms, beta, z = (np.take(table, code, axis=0) for table in t.by_code)
         else:
-            rows = below.reshape(N * n_pos, s * v)[index]
-        picked = np.take(rows, t.gather, axis=1).reshape(index.size, s, t.summer.shape[0])
-        terms = picked[:, 0] * picked[:, 1]
-        for i in range(2, s):
-            terms *= picked[:, i]
-        beta = terms @ t.summer
-        z = beta.sum(axis=1)
+            if level == 1:
+                rows = np.take(_evidence(v), children[index], axis=0).reshape(index.size, s * v)
+            else:
+                rows = below.reshape(N * n_pos, s * v)[index]
+            terms, beta, z = _combine(t, rows, s)
         dead = z <= 0
         if dead.any():
             up.dead[level] = index[dead]
@@ -281,12 +316,12 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     tokens, mask = _check(rhm, tokens, mask)
     P = tokens.shape[0]
     tables = _tables(rhm)
+    sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     # Zero-filled in one sequential pass: faulting the pages in while writing
     # chunk by chunk measured several times slower (system time).
-    out = {l: np.empty((P, rhm.n_positions(l), rhm.alphabet_size(l))) for l in range(rhm.L + 1)}
+    out = {l: np.empty((P, *sizes[l])) for l in range(rhm.L + 1)}
     for array in out.values():
         array.fill(0.0)
-    onehot = {l: _onehot(rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     prior = _root_prior(rhm)
     for lo, hi in _chunks(rhm, P):
         N = hi - lo
@@ -294,14 +329,14 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
         if up.dead:
             _raise_ungrammatical(rhm, up, lo)
         top = out[rhm.L][lo:hi]
-        np.take(onehot[rhm.L], up.known[rhm.L], axis=0, out=top, mode="wrap")  # unbuffered; -1 wraps
+        _set_known(top, up.known[rhm.L])
         post = prior * up.root
         top.reshape(N, -1)[up.uncertain[rhm.L].index] = post / post.sum(axis=1, keepdims=True)
         for level in range(rhm.L, 0, -1):
             node = up.uncertain[level]
-            n, k = rhm.alphabet_size(level), node.index.size
+            (n_pos, n), k = sizes[level], node.index.size
             # P(production | visible) / w = post[a] * terms / beta[a]; where beta = 0, post = 0 too
-            ratio = out[level][lo:hi].reshape(N * rhm.n_positions(level), n)[node.index]
+            ratio = out[level][lo:hi].reshape(N * n_pos, n)[node.index]
             np.divide(ratio, node.beta, out=ratio, where=node.beta > 0)
             Q = node.terms.reshape(k, rhm.m, n)
             Q *= ratio[:, None, :]
@@ -310,9 +345,36 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
                 child = child.reshape(k, rhm.s, rhm.v)
                 child /= child.sum(axis=2, keepdims=True)
             below = out[level - 1][lo:hi]
-            np.take(onehot[level - 1], up.known[level - 1], axis=0, out=below, mode="wrap")
-            below.reshape(N * rhm.n_positions(level), rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
+            _set_known(below, up.known[level - 1])
+            below.reshape(N * n_pos, rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
     return out
+
+
+def _set_known(posterior: np.ndarray, known: np.ndarray) -> None:
+    """Put a 1 at each known symbol of a zero-filled ``posterior`` (N, n_pos, n); ``known`` (N, n_pos), ``-1`` = unknown."""
+    flat = known.ravel()
+    index = np.flatnonzero(flat >= 0)
+    posterior.reshape(-1)[index * posterior.shape[2] + flat[index]] = 1.0
+
+
+def _upward_roots(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, *, strict: bool):
+    """The upward pass alone: ``(log_z (P,), root message (P, n_classes))``.
+
+    ``log_z`` sums the logarithms of every normaliser of a row, and the root
+    message is normalised. With ``strict``, a row of probability zero raises
+    :class:`lpbook.UngrammaticalError`; otherwise its ``log_z`` is ``-inf``.
+    """
+    P = tokens.shape[0]
+    tables = _tables(rhm)
+    log_z, roots = np.empty(P), np.empty((P, rhm.n_classes))
+    for lo, hi in _chunks(rhm, P):
+        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
+        if strict and up.dead:
+            _raise_ungrammatical(rhm, up, lo)
+        root = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
+        root[up.uncertain[rhm.L].index] = up.root
+        log_z[lo:hi], roots[lo:hi] = up.log_z, root
+    return log_z, roots
 
 
 def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
@@ -322,17 +384,22 @@ def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
     the grammar cannot produce get ``-inf``.
     """
     tokens, mask = _check(rhm, tokens, mask)
-    P = tokens.shape[0]
-    tables = _tables(rhm)
-    out = np.empty(P)
-    prior = _root_prior(rhm)
-    for lo, hi in _chunks(rhm, P):
-        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
-        root_beta = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
-        root_beta[up.uncertain[rhm.L].index] = up.root
-        with np.errstate(divide="ignore"):
-            out[lo:hi] = up.log_z + np.log(root_beta @ prior)
-    return out
+    log_z, roots = _upward_roots(rhm, tokens, mask, strict=False)
+    with np.errstate(divide="ignore"):
+        return log_z + np.log(roots @ _root_prior(rhm))
+
+
+def root_posterior(rhm: RHM, tokens, mask=None) -> np.ndarray:
+    """The posterior of the root alone, shape ``(P, n_classes)``: ``posteriors(...)[L][:, 0]``.
+
+    It needs only the upward pass, so it costs about half as much and skips
+    the lower levels' posteriors. Raises :class:`lpbook.UngrammaticalError`
+    like :func:`posteriors`.
+    """
+    tokens, mask = _check(rhm, tokens, mask)
+    _, roots = _upward_roots(rhm, tokens, mask, strict=True)
+    post = roots * _root_prior(rhm)
+    return post / post.sum(axis=1, keepdims=True)
 
 
 def masked_token_nll(rhm: RHM, tokens, mask) -> np.ndarray:
@@ -386,7 +453,60 @@ def bayes_root_accuracy(rhm: RHM, tokens, mask=None, labels=None) -> float:
         if labels.shape[0] != tokens.shape[0]:
             raise ValueError(f"labels must have shape (P = {tokens.shape[0]},), got {labels.shape}")
         check_range("labels", labels, 0, rhm.n_classes)
-    root = posteriors(rhm, tokens, mask)[rhm.L][:, 0]
+    root = root_posterior(rhm, tokens, mask)
     best = root >= root.max(axis=1, keepdims=True) * (1 - 1e-9)
     credit = best[np.arange(root.shape[0]), labels.astype(np.intp)] / best.sum(axis=1)
     return float(credit.mean())
+
+
+def nested_masks(P: int, n_tokens: int, fractions, seed: int) -> np.ndarray:
+    """Masks that hide each fraction of the tokens, nested across fractions.
+
+    Every row draws one uniformly random order of its ``n_tokens`` positions
+    (from ``seed``) and hides the first ``round(f * n_tokens)`` of them for
+    fraction ``f``: each row hides exactly that many tokens, and a larger
+    fraction hides a superset (our choice: it makes curves over ``f``
+    smoother than independent masks). Returns a bool array of shape
+    ``(len(fractions), P, n_tokens)``, ``True`` = hidden.
+    """
+    P = check_int("P", P, minimum=1)
+    n_tokens = check_int("n_tokens", n_tokens, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or not np.all((fractions >= 0) & (fractions <= 1)):
+        raise ValueError(f"fractions must be a 1-dimensional array of values in [0, 1], got {fractions!r}")
+    rank = np.random.default_rng(seed).random((P, n_tokens)).argsort(axis=1).argsort(axis=1)
+    counts = np.rint(fractions * n_tokens).astype(np.int64)
+    return rank[None, :, :] < counts[:, None, None]
+
+
+def root_accuracy_curve(rhm: RHM, fractions, P: int, seed: int, *, progress: bool = False) -> np.ndarray:
+    """The Bayes-optimal root accuracy against the fraction of hidden tokens, shape ``(len(fractions),)``.
+
+    Draws ``P`` strings (``rhm.sample(P, seed)``), hides each fraction of
+    their tokens with :func:`nested_masks` (seeded by ``seed + 1``), and
+    scores :func:`bayes_root_accuracy` against the sampled roots.
+    """
+    sample = rhm.sample(P, seed)
+    masks = nested_masks(P, sample.tokens.shape[1], fractions, seed + 1)
+    return np.array([
+        bayes_root_accuracy(rhm, sample.tokens, mask, labels=sample.labels)
+        for mask in tqdm(masks, desc=f"root accuracy, L={rhm.L}", disable=not progress)
+    ])
+
+
+def halfway_fraction(fractions, accuracy, chance: float) -> float:
+    """The hidden fraction where ``accuracy`` first falls halfway from 1 to ``chance``.
+
+    Linear interpolation between the two grid points around the first
+    crossing of ``(1 + chance) / 2``; ``nan`` when the curve never gets there.
+    ``fractions`` and ``accuracy`` are 1-dimensional, ``fractions`` increasing.
+    """
+    fractions, accuracy = np.asarray(fractions, dtype=float), np.asarray(accuracy, dtype=float)
+    level = (1 + chance) / 2
+    below = np.flatnonzero(accuracy < level)
+    if below.size == 0 or below[0] == 0:
+        return float("nan")
+    i = below[0]
+    a0, a1 = accuracy[i - 1], accuracy[i]
+    return float(fractions[i - 1] + (a0 - level) / (a0 - a1) * (fractions[i] - fractions[i - 1]))
