@@ -231,7 +231,8 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
     s, v = rhm.s, rhm.v
     up = _Upward({0: symbols}, {}, np.zeros(N), {})
     sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
-    below = None  # dense normalised messages of the level below, (N * n_pos, n)
+    # The messages of the level below: node i's is row slot[i] of stack.
+    stack, slot = _evidence(v), symbols.ravel()  # tokens: one-hot, or ones when hidden (-1)
     for level in range(1, rhm.L + 1):
         t = tables[level]
         n_pos, n = sizes[level]
@@ -244,10 +245,7 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
             code = _tuple_codes(rhm, children[index])
             terms, beta, z = (np.take(table, code, axis=0) for table in t.by_code)
         else:
-            if level == 1:
-                rows = np.take(_evidence(v), children[index], axis=0).reshape(index.size, s * v)
-            else:
-                rows = below.reshape(N * n_pos, s * v)[index]
+            rows = np.take(stack, slot.reshape(N * n_pos, s)[index], axis=0).reshape(index.size, s * v)
             terms, beta, z = _combine(t, rows, s)
         dead = z <= 0
         if dead.any():
@@ -256,9 +254,10 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
             z[dead] = 1.0
         up.log_z += np.bincount(index // n_pos, weights=np.log(z), minlength=N)
         up.uncertain[level] = _Uncertain(index, beta, terms if keep else None)
-        if level < rhm.L:
-            below = np.take(_onehot(n), up.known[level].ravel(), axis=0)
-            below[index] = beta / z[:, None]
+        if level < rhm.L:  # known nodes: a one-hot row; the others: their normalised message
+            stack = np.vstack([np.eye(n), beta / z[:, None]])
+            slot = up.known[level].ravel().copy()
+            slot[index] = n + np.arange(index.size)
         else:
             up.root = beta / z[:, None]
     return up
