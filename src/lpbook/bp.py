@@ -2,8 +2,8 @@
 
 The RHM is a tree-shaped graphical model with known rules, so the posterior of
 every node's symbol given any subset of visible tokens is computed exactly by
-two sweeps of messages (Sclocchi, Favero & Wyart, arXiv:2402.16991, use the
-same algorithm on the RHM):
+two sweeps of messages (Sclocchi, Favero & Wyart, arXiv:2402.16991, use
+belief propagation on the RHM too):
 
 - **upward** (inside): ``beta_l[p, a] = P(visible tokens below node (l, p) | X = a)``.
   A visible token's message is the one-hot of its value, a hidden token's is
@@ -19,10 +19,14 @@ same algorithm on the RHM):
   child's posterior sums it over the productions that put each symbol at that
   child.
 
-Every message is normalised to sum 1 at every node and the logarithms of the
-normalisers are accumulated, so deep trees (``L = 10``) neither underflow nor
-overflow. The work is vectorised over samples and positions and done in chunks
-of rows, so that memory beyond the returned arrays stays small.
+Every upward message is normalised to sum 1 at every node and the logarithms
+of the normalisers are accumulated, so deep trees (``L = 10``) neither
+underflow nor overflow. A node whose subtree is fully visible is determined by
+parsing: its message is one-hot and its posterior too, so messages are
+computed only for the nodes above a hidden token (and level 1 is read from a
+table of every tuple of visible or hidden tokens). The work is vectorised over
+samples and positions and done in chunks of rows, so that memory beyond the
+returned arrays stays small; ``benchmarks/bench_bp.py`` measures it.
 
 Conventions (the book's, ours):
 
