@@ -2,8 +2,8 @@
 
 The RHM is a tree-shaped graphical model with known rules, so the posterior of
 every node's symbol given any subset of visible tokens is computed exactly by
-two sweeps of messages (Sclocchi, Favero & Wyart, arXiv:2402.16991, use the
-same algorithm on the RHM):
+two sweeps of messages (Sclocchi, Favero & Wyart, arXiv:2402.16991, use
+belief propagation on the RHM too):
 
 - **upward** (inside): ``beta_l[p, a] = P(visible tokens below node (l, p) | X = a)``.
   A visible token's message is the one-hot of its value, a hidden token's is
@@ -19,10 +19,14 @@ same algorithm on the RHM):
   child's posterior sums it over the productions that put each symbol at that
   child.
 
-Every message is normalised to sum 1 at every node and the logarithms of the
-normalisers are accumulated, so deep trees (``L = 10``) neither underflow nor
-overflow. The work is vectorised over samples and positions and done in chunks
-of rows, so that memory beyond the returned arrays stays small.
+Every upward message is normalised to sum 1 at every node and the logarithms
+of the normalisers are accumulated, so deep trees (``L = 10``) neither
+underflow nor overflow. A node whose subtree is fully visible is determined by
+parsing: its message is one-hot and its posterior too, so messages are
+computed only for the nodes above a hidden token (and level 1 is read from a
+table of every tuple of visible or hidden tokens). The work is vectorised over
+samples and positions and done in chunks of rows, so that memory beyond the
+returned arrays stays small; ``benchmarks/bench_bp.py`` measures it.
 
 Conventions (the book's, ours):
 
@@ -231,7 +235,8 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
     s, v = rhm.s, rhm.v
     up = _Upward({0: symbols}, {}, np.zeros(N), {})
     sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
-    below = None  # dense normalised messages of the level below, (N * n_pos, n)
+    # The messages of the level below: node i's is row slot[i] of stack.
+    stack, slot = _evidence(v), symbols.ravel()  # tokens: one-hot, or ones when hidden (-1)
     for level in range(1, rhm.L + 1):
         t = tables[level]
         n_pos, n = sizes[level]
@@ -244,10 +249,7 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
             code = _tuple_codes(rhm, children[index])
             terms, beta, z = (np.take(table, code, axis=0) for table in t.by_code)
         else:
-            if level == 1:
-                rows = np.take(_evidence(v), children[index], axis=0).reshape(index.size, s * v)
-            else:
-                rows = below.reshape(N * n_pos, s * v)[index]
+            rows = np.take(stack, slot.reshape(N * n_pos, s)[index], axis=0).reshape(index.size, s * v)
             terms, beta, z = _combine(t, rows, s)
         dead = z <= 0
         if dead.any():
@@ -256,9 +258,10 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
             z[dead] = 1.0
         up.log_z += np.bincount(index // n_pos, weights=np.log(z), minlength=N)
         up.uncertain[level] = _Uncertain(index, beta, terms if keep else None)
-        if level < rhm.L:
-            below = np.take(_onehot(n), up.known[level].ravel(), axis=0)
-            below[index] = beta / z[:, None]
+        if level < rhm.L:  # known nodes: a one-hot row; the others: their normalised message
+            stack = np.vstack([np.eye(n), beta / z[:, None]])
+            slot = up.known[level].ravel().copy()
+            slot[index] = n + np.arange(index.size)
         else:
             up.root = beta / z[:, None]
     return up
