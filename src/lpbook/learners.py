@@ -262,10 +262,9 @@ class Learner:
                 f"{type(self).__name__} has no parameter {', '.join(sorted(unknown))}; "
                 f"its parameters are {', '.join(current)}"
             )
-        fitted = [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]
-        self.__init__(**(current | params))
-        for name in fitted:
-            delattr(self, name)
+        rebuilt = type(self)(**(current | params))  # raises, leaving self as it was, on a bad value
+        self.__dict__.clear()
+        self.__dict__.update(rebuilt.__dict__)
         return self
 
     def __repr__(self) -> str:
