@@ -227,3 +227,21 @@ def test_learner_table_lists_every_learner():
     for name in names:  # every learner of the book says which levels it returns
         options = {"progress": False} if "progress" in table[name]["options"] else {}
         assert REGISTRY[name](v=4, s=2, L=3, **options).levels, name
+
+
+def test_readme_table_lists_every_learner_with_its_labels_and_options():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| `([\w-]+)` \| (yes|no) \| (.*) \|$", readme, re.M)
+    table = {entry["name"]: entry for entry in describe()}
+    assert {name for _, name, _, _ in rows} == set(table), "the README's learner table must list every learner"
+    previous: set = set()
+    for cls_name, name, labels, options in rows:
+        listed = set(re.findall(r"`(\w+)`", options))
+        if options.startswith("the same, plus"):
+            listed |= previous
+        assert table[name]["cls"] == cls_name and table[name]["labels"] == (labels == "yes"), name
+        assert listed == set(table[name]["options"]), (name, listed ^ set(table[name]["options"]))
+        previous = listed
