@@ -180,3 +180,67 @@ def test_chapters_link_glossary_terms_that_exist(chapter):
     targets = {re.sub(r"^.*<(.+)>$", r"\1", u).strip() for u in used}
     missing = targets - glossary_terms()
     assert not missing, f"{chapter.name} links terms missing from the glossary: {sorted(missing)}"
+
+
+def install_cell(chapter) -> str:
+    return jupytext.read(chapter).cells[0].source
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS[:1], ids=lambda p: p.stem)
+def test_install_cell_fails_with_a_clear_message_when_the_repository_is_missing(chapter, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    calls = []
+
+    def failing_pip(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 1, "", "ERROR: git clone failed: repository not found\n")
+
+    monkeypatch.setitem(sys.modules, "lpbook", None)  # `import lpbook` raises ImportError
+    monkeypatch.setattr(subprocess, "run", failing_pip)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError) as info:
+        exec(install_cell(chapter), {})
+    message = str(info.value)
+    assert f"lpbook @ git+{config()['repository']['url']}" in message and "repository not found" in message
+    assert "repository.url" in message and "make dist" in message and "upload" in message
+    # With a wheel uploaded next to the notebook, the cell installs that wheel instead.
+    (tmp_path / "lpbook-0.1.0-py3-none-any.whl").write_bytes(b"")
+    with pytest.raises(RuntimeError, match="lpbook-0.1.0-py3-none-any.whl"):
+        exec(install_cell(chapter), {})
+    assert calls[-1][-1] == "lpbook-0.1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_keep_their_sweeps_in_their_cache_folder(chapter):
+    text = chapter.read_text()
+    assert "mkdtemp" not in text and "tempfile" not in text, "chapter sweeps go to lpbook.notebook.cache_dir"
+    if "run_sweep" in text:
+        assert re.search(r'workdir = cache_dir\("\w+"\)', text)
+
+
+def test_cache_dir_is_one_folder_per_chapter(tmp_path, monkeypatch):
+    import lpbook
+    from lpbook.notebook import cache_dir
+
+    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path / "cache"))
+    folder = cache_dir("ilc")
+    assert folder == tmp_path / "cache" / lpbook.__version__ / "ilc" and folder.is_dir()
+    assert cache_dir("ilc") == folder and cache_dir("tokens") != folder  # a rerun finds the same folder
+    monkeypatch.delenv("LPBOOK_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr("sys.platform", "linux")
+    assert cache_dir("ilc") == tmp_path / "xdg" / "lpbook" / lpbook.__version__ / "ilc"
+    with pytest.raises(ValueError, match="chapter must be a non-empty name"):
+        cache_dir("../escape")
+
+
+def test_readme_python_snippets_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert any("np.array(sample.tokens.tolist())" in block for block in blocks)
+    for block in blocks:
+        exec(block, namespace)
+    assert (tmp_path / "ilc.npz").exists()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -200,3 +202,173 @@ def test_python_m_lpbook_help(argv):
     result = subprocess.run([sys.executable, "-m", "lpbook", *argv], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "usage: lpbook" in result.stdout and "sweep" in result.stdout
+
+
+# ------------------------------------------------------------- issue 9 items
+class ChattyToken(LeftmostToken):
+    """The toy learner with a tqdm bar of its own, shown by default."""
+
+    def __init__(self, v, s, L, seed=0, *, progress=True):
+        super().__init__(v, s, L, seed)
+        self.progress = progress
+
+    def fit(self, tokens, labels=None):
+        from tqdm import tqdm
+
+        for _ in tqdm(range(3), disable=not self.progress, desc="CHATTY-BAR"):
+            pass
+        return self
+
+
+def test_no_progress_silences_the_workers_too(tmp_path, capfd, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "chatty", ChattyToken)
+    argv = sweep_args(tmp_path / "r.sqlite", "--P", "10", "30")
+    argv[argv.index("toy")] = "chatty"
+    assert cli.main(argv) == 0  # one worker process: its stderr is this test's file descriptor 2
+    captured = capfd.readouterr()
+    assert captured.err == "" and "CHATTY-BAR" not in captured.out
+
+
+def test_help_is_self_sufficient():
+    result = subprocess.run([sys.executable, "-m", "lpbook", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for option in ("--learner", "--P-range-scaled", "--scale", "--workers", "--no-progress", "--level", "--fit",
+                   "--json", "--csv"):
+        assert option in out, option
+    assert "every CPU" in out and "'seconds' column" in out
+    assert re.search(r"learners: .*ilc, ilc-probe.*token-clustering", out)
+    sweep_help = subprocess.run([sys.executable, "-m", "lpbook", "sweep", "--help"], capture_output=True, text=True,
+                                timeout=120).stdout
+    assert re.search(r"--learner LEARNER\s+registered name of the learner: ilc, ilc-probe", sweep_help)
+
+
+def test_learners_command_lists_names_labels_and_options(capsys):
+    assert cli.main(["learners"]) == 0
+    out = capsys.readouterr().out
+    assert "ilc (ILC, no labels)" in out and "ilc-probe (ILCWithProbe, needs labels)" in out
+    assert "--option method=...  (default 'kmeans')" in out
+
+
+def test_sweep_refuses_a_learner_that_recovers_no_level(tmp_path, capsys):
+    argv = ["sweep", "--learner", "ilc", "--v", "4", "--m", "2", "--s", "2", "--L", "1", "--P", "10",
+            "--db", str(tmp_path / "r.sqlite"), "--no-progress"]
+    assert exit_code(argv) == 2
+    assert "learner 'ilc' recovers no level of Grammar(v=4, m=2, s=2, L=1" in capsys.readouterr().err
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_database_errors_exit_2_naming_the_path(tmp_path, capsys):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database, but long enough to be read as a header " * 4)
+    assert exit_code(sweep_args(junk, "--P", "10")) == 2
+    assert capsys.readouterr().err == f"lpbook: error: db '{junk}' is not a sweep database: file is not a database\n"
+    assert exit_code(["pstar", "--db", str(junk), "--learner", "toy", "--level", "0"]) == 2
+    assert f"db '{junk}' is not a sweep database" in capsys.readouterr().err
+    assert exit_code(sweep_args(tmp_path, "--P", "10")) == 2  # a folder
+    assert f"lpbook: error: db '{tmp_path}': OperationalError: unable to open database file" in capsys.readouterr().err
+
+
+def test_scaled_grid_from_the_command_line(tmp_path, capsys):
+    db = tmp_path / "r.sqlite"
+    argv = sweep_args(db, "--P-range-scaled", "0.5", "50", "3", "--scale", "v*m**2/2")
+    argv[argv.index("--m") + 1] = "2"
+    assert cli.main(argv) == 0
+    assert sorted({row["P"] for row in load_results(db)}) == [4, 40, 400]
+    capsys.readouterr()
+    for extra, message in [
+        (["--P-range-scaled", "1", "2", "3"], "--P-range-scaled and --scale go together"),
+        (["--P-range-scaled", "1", "2", "3", "--scale", "v*k"], "may use numbers, .* got 'k'"),
+        (["--P-range-scaled", "1", "2", "3", "--scale", "v/0"], "cannot be evaluated"),
+        (["--P-range-scaled", "1", "2", "2.5", "--scale", "v"], "N a positive integer"),
+        (["--P-range-scaled", "2", "1", "3", "--scale", "v"], "low must be <= high"),
+    ]:
+        assert exit_code(sweep_args(tmp_path / "s.sqlite", *extra)) == 2
+        assert re.search(message, capsys.readouterr().err.splitlines()[-1]), extra
+
+
+@pytest.fixture
+def oracle_db(tmp_path, capsys):
+    """Oracle sweeps at L = 2 and 3 with seeds 0, 1 on the grid 10, 30, 100, then seed 2 on the grid 10, 100."""
+    db = tmp_path / "r.sqlite"
+    base = ["sweep", "--learner", "oracle", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "3", "--n-test", "100",
+            "--db", str(db), "--workers", "1", "--no-progress", "--option", "m=2", "--option", "P0=50"]
+    assert cli.main([*base, "--P", "10", "30", "100", "--seeds", "2"]) == 0
+    with sqlite3.connect(db) as conn:  # seed 2 on another grid: (30, 2) is missing
+        conn.execute("DELETE FROM points WHERE seed = 2")
+    assert cli.main([*base, "--P", "10", "100", "--seeds", "3"]) == 0
+    capsys.readouterr()
+    return db
+
+
+def test_pstar_relative_levels_filters_and_missing_pairs(oracle_db, capsys):
+    pstar = ["pstar", "--db", str(oracle_db), "--learner", "oracle", "--n-boot", "50"]
+    outputs = []
+    for level in ("top", "-1"):
+        assert cli.main([*pstar, "--level", level]) == 0
+        captured = capsys.readouterr()
+        lines = captured.out.splitlines()
+        assert len(lines) == 3
+        assert lines[1].startswith("v=4 m=2 s=2 L=2 ") and "level=1: P* = " in lines[1]
+        assert lines[2].startswith("v=4 m=2 s=2 L=3 ") and "level=2: P* = " in lines[2]
+        assert "1 (P, seed) pairs missing, left out: (P=30, seed=2)" in captured.err
+        outputs.append(lines[1:])
+    assert outputs[0] == outputs[1]
+    assert cli.main([*pstar, "--level", "root", "--L", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "L=3" in lines[1] and "level=3" in lines[1]
+    assert exit_code([*pstar, "--level", "top", "--m", "3"]) == 2
+    assert "no points of learner 'oracle' that match the filters" in capsys.readouterr().err
+    assert cli.main([*pstar, "--level", "top", "--option", "P0=50"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_pstar_json_and_csv(oracle_db, capsys):
+    import csv
+    import io
+    import json
+
+    pstar = ["pstar", "--db", str(oracle_db), "--learner", "oracle", "--level", "top", "--n-boot", "50"]
+    assert cli.main([*pstar, "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)["pstar"]
+    assert [(r["L"], r["level"]) for r in records] == [(2, 1), (3, 2)]
+    assert 30 < records[0]["pstar"] < 100 and records[0]["missing"] == [[30, 2]]
+    assert records[0]["options"] == {"P0": 50, "m": 2} and records[0]["censored"] is None
+    assert cli.main([*pstar, "--csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["L"] for row in table] == ["2", "3"] and float(table[1]["pstar"]) == pytest.approx(records[1]["pstar"])
+
+
+def test_pstar_fit_prints_the_exponent_with_its_interval(tmp_path, capsys):
+    import json
+
+    from lpbook.sweep import Point, PointResult, _connect, _insert
+
+    db = tmp_path / "r.sqlite"
+    with closing(_connect(db)) as conn:  # accuracy 0.9 + 0.05 log(P / P*) with P* = 8 m**2 (+ a seed shift)
+        for m in (2, 3, 4):
+            for P in (10, 30, 100, 300, 1000):
+                for seed in range(3):
+                    acc = float(np.clip(0.9 + 0.05 * np.log(P / (8 * m**2)) + 0.01 * (seed - 1), 0, 1))
+                    point = Point("toy", {}, 8, m, 2, 3, 8, P, seed, 100)
+                    _insert(conn, PointResult(point, {1: acc}, 0.1, "test", "now"))
+    pstar = ["pstar", "--db", str(db), "--learner", "toy", "--level", "1", "--n-boot", "200"]
+    assert cli.main([*pstar, "--fit", "m"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[4] == "Fits of log P* against log m (95% bootstrap intervals):"
+    assert re.fullmatch(r"v=8 s=2 L=3 n_classes=8 n_test=100 options=\{\} m in \[2, 3, 4\]: "
+                        r"P\* ~ m\^2 \[[0-9.]+, [0-9.]+\] \(3 P\*\)", out[5]), out[5]
+    assert cli.main([*pstar, "--fit", "m", "--json"]) == 0
+    (fit,) = json.loads(capsys.readouterr().out)["fits"]
+    assert fit["slope"] == pytest.approx(2.0) and fit["low"] <= 2.0 <= fit["high"] and fit["m"] == [2, 3, 4]
+    assert cli.main([*pstar, "--fit", "L"]) == 0
+    assert "not measured (fewer than 2 uncensored P*)" in capsys.readouterr().out
+
+
+def test_a_default_pool_sweep_exits_cleanly(tmp_path):
+    argv = [sys.executable, "-m", "lpbook", "sweep", "--learner", "ilc", "--v", "4", "--m", "2", "--s", "2",
+            "--L", "3", "--P", "20", "40", "80", "--seeds", "2", "--n-test", "50", "--workers", "2",
+            "--db", str(tmp_path / "r.sqlite"), "--no-progress"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "6 points of this sweep are stored" in result.stdout

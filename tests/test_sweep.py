@@ -21,6 +21,7 @@ from lpbook import RHM, level_accuracy
 from lpbook.learners import REGISTRY, Learner
 from lpbook.notebook import estimate_text
 from lpbook.sweep import (
+    DatabaseError,
     Grammar,
     Point,
     PStar,
@@ -32,6 +33,7 @@ from lpbook.sweep import (
     make_points,
     run_point,
     run_sweep,
+    scaled_grid,
 )
 
 GRAMMARS = [dict(v=4, m=2, s=2, L=2), dict(v=4, m=3, s=2, L=3, n_classes=2)]
@@ -227,7 +229,9 @@ def start_slow_sweep(tmp_path, pool):
     (tmp_path / "slow_learner.py").write_text(SLOW_LEARNER)
     db = tmp_path / "r.sqlite"
     argv = [sys.executable, "-c", SLOW_SWEEP, str(db), pool]
-    env = dict(os.environ, SLOW_PIDS=str(tmp_path / "pids"), PYTHONPATH=str(tmp_path))
+    # Keep the caller's PYTHONPATH, so that the sweep runs the lpbook under test, not an installed one.
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, SLOW_PIDS=str(tmp_path / "pids"), PYTHONPATH=path)
     return db, subprocess.Popen(argv, stderr=subprocess.DEVNULL, env=env)
 
 
@@ -328,6 +332,86 @@ def test_a_failing_point_names_itself(toy, tmp_path, monkeypatch):
     monkeypatch.setattr(LeftmostToken, "fit", broken)
     with pytest.raises(RuntimeError, match=r"Point\(learner='toy'.*ZeroDivisionError: boom"):
         sweep(tmp_path / "r.sqlite")
+
+
+# --------------------------------------------------------- one writer, db errors
+def test_a_second_sweep_into_a_database_in_use_is_refused(tmp_path, monkeypatch):
+    db, proc = start_slow_sweep(tmp_path, "threads")  # another process, writing db
+    try:
+        deadline = time.monotonic() + 30
+        while count_rows(db) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the first sweep finished before the second could start"
+        monkeypatch.setitem(REGISTRY, "slow", Fast)
+        with pytest.raises(DatabaseError, match=rf"db '{db}' is being written by another sweep \(pid {proc.pid} on "):
+            run_sweep("slow", [dict(v=4, m=2, s=2, L=2)], [5, 10, 20, 40], 4, db, n_test=50,
+                      executor=RefusingExecutor(), progress=False)
+        assert load_results(db)  # reading is allowed meanwhile
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    # The lock went with the killed process: the rerun takes over and finishes.
+    with ThreadPoolExecutor(2) as pool:
+        rows = run_sweep("slow", [dict(v=4, m=2, s=2, L=2)], [5, 10, 20, 40], 4, db, n_test=50,
+                         executor=pool, progress=False)
+    assert len(rows) == count_rows(db) == 16
+
+
+def test_database_errors_name_the_path_before_any_work(toy, tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database, but long enough to be read as a header " * 4)
+    with pytest.raises(DatabaseError, match=rf"db '{junk}' is not a sweep database: file is not a database"):
+        sweep(junk, executor=RefusingExecutor())
+    folder = tmp_path / "folder.sqlite"
+    folder.mkdir()
+    with pytest.raises(DatabaseError, match=rf"db '{folder}': OperationalError: unable to open database file"):
+        sweep(folder, executor=RefusingExecutor())
+    foreign = tmp_path / "foreign.sqlite"
+    with closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE points (key TEXT PRIMARY KEY, value REAL)")
+        conn.commit()
+    with pytest.raises(DatabaseError, match=rf"db '{foreign}' is not a sweep database: its table 'points' has the columns \['key', 'value'\]"):
+        sweep(foreign, executor=RefusingExecutor())
+    with pytest.raises(DatabaseError, match="its table 'points' has the columns"):
+        load_results(foreign)
+
+
+def test_a_learner_that_recovers_no_level_is_refused_before_running(tmp_path):
+    with pytest.raises(ValueError, match=r"learner 'ilc' recovers no level of Grammar\(v=4, m=2, s=2, L=1, n_classes=4\)"):
+        sweep(tmp_path / "r.sqlite", learner="ilc", grammars=[dict(v=4, m=2, s=2, L=2), dict(v=4, m=2, s=2, L=1)],
+              executor=RefusingExecutor())
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+class Chatty(Fast):
+    """A learner with a progress bar of its own, shown by default."""
+
+    def __init__(self, v, s, L, seed=0, progress=True):
+        super().__init__(v, s, L, seed)
+        self.progress = progress
+
+    def fit(self, tokens, labels=None):
+        if self.progress:
+            raise AssertionError("a learner showed its own progress bar inside a sweep")
+        return self
+
+
+def test_learners_never_show_bars_of_their_own_in_a_sweep(tmp_path, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "chatty", Chatty)
+    rows = sweep(tmp_path / "r.sqlite", learner="chatty", grammars=[dict(v=4, m=2, s=2, L=2)],
+                 options={"progress": True})
+    assert len(rows) == 2 * len(P_GRID) and rows[0]["options"] == {"progress": True}
+
+
+def test_scaled_grid_gives_each_grammar_its_own_grid(toy):
+    grid = scaled_grid(0.5, 50, 3, lambda g: g.v * g.m**2)
+    points = make_points("toy", [dict(v=4, m=2, s=2, L=2), dict(v=4, m=3, s=2, L=3)], grid, 1)
+    assert sorted({p.P for p in points if p.m == 2}) == [8, 80, 800]
+    assert sorted({p.P for p in points if p.m == 3}) == [18, 180, 1800]
+    with pytest.raises(ValueError, match="low must be <= high"):
+        scaled_grid(5, 1, 3, lambda g: 1)
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        make_points("toy", [dict(v=4, m=2, s=2, L=2)], scaled_grid(1, 2, 2, lambda g: -1.0), 1)
 
 
 def test_load_results_errors(tmp_path):

@@ -148,7 +148,7 @@ class ContextClustering(Learner):
     Parameters
     ----------
     v, s, L, seed
-        The grammar's shape and the seed (of the k-means restarts).
+        The grammar's shape and the seed of the k-means restarts (scikit-learn's ``random_state``).
     context : str
         A name in :data:`lpbook.contexts.CONTEXTS`; subclasses set the default.
     n_clusters : int or ``"auto"``, optional

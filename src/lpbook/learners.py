@@ -57,21 +57,10 @@ only; see :class:`lpbook.neural.SupervisedCNN`,
 :class:`lpbook.neural.MaskedTokenModel` and :class:`lpbook.clustering.LabelledClustering`.
 
 Learners register themselves under a short name with :func:`register`,
-which is how the command line finds them. The learners of the book:
-
-=========================  =========================  ======  ====================================================
-class                      command-line name          labels  options (besides ``v, s, L, seed``)
-=========================  =========================  ======  ====================================================
-``TokenClustering``        ``token-clustering``       no      ``context, n_clusters, max_clusters, method, n_init``
-``SupervisedClustering``   ``supervised-clustering``  yes     the same, plus ``n_classes, n_labelled``
-``ILC``                    ``ilc``                    no      ``context, n_clusters, max_clusters, method, n_init``
-``ILCWithProbe``           ``ilc-probe``              yes     the same, plus ``n_classes, n_labelled``
-``SupervisedCNN``          ``supervised-cnn``         yes     ``n_classes, width, epochs, batch_size, lr, stop_loss, device, progress``
-``MaskedTokenModel``       ``masked-token``           no      ``d_model, n_layers, n_heads, mask_rate, epochs, batch_size, lr, n_init, probe_layer, device, progress``
-=========================  =========================  ======  ====================================================
-
-The neural learners (the last two) need torch; ``lpbook learners`` on the
-command line prints this table from the registry, with every option's default.
+which is how the command line finds them. ``lpbook learners`` prints every
+registered learner with its command-line name, whether it needs labels, and
+its options with their defaults (:func:`describe`); the README holds the same
+table for the learners of the book (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -262,10 +251,9 @@ class Learner:
                 f"{type(self).__name__} has no parameter {', '.join(sorted(unknown))}; "
                 f"its parameters are {', '.join(current)}"
             )
-        fitted = [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]
-        self.__init__(**(current | params))
-        for name in fitted:
-            delattr(self, name)
+        rebuilt = type(self)(**(current | params))  # raises, leaving self as it was, on a bad value
+        self.__dict__.clear()
+        self.__dict__.update(rebuilt.__dict__)
         return self
 
     def __repr__(self) -> str:

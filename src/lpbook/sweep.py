@@ -512,7 +512,10 @@ def _init_worker() -> None:
     parent = multiprocessing.parent_process()
 
     def watch():
-        multiprocessing.connection.wait([parent.sentinel])
+        try:
+            multiprocessing.connection.wait([parent.sentinel])
+        except OSError:  # the sentinel was closed because this worker is exiting: nothing to watch
+            return
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()

@@ -1,0 +1,247 @@
+"""Tests of the learner protocol as users call it: any integer tokens, one labels rule,
+one dtype for codes, sizes checked up front, scikit-learn conventions, save and load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lpbook import ILC, RHM, ILCWithProbe, SupervisedClustering, TokenClustering, level_accuracy
+from lpbook.grammar import smallest_uint
+from lpbook.learners import REGISTRY, Learner, available, describe
+
+CLUSTERING = [TokenClustering, SupervisedClustering, ILC, ILCWithProbe]
+
+
+def neural_learners():
+    """The torch learners with small, fast options, or none without torch."""
+    try:
+        from lpbook.neural import MaskedTokenModel, SupervisedCNN
+    except ModuleNotFoundError:
+        return []
+    return [
+        (SupervisedCNN, dict(width=8, epochs=2, progress=False)),
+        (MaskedTokenModel, dict(d_model=8, n_heads=2, n_layers=1, epochs=1, n_init=1, progress=False)),
+    ]
+
+
+EVERY_LEARNER = [(cls, {}) for cls in CLUSTERING] + neural_learners()
+IDS = [cls.__name__ for cls, _ in EVERY_LEARNER]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rhm = RHM(4, 2, 2, 3, seed=0)
+    return rhm, rhm.sample(300, seed=1), rhm.sample(60, seed=2)
+
+
+def fitted(cls, options, train, **more):
+    learner = cls(v=4, s=2, L=3, seed=0, **options, **more)
+    return learner.fit(train.tokens, train.labels if cls.uses_labels else None)
+
+
+# ------------------------------------------------------------ integer tokens
+CONVERSIONS = {
+    "uint8": lambda a: a.astype(np.uint8),
+    "int8": lambda a: a.astype(np.int8),
+    "int32": lambda a: a.astype(np.int32),
+    "int64": lambda a: a.astype(np.int64),
+    "list": lambda a: a.tolist(),
+    "np.array(list)": lambda a: np.array(a.tolist()),
+}
+
+
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_codes_do_not_depend_on_the_integer_type_of_the_tokens(cls, options, data):
+    _, train, test = data
+    codes = {}
+    for name, convert in CONVERSIONS.items():
+        learner = cls(v=4, s=2, L=3, seed=0, **options)
+        labels = convert(np.asarray(train.labels)) if cls.uses_labels else None
+        learner.fit(convert(np.asarray(train.tokens)), labels)
+        codes[name] = learner.transform(convert(np.asarray(test.tokens)))
+    reference = codes["uint8"]
+    for name, other in codes.items():
+        assert other.keys() == reference.keys(), name
+        for level in reference:
+            assert other[level].dtype == reference[level].dtype, (name, level)
+            assert np.array_equal(other[level], reference[level]), (name, level)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), cls=st.sampled_from(CLUSTERING), dtype=st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint64]))
+def test_clustering_codes_do_not_depend_on_the_dtype_property(seed, cls, dtype):
+    rhm = RHM(4, 2, 2, 3, seed=seed)
+    train, test = rhm.sample(200, seed=seed), rhm.sample(30, seed=seed + 1)
+    labels = train.labels if cls.uses_labels else None
+    expected = cls(4, 2, 3, seed=seed).fit(train.tokens, labels).transform(test.tokens)
+    got = cls(4, 2, 3, seed=seed).fit(train.tokens.astype(dtype), labels).transform(test.tokens.astype(dtype))
+    assert all(np.array_equal(expected[level], got[level]) for level in expected)
+
+
+# ------------------------------------------------------------------- labels
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_labels_are_checked_by_every_learner(cls, options, data):
+    _, train, _ = data
+    learner = cls(v=4, s=2, L=3, seed=0, **options)
+    with pytest.raises(ValueError, match=r"labels must have shape \(P,\) = \(300,\)"):
+        learner.fit(train.tokens, np.zeros(299, dtype=int))
+    with pytest.raises(TypeError, match="labels must hold integers"):
+        learner.fit(train.tokens, np.array(["a"] * 300))
+    with pytest.raises(ValueError, match=r"labels must hold values in \[0, "):
+        learner.fit(train.tokens, -np.ones(300, dtype=int))
+    if cls.uses_labels:
+        with pytest.raises(ValueError, match="needs labels"):
+            learner.fit(train.tokens)
+
+
+@pytest.mark.parametrize("cls", [TokenClustering, ILC])
+def test_learners_without_labels_ignore_valid_labels(cls, data):
+    _, train, test = data
+    plain = cls(4, 2, 3).fit(train.tokens).transform(test.tokens)
+    given_labels = cls(4, 2, 3).fit(train.tokens, np.arange(300)).transform(test.tokens)
+    assert all(np.array_equal(plain[level], given_labels[level]) for level in plain)
+
+
+# --------------------------------------------------------------- code dtypes
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_codes_of_every_level_come_in_the_smallest_unsigned_dtype(cls, options, data):
+    _, train, test = data
+    learner = fitted(cls, options, train)
+    codes = learner.transform(test.tokens)
+    assert tuple(codes) == learner.levels
+    for level, level_codes in codes.items():
+        alphabet = learner.n_classes if level == learner.L else 4
+        assert level_codes.dtype == smallest_uint(alphabet), (level, level_codes.dtype)
+        assert level_codes.shape == (test.P, 2 ** (3 - level))
+
+
+def test_root_and_levels_share_the_dtype_rule_with_many_classes():
+    rhm = RHM(32, 2, 2, 2, n_classes=300, seed=0)  # root alphabet > 256: uint16 at the root, uint8 below
+    train, test = rhm.sample(500, seed=0), rhm.sample(50, seed=1)
+    codes = ILCWithProbe(32, 2, 2, n_classes=300).fit(train.tokens, train.labels).transform(test.tokens)
+    assert codes[1].dtype == np.uint8 and codes[2].dtype == np.uint16 == test.levels[2].dtype
+
+
+# --------------------------------------------------------------------- sizes
+def test_a_huge_grammar_is_refused_at_once():
+    with pytest.raises(ValueError, match=r"L=1000000 is too large: one string .* would need about 10\^301030 bytes"):
+        RHM(v=8, m=2, s=2, L=10**6)
+    with pytest.raises(ValueError, match=r"P=10000000000000 is too large: .* would need [0-9.]+ TiB"):
+        RHM(8, 2, 2, 3).sample(10**13, seed=0)
+
+
+def test_a_huge_number_of_clusters_is_refused_before_any_work(data, monkeypatch):
+    _, train, _ = data
+    learner = ILC(4, 2, 3, n_clusters=10**6)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("fit started counting before checking the sizes")
+
+    monkeypatch.setattr(ILC, "_count", no_work)
+    with pytest.raises(ValueError, match=r"n_clusters=1000000 is too large: the level-2 count table .* would need"):
+        learner.fit(train.tokens)
+    with pytest.raises(ValueError, match=r"max_clusters=100000 is too large"):
+        ILC(4, 2, 3, n_clusters="auto", max_clusters=10**5).fit(train.tokens)
+
+
+def test_level_accuracy_with_huge_codes():
+    assert level_accuracy([0, 1], [0, 10**12]) == 1.0
+    assert level_accuracy([0, 1, 1], [7, 10**12, 10**12]) == 1.0
+    n = 10**6  # a million distinct codes on each side: the confusion matrix would need 8 TB
+    with pytest.raises(ValueError, match=r"learned_codes=<1000000 distinct codes> is too large: the confusion matrix"):
+        level_accuracy(np.arange(n), np.arange(n))
+
+
+# ---------------------------------------------------- scikit-learn conventions
+def test_repr_shows_the_options_that_differ_from_their_defaults():
+    assert repr(ILC(8, 2, 3)) == "ILC(v=8, s=2, L=3, seed=0)"
+    assert repr(ILC(v=8, s=2, L=3, context="cousin_symbols", method="single")) == (
+        "ILC(v=8, s=2, L=3, seed=0, context='cousin_symbols', method='single')"
+    )
+    assert repr(ILCWithProbe(8, 2, 3, seed=4, n_labelled=10, n_init=3)) == (
+        "ILCWithProbe(v=8, s=2, L=3, seed=4, n_init=3, n_labelled=10)"
+    )
+
+
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_get_params_set_params_and_sklearn_clone(cls, options, data):
+    clone = pytest.importorskip("sklearn.base").clone
+    _, train, test = data
+    learner = cls(v=4, s=2, L=3, seed=1, **options)
+    params = learner.get_params()
+    assert {"v", "s", "L", "seed"} <= params.keys() and params["seed"] == 1
+    assert all(params[k] == v for k, v in options.items())
+    copy = clone(learner)
+    assert type(copy) is cls and copy.get_params() == params and repr(copy) == repr(learner)
+    learner.fit(train.tokens, train.labels if cls.uses_labels else None)
+    assert learner.set_params(seed=2) is learner
+    assert learner.get_params()["seed"] == 2 and learner.seed == 2
+    with pytest.raises(RuntimeError, match="not fitted"):  # a new parameter forgets the fit
+        learner.transform(test.tokens)
+    with pytest.raises(ValueError, match="has no parameter bogus"):
+        learner.set_params(bogus=1)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        learner.set_params(seed=-1)
+
+
+# ----------------------------------------------------------------- save, load
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_save_and_load_give_identical_codes(cls, options, data, tmp_path):
+    _, train, test = data
+    extra = dict(n_clusters="auto") if cls is ILC else {}
+    learner = fitted(cls, options, train, **extra)
+    learner.save(tmp_path / "learner.npz")
+    for loader in (Learner, cls):
+        loaded = loader.load(tmp_path / "learner.npz")
+        assert type(loaded) is cls and loaded.get_params() == learner.get_params()
+        expected, got = learner.transform(test.tokens), loaded.transform(test.tokens)
+        assert expected.keys() == got.keys()
+        for level in expected:
+            assert got[level].dtype == expected[level].dtype and np.array_equal(got[level], expected[level])
+
+
+def test_load_checks_the_file_and_the_class(data, tmp_path):
+    _, train, _ = data
+    ILC(4, 2, 3).fit(train.tokens).save(tmp_path / "ilc.npz")
+    with pytest.raises(TypeError, match="holds a ILC, not a TokenClustering"):
+        TokenClustering.load(tmp_path / "ilc.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a file written by Learner.save"):
+        Learner.load(tmp_path / "other.npz")
+    unfitted = ILC(4, 2, 3, method="single")
+    unfitted.save(tmp_path / "unfitted.npz")
+    back = Learner.load(tmp_path / "unfitted.npz")
+    assert repr(back) == repr(unfitted) and not hasattr(back, "assignments_")
+    assert Learner.load(tmp_path / "ilc.npz", seed=5).seed == 5  # parameters can be overridden
+
+
+def test_learner_table_lists_every_learner():
+    names = available()
+    assert {"ilc", "ilc-probe", "token-clustering", "supervised-clustering"} <= set(names)
+    table = {entry["name"]: entry for entry in describe()}
+    assert table["ilc"]["labels"] is False and table["ilc-probe"]["labels"] is True
+    assert table["ilc"]["options"]["method"] == "kmeans"
+    assert {"n_classes", "n_labelled", "context"} <= table["supervised-clustering"]["options"].keys()
+    for name in names:  # every learner of the book says which levels it returns
+        options = {"progress": False} if "progress" in table[name]["options"] else {}
+        assert REGISTRY[name](v=4, s=2, L=3, **options).levels, name
+
+
+def test_readme_table_lists_every_learner_with_its_labels_and_options():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| `([\w-]+)` \| (yes|no) \| (.*) \|$", readme, re.M)
+    table = {entry["name"]: entry for entry in describe()}
+    assert {name for _, name, _, _ in rows} == set(table), "the README's learner table must list every learner"
+    previous: set = set()
+    for cls_name, name, labels, options in rows:
+        listed = set(re.findall(r"`(\w+)`", options))
+        if options.startswith("the same, plus"):
+            listed |= previous
+        assert table[name]["cls"] == cls_name and table[name]["labels"] == (labels == "yes"), name
+        assert listed == set(table[name]["options"]), (name, listed ^ set(table[name]["options"]))
+        previous = listed
