@@ -1,4 +1,4 @@
-"""Tests of lpbook.perturb: code corruption and the error-propagation measurement."""
+"""Tests of lpbook.perturb and lpbook.oracle: code corruption, error propagation, the known-centre step."""
 
 from __future__ import annotations
 
@@ -29,3 +29,15 @@ def test_propagation_accuracy_degrades_with_errors():
     assert clean > 0.95 and noisy < clean - 0.2
     with pytest.raises(ValueError, match="L must be >= 3"):
         propagation_accuracy(RHM(8, 2, 2, 2, seed=0), 100, [0.0])
+
+
+def test_true_centres_need_fewer_samples_than_kmeans_search():
+    from lpbook.oracle import top_step_accuracy
+
+    rhm = RHM(16, 4, 2, 2, seed=0)
+    P = 16 * 4 * 4  # 4 v m: far below v m^3 = 1024
+    known = top_step_accuracy(rhm, P, "true centres")
+    searched = top_step_accuracy(rhm, P, "k-means++")
+    assert known > 0.9 and searched < known - 0.1
+    with pytest.raises(ValueError, match="init"):
+        top_step_accuracy(rhm, P, "random")

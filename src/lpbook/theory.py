@@ -140,8 +140,8 @@ def level_statistics(
 
 
 #: Occurrences per tuple that k-means needs even when noise is far below the
-#: gaps (the v*m term of the prediction). Set by hand once, from the ILC
-#: measurements at v = 64 listed in the lpbook measurements, and kept fixed.
+#: gaps (the v*m term of the prediction). Set by hand once, from ILC sweeps
+#: at v = 64 (L = 3, m = 2 to 12, 10 seeds), and kept fixed.
 FLOOR_OCCURRENCES = 8.0
 #: Accuracy lost per class that fails. A failing class merges with its nearest
 #: neighbour (which fails with it), and k-means spends the freed centre on
@@ -166,6 +166,11 @@ def required_occurrences(stats: LevelStatistics, floor: float = FLOOR_OCCURRENCE
         return floor + (1 - R * stats.purity) / R / stats.nearest_gap
 
 
+def _needed_samples(stats: LevelStatistics, floor: float) -> np.ndarray:
+    """The ``P`` at which each parent's class is found: its required occurrences over its occurrences per sample."""
+    return required_occurrences(stats, floor) / stats.occurrences
+
+
 def predicted_accuracy(stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENCES) -> np.ndarray:
     """Predicted k-means accuracy of the level at ``P`` training samples (scalar or array).
 
@@ -174,7 +179,7 @@ def predicted_accuracy(stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENC
     :data:`LOSS_PER_FAILING_CLASS` times its weight.
     """
     P = np.asarray(P, dtype=float)
-    failing = (P[..., None] * stats.occurrences) < required_occurrences(stats, floor)
+    failing = P[..., None] < _needed_samples(stats, floor)
     return np.clip(1 - LOSS_PER_FAILING_CLASS * (failing * stats.weights).sum(axis=-1), 0, 1)
 
 
@@ -183,7 +188,7 @@ def predicted_pstar(stats: LevelStatistics, threshold: float = 0.9, floor: float
     threshold = float(threshold)
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    needed = required_occurrences(stats, floor) / stats.occurrences  # P at which each parent succeeds
+    needed = _needed_samples(stats, floor)
     order = np.argsort(needed)
     failing_after = 1 - np.cumsum(stats.weights[order])  # weight still failing once P reaches needed[order[i]]
     ok = LOSS_PER_FAILING_CLASS * failing_after <= 1 - threshold + 1e-12
