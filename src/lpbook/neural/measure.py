@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import bp
+from .._validate import check_int
 from ..grammar import RHM
 from ..metrics import level_accuracy
 from .masked import MaskedTokenModel
@@ -97,3 +98,19 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
         curve=model.curve_,
         seconds=seconds,
     )
+
+
+def seconds_per_step(grammar: dict, options: dict | None = None, steps: int = 30, seed: int = 0) -> float:
+    """CPU seconds of one training step of :class:`MaskedTokenModel` with ``options``, measured in this process.
+
+    One fit of ``steps`` steps (no early stopping) on ``2 * batch_size``
+    samples of ``RHM(**grammar, seed=seed)``; the training loop's own clock
+    (:attr:`LearningCurve.seconds`) divided by the steps, so building the
+    network and fitting the readout are left out.
+    """
+    steps = check_int("steps", steps, minimum=1)
+    options = {"progress": False, **(options or {}), "max_steps": steps, "eval_every": steps, "candidates": ["output"]}
+    rhm = RHM(**grammar, seed=seed)
+    model = MaskedTokenModel(rhm.v, rhm.s, rhm.L, seed=seed, **options)
+    model.fit(rhm.sample(2 * model.batch_size, seed=seed).tokens)
+    return model.curve_.seconds[-1] / steps
