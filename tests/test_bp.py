@@ -20,7 +20,7 @@ def derivation_probabilities(rhm: RHM, sample) -> np.ndarray:
         children = sample.levels[level - 1].astype(np.int64).reshape(sample.P, -1, rhm.s)
         index = rhm.tuple_index(level, children)
         assert (index >= 0).all()
-        weights = np.full(rhm.alphabet_size(level) * rhm.m, 1.0 / rhm.m)
+        weights = rhm.production_probs[level].ravel()
         p *= weights[index].prod(axis=1)
     return p
 
@@ -44,18 +44,28 @@ def brute_force(rhm: RHM, tokens: np.ndarray, mask: np.ndarray):
 
 
 GRAMMARS = [
-    # v, m, s, L, n_classes, seed
-    (2, 1, 2, 2, 2, 0),
-    (3, 2, 2, 3, 3, 1),
-    (4, 2, 2, 2, 2, 2),
-    (3, 3, 2, 2, 3, 3),
-    (5, 2, 2, 3, 1, 4),
-    (4, 3, 2, 2, 5, 5),
-    (3, 2, 3, 2, 3, 6),
-    (2, 3, 3, 2, 2, 7),
-    (4, 4, 3, 1, 4, 8),
-    (6, 2, 2, 1, 6, 9),
+    # v, m, s, L, n_classes, seed, zipf_a (None: uniform rules)
+    (2, 1, 2, 2, 2, 0, None),
+    (3, 2, 2, 3, 3, 1, None),
+    (4, 2, 2, 2, 2, 2, None),
+    (3, 3, 2, 2, 3, 3, None),
+    (5, 2, 2, 3, 1, 4, None),
+    (4, 3, 2, 2, 5, 5, None),
+    (3, 2, 3, 2, 3, 6, None),
+    (2, 3, 3, 2, 2, 7, None),
+    (4, 4, 3, 1, 4, 8, None),
+    (6, 2, 2, 1, 6, 9, None),
+    (3, 3, 2, 2, 3, 10, 1.0),
+    (3, 2, 2, 3, 2, 11, 2.0),
+    (3, 3, 3, 2, 3, 12, 1.5),
+    (4, 4, 3, 1, 4, 13, 0.5),
 ]
+
+
+def make(v, m, s, L, n_classes, seed, zipf_a=None) -> RHM:
+    if zipf_a is None:
+        return RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    return RHM(v, m, s, L, n_classes=n_classes, seed=seed, rule_probs="zipf", zipf_a=zipf_a)
 
 
 def masks_for(rhm: RHM, P: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -69,10 +79,10 @@ def masks_for(rhm: RHM, P: int, rng: np.random.Generator) -> dict[str, np.ndarra
     }
 
 
-@pytest.mark.parametrize("params", GRAMMARS, ids=lambda p: "v{}m{}s{}L{}c{}".format(*p[:5]))
+@pytest.mark.parametrize("params", GRAMMARS, ids=lambda p: "v{}m{}s{}L{}c{}a{}".format(*p[:5], p[6]))
 def test_matches_enumeration(params):
-    v, m, s, L, n_classes, seed = params
-    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    v, m, s, L, n_classes, seed, _ = params
+    rhm = make(*params)
     sample = rhm.sample(40, seed=seed)
     tokens = sample.tokens.astype(np.int64)
     for name, mask in masks_for(rhm, sample.P, np.random.default_rng(seed)).items():
@@ -86,10 +96,10 @@ def test_matches_enumeration(params):
         np.testing.assert_allclose(bp.log_likelihood(rhm, tokens, mask), expected_ll, rtol=0, atol=TOL, err_msg=name)
 
 
-@given(grammar_params(max_L=2), st.integers(0, 2**32 - 1), st.floats(0, 1))
-def test_property_matches_enumeration_and_is_normalised(params, seed, rate):
+@given(grammar_params(max_L=2), st.integers(0, 2**32 - 1), st.floats(0, 1), st.none() | st.floats(0, 3))
+def test_property_matches_enumeration_and_is_normalised(params, seed, rate, zipf_a):
     v, m, s, L, n_classes, grammar_seed = params
-    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=grammar_seed)
+    rhm = make(*params, zipf_a)
     rng = np.random.default_rng(seed)
     tokens = rhm.sample(12, seed=seed % 1000).tokens.astype(np.int64)
     mask = rng.random(tokens.shape) < rate
@@ -124,10 +134,21 @@ def test_nothing_hidden_gives_the_parse(params):
     assert bp.bayes_root_accuracy(rhm, sample.tokens) == 1.0
 
 
-@given(grammar_params(max_L=3))
-def test_everything_hidden_gives_the_marginals(params):
+@given(grammar_params(max_L=3), st.floats(0, 3))
+def test_log_likelihood_of_a_full_string_is_the_sum_of_its_production_weights(params, zipf_a):
+    rhm = make(*params, zipf_a)
+    sample = rhm.sample(30, seed=2)
+    expected = np.full(sample.P, -np.log(rhm.n_classes))
+    for level in range(1, rhm.L + 1):
+        children = sample.levels[level - 1].astype(np.int64).reshape(sample.P, -1, rhm.s)
+        expected += np.log(rhm.production_probs[level].ravel()[rhm.tuple_index(level, children)]).sum(axis=1)
+    np.testing.assert_allclose(bp.log_likelihood(rhm, sample.tokens), expected, rtol=1e-12, atol=1e-12)
+
+
+@given(grammar_params(max_L=3), st.none() | st.floats(0, 3))
+def test_everything_hidden_gives_the_marginals(params, zipf_a):
     v, m, s, L, n_classes, seed = params
-    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    rhm = make(*params, zipf_a)
     tokens = np.full((3, s**L), -1)
     mask = np.ones(tokens.shape, dtype=bool)
     got = bp.posteriors(rhm, tokens, mask)
@@ -300,3 +321,41 @@ def test_validation():
         bp.bayes_root_accuracy(rhm, tokens, labels=np.zeros(4, dtype=int))
     with pytest.raises(ValueError, match="labels"):
         bp.bayes_root_accuracy(rhm, tokens, labels=np.full(5, 4))
+
+
+def test_root_posterior_is_the_root_of_posteriors():
+    rhm = RHM(4, 3, 3, 2, n_classes=3, seed=1, rule_probs="zipf", zipf_a=1.0)
+    sample = rhm.sample(80, seed=0)
+    mask = np.random.default_rng(3).random(sample.tokens.shape) < 0.5
+    np.testing.assert_allclose(bp.root_posterior(rhm, sample.tokens, mask),
+                               bp.posteriors(rhm, sample.tokens, mask)[rhm.L][:, 0], rtol=0, atol=1e-14)
+
+
+def test_nested_masks():
+    masks = bp.nested_masks(50, 16, [0, 0.1, 0.5, 1], seed=3)
+    assert masks.shape == (4, 50, 16) and masks.dtype == bool
+    assert np.array_equal(masks.sum(axis=2), np.broadcast_to(np.array([0, 2, 8, 16])[:, None], (4, 50)))
+    assert np.all(masks[1] <= masks[2]) and np.all(masks[2] <= masks[3])
+    assert np.array_equal(masks, bp.nested_masks(50, 16, [0, 0.1, 0.5, 1], seed=3))
+    # every position is hidden equally often: a binomial count per position
+    counts = bp.nested_masks(4000, 16, [0.25], seed=1)[0].sum(axis=0)
+    assert np.all(np.abs(counts - 1000) < 5 * np.sqrt(4000 * 0.25 * 0.75))
+    for bad in ([1.5], [[0.1]], [-0.1]):
+        with pytest.raises(ValueError, match="fractions"):
+            bp.nested_masks(5, 4, bad, seed=0)
+
+
+def test_root_accuracy_curve_runs_from_exact_to_chance():
+    rhm = RHM(4, 2, 2, 3, n_classes=4, seed=0)
+    curve = bp.root_accuracy_curve(rhm, [0, 0.5, 1], P=300, seed=2)
+    assert curve[0] == 1.0 and curve[2] == pytest.approx(0.25, abs=1e-12)
+    assert 0.25 < curve[1] < 1.0
+    sample = rhm.sample(300, 2)
+    mask = bp.nested_masks(300, 8, [0.5], seed=3)[0]
+    assert curve[1] == bp.bayes_root_accuracy(rhm, sample.tokens, mask)
+
+
+def test_halfway_fraction():
+    fractions = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert bp.halfway_fraction(fractions, [1, 0.9, 0.5, 0.3, 0.0], chance=0.2) == pytest.approx(0.25 + 0.25 * 0.3 / 0.4)
+    assert np.isnan(bp.halfway_fraction(fractions, [1, 1, 1, 0.9, 0.8], chance=0.2))

@@ -18,8 +18,10 @@ from conftest import assert_frequencies_match, grammar_params
 P = 200_000
 
 
-@pytest.fixture(scope="module")
-def rhm():
+@pytest.fixture(scope="module", params=["uniform", "zipf"])
+def rhm(request):
+    if request.param == "zipf":  # skewed production probabilities (issue 12)
+        return RHM(5, 3, 2, 3, n_classes=3, seed=7, rule_probs="zipf", zipf_a=1.0)
     return RHM(5, 2, 2, 3, n_classes=3, seed=7)
 
 
@@ -133,6 +135,24 @@ def test_pooled_parent_gaps_are_the_distances_between_parent_rows(rhm):
     assert np.isclose(gaps[a, b], ((pooled[a * rhm.m] - pooled[b * rhm.m]) ** 2).sum())
     # synonyms share one pooled row
     assert np.allclose(pooled[a * rhm.m], pooled[a * rhm.m + 1])
+
+
+@pytest.mark.parametrize("rule_probs", ["uniform", "zipf"])
+def test_three_way_branching_matches_samples(rule_probs):
+    rhm = RHM(4, 3, 3, 2, n_classes=3, seed=2, rule_probs=rule_probs, zipf_a=1.5)
+    big = rhm.sample(P, seed=4)
+    for level, p in exact.marginals(rhm).items():
+        for pos in range(p.shape[0]):
+            assert_frequencies_match(np.bincount(big.levels[level][:, pos], minlength=p.shape[1]) / P, p[pos], P)
+    for a, b in [((0, 0), (0, 2)), ((0, 1), (0, 5)), ((1, 0), (1, 2)), ((0, 4), (2, 0))]:
+        x, n_x = empirical.node_values(rhm, big, a)
+        y, n_y = empirical.node_values(rhm, big, b)
+        assert_frequencies_match(empirical.pair_counts(x, y, n_x, n_y) / P, exact.node_joint(rhm, a, b), P)
+    node, target = Node(1, 0), Node(1, 2)
+    x, _ = empirical.node_values(rhm, big, node)
+    n_parent = np.bincount(x, minlength=rhm.v)
+    est = empirical.parent_context(rhm, big, node, target, joint=True)
+    assert_frequencies_match(np.nan_to_num(est), np.nan_to_num(exact.parent_context(rhm, node, target)), n_parent[:, None])
 
 
 def test_gap_profile_counts_random_steps():

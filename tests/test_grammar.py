@@ -14,7 +14,7 @@ from scipy.stats import chisquare
 from lpbook import RHM, UngrammaticalError
 from lpbook.grammar import BLOCK, encode_tuples
 
-from conftest import grammar_params
+from conftest import assert_frequencies_match, grammar_params
 
 
 def make(params) -> RHM:
@@ -151,6 +151,71 @@ def test_same_seed_same_result_in_another_process():
     assert out.stdout.strip() == here.hexdigest()
 
 
+# ------------------------------------------------- skewed production probabilities
+def zipf_weights(m: int, a: float) -> np.ndarray:
+    w = np.arange(1, m + 1, dtype=float) ** -a
+    return w / w.sum()
+
+
+@given(grammar_params(), st.floats(0, 4))
+def test_production_probs(params, a):
+    v, m, s, L, n_classes, seed = params
+    uniform = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    zipf = RHM(v, m, s, L, n_classes=n_classes, seed=seed, rule_probs="zipf", zipf_a=a)
+    for level in range(1, L + 1):
+        shape = (uniform.alphabet_size(level), m)
+        assert np.array_equal(uniform.production_probs[level], np.full(shape, 1 / m))
+        p = zipf.production_probs[level]
+        assert p.shape == shape and p.dtype == np.float64 and not p.flags.writeable
+        # each row is the Zipf law over ranks, in some order
+        np.testing.assert_allclose(np.sort(p, axis=1)[:, ::-1], np.broadcast_to(zipf_weights(m, a), shape), rtol=1e-12)
+        # the rules themselves do not depend on the production probabilities
+        assert np.array_equal(zipf.rules[level], uniform.rules[level])
+
+
+def test_zipf_orders_are_drawn_per_symbol_from_the_seed():
+    a, b = (RHM(8, 4, 2, 3, seed=s, rule_probs="zipf", zipf_a=1.0) for s in (3, 4))
+    again = RHM(8, 4, 2, 3, seed=3, rule_probs="zipf", zipf_a=1.0)
+    favourite = a.production_probs[1].argmax(axis=1)
+    assert np.unique(favourite).size > 1, "every symbol ranks its productions in the same order"
+    assert all(np.array_equal(a.production_probs[l], again.production_probs[l]) for l in a.rules)
+    assert not all(np.array_equal(a.production_probs[l], b.production_probs[l]) for l in a.rules)
+    assert np.allclose(RHM(8, 4, 2, 3, seed=3, rule_probs="zipf", zipf_a=0).production_probs[2], 0.25)
+    assert "zipf_a=1" in repr(a) and "zipf" not in repr(RHM(8, 4, 2, 3))
+
+
+def test_uniform_grammars_ignore_zipf_a_and_keep_their_bytes():
+    default, other = RHM(7, 3, 2, 4, seed=123), RHM(7, 3, 2, 4, seed=123, rule_probs="uniform", zipf_a=2.5)
+    assert all(np.array_equal(x, y) for x, y in zip(default.sample(5000, 9).levels, other.sample(5000, 9).levels))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(6, 4, 2, 3, 6, 3, 1.2), (4, 3, 3, 2, 3, 5, 2.0), (5, 2, 2, 2, 2, 1, 0.5)],
+    ids=["s2", "s3", "m2"],
+)
+def test_zipf_sampling_frequencies_match_the_weights(params):
+    v, m, s, L, n_classes, seed, a = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed, rule_probs="zipf", zipf_a=a)
+    P = 100_000
+    sample = rhm.sample(P, seed=2)
+    for level in range(1, L + 1):
+        children = sample.levels[level - 1].astype(np.int64).reshape(P, -1, s)
+        production = rhm.tuple_index(level, children).ravel()
+        n = rhm.alphabet_size(level)
+        counts = np.bincount(production, minlength=n * m).reshape(n, m)
+        n_parent = counts.sum(axis=1)
+        assert_frequencies_match(counts / np.maximum(n_parent, 1)[:, None], rhm.production_probs[level], n_parent[:, None])
+
+
+def test_zipf_samples_are_deterministic_and_nested():
+    rhm = RHM(6, 3, 3, 2, seed=1, rule_probs="zipf", zipf_a=1.0)
+    a, b = rhm.sample(5000, 4), rhm.sample(BLOCK + 7, 4)
+    assert all(np.array_equal(x[: BLOCK + 7], y) for x, y in zip(a.levels, b.levels))
+    assert np.array_equal(rhm.parse(a.tokens).levels[1], a.levels[1])
+    assert not np.array_equal(a.tokens, RHM(6, 3, 3, 2, seed=1).sample(5000, 4).tokens)
+
+
 # ----------------------------------------------------------- counting strings
 @given(grammar_params(max_L=2))
 def test_enumerate_matches_n_strings(params):
@@ -247,6 +312,14 @@ def test_parse_rejects_bad_tokens(tokens, error, match):
         (dict(v=4, m=2, s=2, L=1, seed=-1), ValueError, "seed must be >= 0"),
         (dict(v=4, m=2, s=2, L=1, seed=1.0), TypeError, "seed must be an integer"),
         (dict(v=2**31, m=1, s=2, L=1), ValueError, r"v\*\*s must be < 2\*\*62"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipfian"), ValueError, "rule_probs must be one of"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs=None), TypeError, "rule_probs must be a string"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=-0.5), ValueError, "zipf_a must be >= 0"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=float("nan")), ValueError, "zipf_a must be finite"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=float("inf")), ValueError, "zipf_a must be finite"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a="1"), TypeError, "zipf_a must be a real number"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=True), TypeError, "zipf_a must be a real number"),
+        (dict(v=4, m=2, s=2, L=1, zipf_a=-1), ValueError, "zipf_a must be >= 0"),
     ],
 )
 def test_constructor_rejects_bad_parameters(kwargs, error, match):

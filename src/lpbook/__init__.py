@@ -2,7 +2,8 @@
 
 Modules follow the book: :mod:`lpbook.grammar` (the Random Hierarchy Model),
 :mod:`lpbook.tree` (tree geometry), :mod:`lpbook.exact` (population statistics
-computed from the rules), :mod:`lpbook.empirical` (the same statistics counted
+computed from the rules), :mod:`lpbook.bp` (exact inference from partial strings by belief
+propagation), :mod:`lpbook.empirical` (the same statistics counted
 from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
 :mod:`lpbook.learners` (the learner protocol), :mod:`lpbook.contexts` and
 :mod:`lpbook.clustering` (the clustering engine), :mod:`lpbook.baselines`

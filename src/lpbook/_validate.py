@@ -28,6 +28,22 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
     return value
 
 
+def check_real(name: str, value, *, minimum: float | None = None) -> float:
+    """Return ``value`` as a finite Python float, or raise.
+
+    Booleans and non-real values raise ``TypeError``; NaN, infinities and
+    values below ``minimum`` raise ``ValueError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def check_int_array(name: str, array, *, ndim: int | None = None) -> np.ndarray:
     """Return ``array`` as a numpy integer array, or raise.
 

@@ -2,15 +2,16 @@
 
 The RHM is a tree-shaped graphical model with known rules, so the posterior of
 every node's symbol given any subset of visible tokens is computed exactly by
-two sweeps of messages (Sclocchi, Favero & Wyart, arXiv:2402.16991, use the
-same algorithm on the RHM):
+two sweeps of messages (Sclocchi, Favero & Wyart, arXiv:2402.16991, use
+belief propagation on the RHM too):
 
 - **upward** (inside): ``beta_l[p, a] = P(visible tokens below node (l, p) | X = a)``.
   A visible token's message is the one-hot of its value, a hidden token's is
   all ones. A node's message sums, over its productions ``(a, j)``, the
   production weight times the product of its children's messages at the
   production's symbols: ``G[a, j] = w[a, j] * prod_i beta_child_i[rules[a, j, i]]``
-  and ``beta[a] = sum_j G[a, j]``.
+  and ``beta[a] = sum_j G[a, j]``, with ``w = rhm.production_probs[l]``
+  (``1/m`` for the paper's uniform rules; skewed for ``rule_probs="zipf"``).
 - **downward**: the root's posterior is ``prior * beta_L`` normalised. Given a
   node's symbol ``a``, its production is independent of everything outside its
   subtree, so ``P(production j | a, visible) = G[a, j] / beta[a]``; the
@@ -18,10 +19,14 @@ same algorithm on the RHM):
   child's posterior sums it over the productions that put each symbol at that
   child.
 
-Every message is normalised to sum 1 at every node and the logarithms of the
-normalisers are accumulated, so deep trees (``L = 10``) neither underflow nor
-overflow. The work is vectorised over samples and positions and done in chunks
-of rows, so that memory beyond the returned arrays stays small.
+Every upward message is normalised to sum 1 at every node and the logarithms
+of the normalisers are accumulated, so deep trees (``L = 10``) neither
+underflow nor overflow. A node whose subtree is fully visible is determined by
+parsing: its message is one-hot and its posterior too, so messages are
+computed only for the nodes above a hidden token (and level 1 is read from a
+table of every tuple of visible or hidden tokens). The work is vectorised over
+samples and positions and done in chunks of rows, so that memory beyond the
+returned arrays stays small; ``benchmarks/bench_bp.py`` measures it.
 
 Conventions (the book's, ours):
 
@@ -37,15 +42,17 @@ Conventions (the book's, ours):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
-from ._validate import check_int_array, check_range
+from ._validate import check_int, check_int_array, check_range
 from .grammar import RHM, UngrammaticalError, encode_tuples
 
 #: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
-_CHUNK_ENTRIES = 2**19
+_CHUNK_ENTRIES = 2**17
 
 #: Largest ``(v + 1)**s`` for which child tuples are mapped to productions by a dense table
 #: (beyond it, by binary search in the grammar's sorted tuple codes).
@@ -54,28 +61,41 @@ _DENSE_LOOKUP = 2**22
 
 @dataclass(frozen=True)
 class _Level:
-    """Tables of one level's ``n*m`` productions, in the order ``a*m + j``.
+    """Tables of one level's ``n*m`` productions.
 
-    - ``gather`` (s*n*m,): entry ``i*n*m + a*m + j`` is ``i*v + rules[a, j, i]``,
+    The message-passing tables order the productions ``j*n + a`` (``j``-major:
+    broadcasting a per-symbol factor then runs over contiguous blocks of ``n``):
+
+    - ``gather`` (s*n*m,): entry ``i*n*m + j*n + a`` is ``i*v + rules[a, j, i]``,
       the column of the children's messages (laid out ``(s*v,)`` per node)
       that production ``(a, j)`` reads at child ``i``;
-    - ``scatter`` (n*m, s*v): the indicator matrix of the same map;
-    - ``summer`` (n*m, n): sums a node's production terms into its symbols;
-    - ``weights`` (n*m,): the production probabilities;
-    - ``log_weights`` (n*m + 1,): their logarithms, then a 0 read by index ``-1``;
-    - ``symbol`` (n*m + 1,): the parent symbol ``a`` of each production, then ``-1``;
+    - ``summer`` (n*m, n): row ``j*n + a`` holds the production weight
+      ``w[a, j]`` in column ``a``: it turns the products of the children's
+      messages into the node's message;
+    - ``scatter`` (n*m, s*v): row ``j*n + a`` holds ``w[a, j]`` in the columns
+      ``i*v + rules[a, j, i]``: it turns production posteriors (divided by the
+      weights) into the children's posteriors.
+
+    The parse tables order them ``a*m + j`` like :meth:`RHM.tuple_index`:
+
+    - ``log_weights`` (n*m + 1,): ``log w[a, j]``, then a 0 read by index ``-1``;
+    - ``symbol`` (n*m + 1,): the parent symbol ``a``, then ``-1``;
     - ``lookup`` ((v+1)**s,) or None: the production of each child tuple coded
       in base ``v + 1`` (digit ``v`` = unknown child), ``-1`` when the tuple has
       an unknown child or is not a production.
+
+    Level 1 only, when small enough: ``by_code``, the output of
+    :func:`_combine` for every tuple of visible or hidden tokens, indexed by its
+    code, so that level 1 is read from tables instead of computed.
     """
 
     gather: np.ndarray
-    scatter: np.ndarray
     summer: np.ndarray
-    weights: np.ndarray
+    scatter: np.ndarray
     log_weights: np.ndarray
     symbol: np.ndarray
     lookup: np.ndarray | None
+    by_code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def _tables(rhm: RHM) -> dict[int, _Level]:
@@ -83,24 +103,31 @@ def _tables(rhm: RHM) -> dict[int, _Level]:
     s, v, m = rhm.s, rhm.v, rhm.m
     for level in range(1, rhm.L + 1):
         n = rhm.alphabet_size(level)
-        rules = rhm.rules[level].reshape(n * m, s).astype(np.intp)
-        columns = rules + v * np.arange(s)
-        scatter = np.zeros((n * m, s * v))
-        scatter[np.arange(n * m)[:, None], columns] = 1.0
-        weights = np.full(n * m, 1.0 / m)
+        weights = rhm.production_probs[level]
+        by_j = rhm.rules[level].transpose(1, 0, 2).reshape(m * n, s).astype(np.intp)  # row j*n + a
+        w_by_j = weights.T.ravel()
+        columns = by_j + v * np.arange(s)
+        summer = np.zeros((m * n, n))
+        summer[np.arange(m * n), np.tile(np.arange(n), m)] = w_by_j
+        scatter = np.zeros((m * n, s * v))
+        scatter[np.arange(m * n)[:, None], columns] = w_by_j[:, None]
         lookup = None
         if (v + 1) ** s <= _DENSE_LOOKUP:
             lookup = np.full((v + 1) ** s, -1, dtype=np.intp)
-            lookup[encode_tuples(rules, v + 1)] = np.arange(n * m)
+            lookup[encode_tuples(rhm.rules[level].reshape(n * m, s), v + 1)] = np.arange(n * m)
         out[level] = _Level(
             gather=np.ascontiguousarray(columns.T).ravel(),
+            summer=summer,
             scatter=scatter,
-            summer=np.repeat(np.eye(n), m, axis=0),
-            weights=weights,
-            log_weights=np.append(np.log(weights), 0.0),
+            log_weights=np.append(np.log(weights).ravel(), 0.0),
             symbol=np.append(np.repeat(np.arange(n), m), -1),
             lookup=lookup,
         )
+    first = out[1]
+    if first.lookup is not None and (v + 1) ** s * first.summer.shape[0] <= _DENSE_LOOKUP:
+        digits = np.indices((v + 1,) * s).reshape(s, -1).T  # row r has code r in base v + 1
+        rows = np.take(_evidence(v), np.where(digits == v, -1, digits), axis=0).reshape(-1, s * v)
+        out[1] = dataclasses.replace(first, by_code=_combine(first, rows, s))
     return out
 
 
@@ -133,9 +160,11 @@ class _Uncertain:
     """The nodes of one level whose subtree holds a hidden token (or a contradiction).
 
     ``index`` (k,) are their flat indices ``row * n_pos + pos`` in the chunk;
-    ``beta`` (k, n) their normalised upward messages; ``terms`` (k, n*m) their
-    production terms ``G`` divided by the same normalisers (kept only for the
-    downward pass).
+    ``beta`` (k, n) their upward messages, computed from the children's
+    normalised messages (so up to a factor per node); ``terms`` (k, n*m), kept
+    only for the downward pass, the products of the children's normalised
+    messages at each production ``j*n + a`` (the production's term without
+    its weight).
     """
 
     index: np.ndarray
@@ -151,19 +180,46 @@ class _Upward:
     fully visible (it is then determined by the parse) and ``-1`` elsewhere;
     ``uncertain[l]`` the other nodes' messages; ``log_z`` (N,) the sum of
     the logarithms of all normalisers, ``-inf`` on rows of probability zero;
-    ``dead[l]`` the flat indices of nodes whose message vanished.
+    ``dead[l]`` the flat indices of nodes whose message vanished; ``root``
+    the normalised messages of the uncertain roots, in the order of
+    ``uncertain[L].index``.
     """
 
     known: dict[int, np.ndarray]
     uncertain: dict[int, _Uncertain]
     log_z: np.ndarray
     dead: dict[int, np.ndarray]
+    root: np.ndarray | None = None
+
+
+def _evidence(v: int) -> np.ndarray:
+    """Level-0 messages by token value: the identity, then a row of ones read by index ``-1`` (hidden)."""
+    return np.vstack([np.eye(v), np.ones((1, v))])
+
+
+def _tuple_codes(rhm: RHM, children: np.ndarray) -> np.ndarray:
+    """Codes in base ``v + 1`` of child tuples (k, s), digit ``v`` for an unknown child (``-1``)."""
+    return encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)
+
+
+def _combine(t: _Level, rows: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One upward step for ``k`` nodes from their children's messages ``rows`` (k, s*v).
+
+    Returns the production terms (k, n*m) (products of the children's
+    messages, without the weights), the node messages (k, n) and their sums (k,).
+    """
+    picked = np.take(rows, t.gather, axis=1).reshape(rows.shape[0], s, t.summer.shape[0])
+    terms = picked[:, 0] * picked[:, 1]
+    for i in range(2, s):
+        terms *= picked[:, i]
+    beta = terms @ t.summer
+    return terms, beta, beta.sum(axis=1)
 
 
 def _productions(rhm: RHM, level: int, table: _Level, children: np.ndarray) -> np.ndarray:
     """The production index of each row of ``children`` (k, s) (``-1`` = unknown), or ``-1``."""
     if table.lookup is not None:
-        return table.lookup[encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)]
+        return table.lookup[_tuple_codes(rhm, children)]
     index = rhm._lookup(level, np.maximum(children, 0))
     return np.where((children >= 0).all(axis=1), index, -1)
 
@@ -178,40 +234,36 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
     N = symbols.shape[0]
     s, v = rhm.s, rhm.v
     up = _Upward({0: symbols}, {}, np.zeros(N), {})
-    evidence = np.vstack([np.eye(v), np.ones((1, v))])  # row -1: a hidden token
-    below = None  # dense normalised messages of the level below, (N * n_pos, n)
+    sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
+    # The messages of the level below: node i's is row slot[i] of stack.
+    stack, slot = _evidence(v), symbols.ravel()  # tokens: one-hot, or ones when hidden (-1)
     for level in range(1, rhm.L + 1):
         t = tables[level]
-        n, n_pos = rhm.alphabet_size(level), rhm.n_positions(level)
+        n_pos, n = sizes[level]
         children = up.known[level - 1].reshape(N * n_pos, s)
         production = _productions(rhm, level, t, children)
         up.known[level] = t.symbol[production].reshape(N, n_pos)
         up.log_z += t.log_weights[production].reshape(N, n_pos).sum(axis=1)
         index = np.flatnonzero(production < 0)
-        if level == 1:
-            rows = np.take(evidence, children[index], axis=0).reshape(index.size, s * v)
+        if level == 1 and t.by_code is not None:
+            code = _tuple_codes(rhm, children[index])
+            terms, beta, z = (np.take(table, code, axis=0) for table in t.by_code)
         else:
-            rows = below.reshape(N * n_pos, s * v)[index]
-        picked = np.take(rows, t.gather, axis=1)
-        width = t.weights.size
-        terms = picked[:, :width] * t.weights
-        for i in range(1, s):
-            terms *= picked[:, i * width : (i + 1) * width]
-        beta = terms @ t.summer
-        z = beta.sum(axis=1)
+            rows = np.take(stack, slot.reshape(N * n_pos, s)[index], axis=0).reshape(index.size, s * v)
+            terms, beta, z = _combine(t, rows, s)
         dead = z <= 0
         if dead.any():
             up.dead[level] = index[dead]
             up.log_z[index[dead] // n_pos] = -np.inf
             z[dead] = 1.0
         up.log_z += np.bincount(index // n_pos, weights=np.log(z), minlength=N)
-        beta /= z[:, None]
-        if keep:
-            terms /= z[:, None]
         up.uncertain[level] = _Uncertain(index, beta, terms if keep else None)
-        if level < rhm.L:
-            below = np.take(_onehot(n), up.known[level].ravel(), axis=0)
-            below[index] = beta
+        if level < rhm.L:  # known nodes: a one-hot row; the others: their normalised message
+            stack = np.vstack([np.eye(n), beta / z[:, None]])
+            slot = up.known[level].ravel().copy()
+            slot[index] = n + np.arange(index.size)
+        else:
+            up.root = beta / z[:, None]
     return up
 
 
@@ -267,8 +319,12 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     tokens, mask = _check(rhm, tokens, mask)
     P = tokens.shape[0]
     tables = _tables(rhm)
-    out = {l: np.empty((P, rhm.n_positions(l), rhm.alphabet_size(l))) for l in range(rhm.L + 1)}
-    onehot = {l: _onehot(rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
+    sizes = {l: (rhm.n_positions(l), rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
+    # Zero-filled in one sequential pass: faulting the pages in while writing
+    # chunk by chunk measured several times slower (system time).
+    out = {l: np.empty((P, *sizes[l])) for l in range(rhm.L + 1)}
+    for array in out.values():
+        array.fill(0.0)
     prior = _root_prior(rhm)
     for lo, hi in _chunks(rhm, P):
         N = hi - lo
@@ -276,25 +332,52 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
         if up.dead:
             _raise_ungrammatical(rhm, up, lo)
         top = out[rhm.L][lo:hi]
-        np.take(onehot[rhm.L], up.known[rhm.L], axis=0, out=top)
-        root = up.uncertain[rhm.L]
-        post = prior * root.beta
-        top.reshape(N, -1)[root.index] = post / post.sum(axis=1, keepdims=True)
+        _set_known(top, up.known[rhm.L])
+        post = prior * up.root
+        top.reshape(N, -1)[up.uncertain[rhm.L].index] = post / post.sum(axis=1, keepdims=True)
         for level in range(rhm.L, 0, -1):
             node = up.uncertain[level]
-            n = rhm.alphabet_size(level)
-            post = out[level][lo:hi].reshape(N * rhm.n_positions(level), n)[node.index]
-            ratio = np.divide(post, node.beta, out=np.zeros_like(post), where=node.beta > 0)
-            k = node.index.size
-            Q = (node.terms.reshape(k, n, rhm.m) * ratio[:, :, None]).reshape(k, n * rhm.m)
-            child = Q @ tables[level].scatter
+            (n_pos, n), k = sizes[level], node.index.size
+            # P(production | visible) / w = post[a] * terms / beta[a]; where beta = 0, post = 0 too
+            ratio = out[level][lo:hi].reshape(N * n_pos, n)[node.index]
+            np.divide(ratio, node.beta, out=ratio, where=node.beta > 0)
+            Q = node.terms.reshape(k, rhm.m, n)
+            Q *= ratio[:, None, :]
+            child = Q.reshape(k, rhm.m * n) @ tables[level].scatter
             if level == 1:  # exact one-hots at visible tokens: x / x == 1
                 child = child.reshape(k, rhm.s, rhm.v)
                 child /= child.sum(axis=2, keepdims=True)
             below = out[level - 1][lo:hi]
-            np.take(onehot[level - 1], up.known[level - 1], axis=0, out=below)
-            below.reshape(N * rhm.n_positions(level), rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
+            _set_known(below, up.known[level - 1])
+            below.reshape(N * n_pos, rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
     return out
+
+
+def _set_known(posterior: np.ndarray, known: np.ndarray) -> None:
+    """Put a 1 at each known symbol of a zero-filled ``posterior`` (N, n_pos, n); ``known`` (N, n_pos), ``-1`` = unknown."""
+    flat = known.ravel()
+    index = np.flatnonzero(flat >= 0)
+    posterior.reshape(-1)[index * posterior.shape[2] + flat[index]] = 1.0
+
+
+def _upward_roots(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, *, strict: bool):
+    """The upward pass alone: ``(log_z (P,), root message (P, n_classes))``.
+
+    ``log_z`` sums the logarithms of every normaliser of a row, and the root
+    message is normalised. With ``strict``, a row of probability zero raises
+    :class:`lpbook.UngrammaticalError`; otherwise its ``log_z`` is ``-inf``.
+    """
+    P = tokens.shape[0]
+    tables = _tables(rhm)
+    log_z, roots = np.empty(P), np.empty((P, rhm.n_classes))
+    for lo, hi in _chunks(rhm, P):
+        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
+        if strict and up.dead:
+            _raise_ungrammatical(rhm, up, lo)
+        root = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
+        root[up.uncertain[rhm.L].index] = up.root
+        log_z[lo:hi], roots[lo:hi] = up.log_z, root
+    return log_z, roots
 
 
 def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
@@ -304,17 +387,22 @@ def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
     the grammar cannot produce get ``-inf``.
     """
     tokens, mask = _check(rhm, tokens, mask)
-    P = tokens.shape[0]
-    tables = _tables(rhm)
-    out = np.empty(P)
-    prior = _root_prior(rhm)
-    for lo, hi in _chunks(rhm, P):
-        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
-        root_beta = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
-        root_beta[up.uncertain[rhm.L].index] = up.uncertain[rhm.L].beta
-        with np.errstate(divide="ignore"):
-            out[lo:hi] = up.log_z + np.log(root_beta @ prior)
-    return out
+    log_z, roots = _upward_roots(rhm, tokens, mask, strict=False)
+    with np.errstate(divide="ignore"):
+        return log_z + np.log(roots @ _root_prior(rhm))
+
+
+def root_posterior(rhm: RHM, tokens, mask=None) -> np.ndarray:
+    """The posterior of the root alone, shape ``(P, n_classes)``: ``posteriors(...)[L][:, 0]``.
+
+    It needs only the upward pass, so it costs about half as much and skips
+    the lower levels' posteriors. Raises :class:`lpbook.UngrammaticalError`
+    like :func:`posteriors`.
+    """
+    tokens, mask = _check(rhm, tokens, mask)
+    _, roots = _upward_roots(rhm, tokens, mask, strict=True)
+    post = roots * _root_prior(rhm)
+    return post / post.sum(axis=1, keepdims=True)
 
 
 def masked_token_nll(rhm: RHM, tokens, mask) -> np.ndarray:
@@ -368,7 +456,60 @@ def bayes_root_accuracy(rhm: RHM, tokens, mask=None, labels=None) -> float:
         if labels.shape[0] != tokens.shape[0]:
             raise ValueError(f"labels must have shape (P = {tokens.shape[0]},), got {labels.shape}")
         check_range("labels", labels, 0, rhm.n_classes)
-    root = posteriors(rhm, tokens, mask)[rhm.L][:, 0]
+    root = root_posterior(rhm, tokens, mask)
     best = root >= root.max(axis=1, keepdims=True) * (1 - 1e-9)
     credit = best[np.arange(root.shape[0]), labels.astype(np.intp)] / best.sum(axis=1)
     return float(credit.mean())
+
+
+def nested_masks(P: int, n_tokens: int, fractions, seed: int) -> np.ndarray:
+    """Masks that hide each fraction of the tokens, nested across fractions.
+
+    Every row draws one uniformly random order of its ``n_tokens`` positions
+    (from ``seed``) and hides the first ``round(f * n_tokens)`` of them for
+    fraction ``f``: each row hides exactly that many tokens, and a larger
+    fraction hides a superset (our choice: it makes curves over ``f``
+    smoother than independent masks). Returns a bool array of shape
+    ``(len(fractions), P, n_tokens)``, ``True`` = hidden.
+    """
+    P = check_int("P", P, minimum=1)
+    n_tokens = check_int("n_tokens", n_tokens, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.ndim != 1 or not np.all((fractions >= 0) & (fractions <= 1)):
+        raise ValueError(f"fractions must be a 1-dimensional array of values in [0, 1], got {fractions!r}")
+    rank = np.random.default_rng(seed).random((P, n_tokens)).argsort(axis=1).argsort(axis=1)
+    counts = np.rint(fractions * n_tokens).astype(np.int64)
+    return rank[None, :, :] < counts[:, None, None]
+
+
+def root_accuracy_curve(rhm: RHM, fractions, P: int, seed: int, *, progress: bool = False) -> np.ndarray:
+    """The Bayes-optimal root accuracy against the fraction of hidden tokens, shape ``(len(fractions),)``.
+
+    Draws ``P`` strings (``rhm.sample(P, seed)``), hides each fraction of
+    their tokens with :func:`nested_masks` (seeded by ``seed + 1``), and
+    scores :func:`bayes_root_accuracy` against the sampled roots.
+    """
+    sample = rhm.sample(P, seed)
+    masks = nested_masks(P, sample.tokens.shape[1], fractions, seed + 1)
+    return np.array([
+        bayes_root_accuracy(rhm, sample.tokens, mask, labels=sample.labels)
+        for mask in tqdm(masks, desc=f"root accuracy, L={rhm.L}", disable=not progress)
+    ])
+
+
+def halfway_fraction(fractions, accuracy, chance: float) -> float:
+    """The hidden fraction where ``accuracy`` first falls halfway from 1 to ``chance``.
+
+    Linear interpolation between the two grid points around the first
+    crossing of ``(1 + chance) / 2``; ``nan`` when the curve never gets there.
+    ``fractions`` and ``accuracy`` are 1-dimensional, ``fractions`` increasing.
+    """
+    fractions, accuracy = np.asarray(fractions, dtype=float), np.asarray(accuracy, dtype=float)
+    level = (1 + chance) / 2
+    below = np.flatnonzero(accuracy < level)
+    if below.size == 0 or below[0] == 0:
+        return float("nan")
+    i = below[0]
+    a0, a1 = accuracy[i - 1], accuracy[i]
+    return float(fractions[i - 1] + (a0 - level) / (a0 - a1) * (fractions[i] - fractions[i - 1]))

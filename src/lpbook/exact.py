@@ -26,14 +26,15 @@ def transitions(rhm: RHM, level: int) -> np.ndarray:
     """Child-given-parent matrices of ``level``, of shape ``(s, n_level, v)``.
 
     ``T[i, a, b]`` is the probability that child ``i`` of a level-``level``
-    symbol ``a`` is ``b``: the fraction of ``a``'s ``m`` productions with ``b``
-    in position ``i``.
+    symbol ``a`` is ``b``: the total probability of ``a``'s productions with
+    ``b`` in position ``i`` (their fraction, for uniform rules).
     """
     rules = rhm.rules[level]
     n = rules.shape[0]
     T = np.zeros((rhm.s, n, rhm.v))
+    weights = rhm.production_probs[level].ravel()
     for i in range(rhm.s):
-        np.add.at(T[i], (np.repeat(np.arange(n), rhm.m), rules[:, :, i].ravel()), 1.0 / rhm.m)
+        np.add.at(T[i], (np.repeat(np.arange(n), rhm.m), rules[:, :, i].ravel()), weights)
     return T
 
 
@@ -69,11 +70,12 @@ def sibling_joint(rhm: RHM, parent, i: int, k: int) -> np.ndarray:
     """``P(child i = u, child k = w)`` of the node ``parent``, shape ``(v, v)``, for ``i != k``.
 
     The children of a node are not independent given it: its production picks
-    them together. Hence ``sum_a P(X_parent = a) (1/m) sum_j [rules[a, j, i] = u] [rules[a, j, k] = w]``.
+    them together. Hence ``sum_a P(X_parent = a) sum_j p_aj [rules[a, j, i] = u] [rules[a, j, k] = w]``,
+    with ``p_aj`` the production probabilities (``1/m`` for uniform rules).
     """
     parent = check_node(rhm, "parent", parent)
     rules = rhm.rules[parent.level]
-    weight = np.repeat(marginals(rhm)[parent.level][parent.pos] / rhm.m, rhm.m)
+    weight = (marginals(rhm)[parent.level][parent.pos][:, None] * rhm.production_probs[parent.level]).ravel()
     out = np.zeros((rhm.v, rhm.v))
     np.add.at(out, (rules[:, :, i].ravel(), rules[:, :, k].ravel()), weight)
     return out
@@ -128,8 +130,10 @@ def parent_context(rhm: RHM, node, target, *, joint: bool = True) -> np.ndarray:
             f"but target={tuple(target)} is its ancestor"
         )
     cond = conditional(node_joint(rhm, node, target))
-    # Given the target's symbol b, each of its m productions is equally likely.
-    return np.repeat(cond, rhm.m, axis=1) / rhm.m if joint else cond
+    if not joint:
+        return cond
+    # Given the target's symbol b, its production j has probability p_bj.
+    return (cond[:, :, None] * rhm.production_probs[target.level]).reshape(cond.shape[0], -1)
 
 
 def context(rhm: RHM, node, target, *, joint: bool = True) -> np.ndarray:
@@ -172,7 +176,7 @@ def pooled_context(
         if not slots:
             raise ValueError(f"targets returned no context node for {tuple(node)}")
         block = np.concatenate([context(rhm, node, t, joint=joint) for t in slots], axis=1) / len(slots)
-        weight = np.repeat(p_parent[pos], rhm.m) / rhm.m
+        weight = (p_parent[pos][:, None] * rhm.production_probs[level]).ravel()
         term = weight[:, None] * np.nan_to_num(block)
         total = term if total is None else total + term
     return conditional(total)

@@ -8,7 +8,11 @@ s-tuple of level-``(l-1)`` symbols, stored as ``rules[l][a, j]``. All the
 ``v**s`` possible tuples, so every grammatical tuple has exactly one parent.
 
 Sampling is ancestral: the root is uniform and every node picks one of its
-``m`` productions uniformly and independently.
+``m`` productions independently, uniformly by default. With
+``rule_probs="zipf"`` (beyond the paper, our construction) symbol ``a`` picks
+its productions with probabilities proportional to ``k**(-zipf_a)``,
+``k = 1..m``, the ranks assigned to its productions in a random order drawn
+from the grammar's seed; :attr:`RHM.production_probs` holds them.
 
 Seeds. The rules of level ``l`` depend only on ``(seed, l)`` and on the
 number of level-``l`` symbols, so grammars of different depth with the same seed
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_int, check_int_array, check_range
+from ._validate import check_int, check_int_array, check_range, check_real
 
 #: Rows per independently seeded block in :meth:`RHM.sample`.
 BLOCK = 4096
@@ -32,6 +36,10 @@ BLOCK = 4096
 # Namespaces of the random streams derived from a seed.
 _RULES_STREAM = 0
 _SAMPLE_STREAM = 1
+_ORDER_STREAM = 2  # the rank order of skewed production probabilities
+
+#: The production-probability schemes of :class:`RHM`.
+RULE_PROBS = ("uniform", "zipf")
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -120,20 +128,39 @@ class RHM:
         Alphabet size of the root, ``n_c`` (default ``v``; ``n_c * m <= v**s``).
     seed : int
         Seed of the rules (``>= 0``).
+    rule_probs : {"uniform", "zipf"}
+        How a symbol picks among its ``m`` productions: uniformly (the paper's
+        RHM, the default), or with Zipf probabilities ``k**(-zipf_a)`` over ranks
+        ``k = 1..m`` assigned to its productions in an order drawn from ``seed``
+        (independently for every symbol of every level).
+    zipf_a : float
+        The Zipf exponent (finite, ``>= 0``; default 1). ``zipf_a = 0`` gives
+        uniform probabilities (but samples from a different random stream than
+        ``rule_probs="uniform"``). Ignored by uniform grammars.
 
     Attributes
     ----------
     rules : dict[int, numpy.ndarray]
         ``rules[l]`` for ``l = 1..L``, of shape ``(n_l, m, s)``, read-only.
+    production_probs : dict[int, numpy.ndarray]
+        ``production_probs[l][a, j]`` is the probability that a level-``l``
+        symbol ``a`` uses production ``rules[l][a, j]``: float64 arrays of shape
+        ``(n_l, m)`` whose rows sum to 1, read-only.
     """
 
-    def __init__(self, v, m, s, L, n_classes=None, seed=0):
+    def __init__(self, v, m, s, L, n_classes=None, seed=0, rule_probs="uniform", zipf_a=1.0):
         self.v = check_int("v", v, minimum=2)
         self.s = check_int("s", s, minimum=2)
         self.L = check_int("L", L, minimum=1)
         self.m = check_int("m", m, minimum=1)
         self.n_classes = self.v if n_classes is None else check_int("n_classes", n_classes, minimum=1)
         self.seed = check_int("seed", seed, minimum=0)
+        if not isinstance(rule_probs, str):
+            raise TypeError(f"rule_probs must be a string, one of {RULE_PROBS}, got {rule_probs!r}")
+        if rule_probs not in RULE_PROBS:
+            raise ValueError(f"rule_probs must be one of {RULE_PROBS}, got {rule_probs!r}")
+        self.rule_probs = rule_probs
+        self.zipf_a = check_real("zipf_a", zipf_a, minimum=0.0)
         v, m, s = self.v, self.m, self.s
         if v**s >= 2**62:
             raise ValueError(f"v**s must be < 2**62 so that tuple codes fit in int64, got v={v}, s={s}")
@@ -168,11 +195,33 @@ class RHM:
             self._packed[level] = np.ascontiguousarray(rules.reshape(n * m, s)).view(
                 np.dtype((np.void, s * child_dtype.itemsize))
             )[:, 0]
+        self.production_probs = {level: self._production_probs(level) for level in range(1, self.L + 1)}
+        # Zipf sampling inverts the cumulative probabilities of all productions
+        # of a level at once: entry a*m + j is a + P(choice <= j | a), strictly
+        # increasing because every probability is positive.
+        self._cumulative = {}
+        for level, probs in self.production_probs.items():
+            cumulative = np.cumsum(probs, axis=1)
+            cumulative[:, -1] = 1.0
+            self._cumulative[level] = (np.arange(probs.shape[0])[:, None] + cumulative).ravel()
+
+    def _production_probs(self, level: int) -> np.ndarray:
+        n, m = self.alphabet_size(level), self.m
+        if self.rule_probs == "uniform":
+            probs = np.full((n, m), 1.0 / m)
+        else:
+            zipf = np.arange(1, m + 1, dtype=float) ** -self.zipf_a
+            zipf /= zipf.sum()
+            ranks = _stream(self.seed, _ORDER_STREAM, level).permuted(np.tile(np.arange(m), (n, 1)), axis=1)
+            probs = zipf[ranks]
+        probs.flags.writeable = False
+        return probs
 
     def __repr__(self) -> str:
+        skew = f", rule_probs='zipf', zipf_a={self.zipf_a:g}" if self.rule_probs == "zipf" else ""
         return (
             f"RHM(v={self.v}, m={self.m}, s={self.s}, L={self.L}, "
-            f"n_classes={self.n_classes}, seed={self.seed})"
+            f"n_classes={self.n_classes}, seed={self.seed}{skew})"
         )
 
     # ------------------------------------------------------------------ shape
@@ -246,10 +295,15 @@ class RHM:
             for level in range(self.L, 0, -1):
                 rng = _stream(seed, _SAMPLE_STREAM, block, level - 1)
                 parents = levels[level][lo:hi]
-                choice = rng.integers(0, self.m, size=parents.shape, dtype=choice_dtype)
-                production = parents.astype(np.intp)
-                production *= self.m
-                production += choice
+                if self.rule_probs == "uniform":
+                    choice = rng.integers(0, self.m, size=parents.shape, dtype=choice_dtype)
+                    production = parents.astype(np.intp)
+                    production *= self.m
+                    production += choice
+                else:
+                    # the first production whose cumulative entry exceeds a + u
+                    production = np.searchsorted(self._cumulative[level], parents + rng.random(parents.shape), side="right")
+                    np.minimum(production, (parents.astype(np.intp) + 1) * self.m - 1, out=production)
                 out = levels[level - 1][lo:hi].view(self._packed[level].dtype)
                 np.take(self._packed[level], production, out=out)
         for arr in levels:

@@ -1,4 +1,5 @@
-"""Figures of sample-complexity sweeps (matplotlib), built on :mod:`lpbook.sweep` rows.
+"""Figures of the chapters (matplotlib): sample-complexity sweeps, built on
+:mod:`lpbook.sweep` rows, and exact-inference curves from :mod:`lpbook.bp`.
 
 Every plot labels its axes; ``P`` is a number of training samples.
 """
@@ -74,3 +75,21 @@ def excess_loss_curve(ax: plt.Axes, P, excess, *, target: float | None = None, *
     ax.set_xlabel("training samples P")
     ax.set_ylabel("excess loss (nats per hidden token)")
     return line
+
+
+def root_accuracy_curves(ax: plt.Axes, fractions, curves: dict, *, chance: float, title: str = "") -> None:
+    """Bayes-optimal root accuracy against the fraction of hidden tokens, one line per depth.
+
+    ``curves`` maps a depth ``L`` to its accuracies at ``fractions``
+    (e.g. from :func:`lpbook.bp.root_accuracy_curve`); deeper trees are drawn darker.
+    """
+    shades = plt.cm.viridis(np.linspace(0.85, 0.1, len(curves)))
+    for color, (L, accuracy) in zip(shades, sorted(curves.items())):
+        ax.plot(fractions, accuracy, "o-", ms=3, color=color, label=f"L = {L}")
+    ax.axhline(chance, color="0.6", ls=":", lw=1)
+    ax.set_xlabel("fraction of tokens hidden")
+    ax.set_ylabel("Bayes-optimal root accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.03)
+    ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False, fontsize=8)

@@ -23,7 +23,8 @@ VARIABLE = "LPBOOK_SCALE"
 _CHAPTERS: dict[str, dict[str, dict]] = {
     # Chapter 1. syn_*: synonym against non-synonym context distances over a
     # grid of nested sample sizes; corr_*: token correlations against tree
-    # distance; gap_*: exact parent gaps against the number of random steps.
+    # distance; gap_*: exact parent gaps against the number of random steps;
+    # bp_*: Bayes-optimal root accuracy against the fraction of hidden tokens.
     "grammar": {
         "smoke": dict(
             syn_grammar=dict(v=8, m=3, s=2, L=3),
@@ -33,6 +34,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             gap_v=16,
             gap_m=(2, 3),
             gap_L=4,
+            bp_v=8, bp_m=(2, 4), bp_L=(2, 3, 4), bp_fractions=11, bp_P=200,
         ),
         "book": dict(
             syn_grammar=dict(v=16, m=4, s=2, L=3),
@@ -42,6 +44,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             gap_v=32,
             gap_m=(2, 3, 4, 6),
             gap_L=5,
+            bp_v=8, bp_m=(2, 4), bp_L=(2, 3, 4, 5, 6), bp_fractions=21, bp_P=1000,
         ),
         "full": dict(
             syn_grammar=dict(v=32, m=4, s=2, L=3),
@@ -51,6 +54,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             gap_v=64,
             gap_m=(2, 3, 4, 6, 8),
             gap_L=6,
+            bp_v=8, bp_m=(2, 4), bp_L=(2, 3, 4, 5, 6, 7, 8), bp_fractions=41, bp_P=20000,
         ),
     },
 
