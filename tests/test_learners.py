@@ -22,7 +22,7 @@ def neural_learners():
         return []
     return [
         (SupervisedCNN, dict(width=8, epochs=2, progress=False)),
-        (MaskedTokenModel, dict(d_model=8, n_heads=2, n_layers=1, epochs=1, n_init=1, progress=False)),
+        (MaskedTokenModel, dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10, n_init=1, progress=False)),
     ]
 
 

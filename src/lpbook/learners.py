@@ -51,9 +51,13 @@ networks built from the learner's parameters, keyed by the fitted attribute
 that holds each (``{"network_": HierarchicalCNN(...)}``), the same code that
 ``fit`` uses to build them. The default hooks then save each network's
 ``state_dict`` as arrays, and on load rebuild the networks, load the
-``state_dict`` and move them to ``self.device``. A learner with other
-fitted objects (a k-means probe, a root table) extends both hooks for those
-only; see :class:`lpbook.neural.SupervisedCNN`,
+``state_dict`` and move them to ``self.device``. A fitted object that saves
+itself (a method ``get_state()`` returning such a tree, and a class method
+``from_state(state)`` rebuilding the object, as the shared readout
+:class:`lpbook.neural.NeighbourReadout` and the learning curve
+:class:`lpbook.neural.training.LearningCurve` do) is saved and restored by the
+default hooks too. A learner with other fitted objects (a root table) extends
+both hooks for those only; see :class:`lpbook.neural.SupervisedCNN`,
 :class:`lpbook.neural.MaskedTokenModel` and :class:`lpbook.clustering.LabelledClustering`.
 
 Learners register themselves under a short name with :func:`register`,
@@ -164,6 +168,10 @@ def _differs(value, default) -> bool:
         return not bool(value == default)
     except (TypeError, ValueError):  # e.g. arrays
         return True
+
+
+#: Marks, in a saved fitted state, an object saved by its ``get_state()`` and rebuilt by its class's ``from_state``.
+OBJECT_KEY = "__object__"
 
 
 def _pack(value, arrays: dict, where: str):
@@ -290,6 +298,9 @@ class Learner:
             if name.endswith("_") and not name.startswith("_"):
                 if hasattr(value, "state_dict"):
                     value = {key: tensor.detach().cpu().numpy() for key, tensor in value.state_dict().items()}
+                elif hasattr(value, "get_state"):  # an object that saves itself, rebuilt by its from_state
+                    cls = type(value)
+                    value = {OBJECT_KEY: f"{cls.__module__}:{cls.__qualname__}", "state": value.get_state()}
                 state[name] = value
         return state
 
@@ -304,6 +315,9 @@ class Learner:
                 network = networks[name]
                 network.load_state_dict({key: torch.from_numpy(array) for key, array in value.items()})
                 value = network.to(self.device).eval()
+            elif isinstance(value, dict) and OBJECT_KEY in value:
+                module, _, qualname = value[OBJECT_KEY].partition(":")
+                value = getattr(importlib.import_module(module), qualname).from_state(value["state"])
             setattr(self, name, value)
 
     def save(self, path) -> None:
@@ -338,7 +352,8 @@ class Learner:
             found = getattr(found, part)
         if not (isinstance(found, type) and issubclass(found, cls)):
             raise TypeError(f"{os.fspath(path)!r} holds a {qualname}, not a {cls.__name__}")
-        learner = found(**(header["params"] | params))
+        saved = {name: tuple(value) if isinstance(value, list) else value for name, value in header["params"].items()}
+        learner = found(**(saved | params))  # JSON keeps sequences as lists; parameters hold tuples
         learner._restore_state(_unpack(header["state"], arrays))
         return learner
 

@@ -4,25 +4,32 @@ Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
 works without it. Importing it registers the learners ``"supervised-cnn"``
 (:class:`SupervisedCNN`) and ``"masked-token"`` (:class:`MaskedTokenModel`).
 The pieces meant for reuse by later learners are the transformer backbone
-(:class:`Encoder`), the latent probe (:class:`LatentProbe`,
-:func:`score_layers`) and the training helpers in :mod:`lpbook.neural.training`.
+(:class:`Encoder`), the one readout of every neural learner
+(:class:`NeighbourReadout`, whose contract is in :mod:`lpbook.neural.readout`),
+the training loop (:func:`train`, which records a :class:`LearningCurve`) and
+the helpers in :mod:`lpbook.neural.training`. The clean-state probe
+(:class:`LatentProbe`, :func:`score_layers`) is kept as the comparison.
 """
 
 from .cnn import HierarchicalCNN, SupervisedCNN
 from .encoder import Encoder
 from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
-from .training import resolve_device
+from .readout import NeighbourReadout
+from .training import LearningCurve, resolve_device, train
 
 __all__ = [
     "Encoder",
     "HierarchicalCNN",
     "LatentProbe",
+    "LearningCurve",
     "MaskedTokenModel",
     "MaskedTokenNetwork",
+    "NeighbourReadout",
     "ProbeScores",
     "SupervisedCNN",
     "pool",
     "resolve_device",
     "score_layers",
+    "train",
 ]

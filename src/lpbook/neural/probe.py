@@ -117,28 +117,6 @@ class LatentProbe:
             for level in self.levels
         }
 
-    def centers(self) -> dict[int, list[np.ndarray]]:
-        """The fitted centroids, ``{level: [array (v, d_layer) per layer]}``: all that :meth:`transform` uses."""
-        if not hasattr(self, "kmeans_"):
-            raise RuntimeError("LatentProbe is not fitted: call fit(states) first")
-        return {level: [kmeans.cluster_centers_ for kmeans in by_layer] for level, by_layer in self.kmeans_.items()}
-
-    def set_centers(self, centers: dict[int, list[np.ndarray]]) -> LatentProbe:
-        """Restore a probe from :meth:`centers`, so that :meth:`transform` gives the same codes.
-
-        Each k-means is refitted on its own centroids from those centroids:
-        every centroid is then its own cluster's mean, unchanged bit for bit,
-        and prediction runs through the same scikit-learn code as after :meth:`fit`.
-        """
-        self.kmeans_ = {
-            int(level): [
-                KMeans(n_clusters=self.v, init=c, n_init=1, random_state=self.seed).fit(np.asarray(c)) for c in by_layer
-            ]
-            for level, by_layer in centers.items()
-        }
-        self.widths_ = [kmeans.cluster_centers_.shape[1] for kmeans in self.kmeans_[min(self.kmeans_)]]
-        return self
-
     def _points(self, states: np.ndarray, level: int) -> np.ndarray:
         """The pooled states of every level-``level`` node as rows, shape ``(P * s**(L - level), d)``."""
         return pool(states, self.s, level).reshape(-1, states.shape[2])
