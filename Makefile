@@ -1,13 +1,15 @@
 # One entry point for users and CI.
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create or reuse .venv, install, run every check (what .ci/run calls)
+#   make test-compat   the unit tests in throwaway venvs at the oldest Python with the minimum
+#               dependencies and at the newest Python with the newest ones (.ci/compat.py; .ci/run calls it too)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test unit notebooks book-strict bench sync clean
+.PHONY: install book test test-compat unit notebooks book-strict bench sync clean
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -42,6 +44,10 @@ notebooks: $(STAMP)
 book-strict: $(STAMP)
 	rm -rf _build/.jupyter_cache _build/jupyter_execute
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
+
+# Needs no .venv: its own venvs install from PyPI through pip's cache (PIP_CACHE_DIR).
+test-compat:
+	$(PYTHON) .ci/compat.py
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

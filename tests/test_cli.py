@@ -55,7 +55,8 @@ class Oracle(Learner):
     def transform(self, tokens):
         levels = self.rhm.parse(tokens).levels
         coded = np.arange(len(tokens)) < round(self.fraction_ * len(tokens))
-        return {level: np.where(coded[:, None], codes, -1) for level, codes in enumerate(levels)}
+        # int64 first: -1 does not fit the grammar's unsigned codes (numpy >= 2.5 raises, older ones wrapped it to 255).
+        return {level: np.where(coded[:, None], codes.astype(np.int64), -1) for level, codes in enumerate(levels)}
 
 
 @pytest.fixture(autouse=True)
