@@ -15,7 +15,7 @@ NBTEST := .nbtest
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install "torch==2.13.0"
-	$(BIN)/python -m pip install -e ".[neural,book,test]"
+	$(BIN)/python -m pip install -e ".[neural,book,test,cluster]"
 	touch $@
 
 install: $(STAMP)

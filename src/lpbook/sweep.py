@@ -29,10 +29,11 @@ import multiprocessing.connection
 import numbers
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import BrokenExecutor, CancelledError, Executor, ProcessPoolExecutor, as_completed
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -365,15 +366,42 @@ def load_results(db, **filters) -> list[dict]:
 
 
 # ---------------------------------------------------------------- the sweep
+def _worker_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a point's worker died or its cluster dropped it, not that the point failed.
+
+    A broken process pool, a cancelled future (this process cancels only after
+    the last result), and Dask's ``KilledWorker`` (raised once a point has been
+    on more dying workers than the scheduler's ``allowed-failures`` allows).
+    """
+    if isinstance(exc, (BrokenExecutor, CancelledError)):
+        return True
+    distributed = sys.modules.get("distributed")  # loaded whenever the executor is Dask's
+    return distributed is not None and isinstance(exc, distributed.KilledWorker)
+
+
 def _collect(futures: dict, conn: sqlite3.Connection, bar) -> None:
-    """Store each result as it arrives; a failed point stops the sweep with its description."""
+    """Store each result as it arrives.
+
+    A point that failed stops the sweep with its description. A point whose
+    worker was lost (:func:`_worker_lost`) does not: the others are still
+    stored, and then a ``RuntimeError`` says how many were left for the next run.
+    """
+    lost = []
     for future in as_completed(futures):
         try:
             result = future.result()
         except Exception as exc:
+            if _worker_lost(exc):
+                lost.append(futures[future])
+                continue
             raise RuntimeError(f"{futures[future]} failed: {type(exc).__name__}: {exc}") from exc
         _insert(conn, result)
         bar.update()
+    if lost:
+        raise RuntimeError(
+            f"{len(lost)} points were lost with their workers and are not stored (e.g. {lost[0]}); "
+            "the others are: rerun the same sweep to run the lost ones"
+        )
 
 
 def _init_worker() -> None:
@@ -442,12 +470,14 @@ def run_sweep(
     """Run every point of the sweep that ``db`` does not hold yet; return all its rows.
 
     The arguments up to ``n_test`` are those of :func:`make_points`. Points run
-    on ``executor`` (any :class:`concurrent.futures.Executor`, left open), or
-    by default on a process pool of ``workers`` processes (default
-    ``os.cpu_count()``). Each finished point is committed to the SQLite file
-    ``db`` at once, by this process only; rerunning an interrupted call
-    finishes it. ``progress`` shows a tqdm bar. Returns the rows of the
-    sweep's points as :func:`load_results` gives them.
+    on ``executor`` (any :class:`concurrent.futures.Executor`, left open, such
+    as a Dask cluster's ``client.get_executor(pure=False)``), or by default on a process
+    pool of ``workers`` processes (default ``os.cpu_count()``). Workers only
+    compute and return results: each finished point is committed to the
+    SQLite file ``db`` at once, by this process only. Rerunning an interrupted
+    call finishes it; so does rerunning one that raised because workers were
+    lost with points in flight. ``progress`` shows a tqdm bar. Returns the
+    rows of the sweep's points as :func:`load_results` gives them.
     """
     points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
     if executor is not None and workers is not None:

@@ -126,7 +126,7 @@ class MaskedTokenModel(Learner):
         self.probe_layer = self.n_layers if probe_layer is None else check_int("probe_layer", probe_layer, minimum=0)
         if self.probe_layer > self.n_layers:
             raise ValueError(f"probe_layer must be <= n_layers = {self.n_layers}, got {probe_layer}")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, check_available=False)  # checked in fit
         self.progress = bool(progress)
 
     def fit(self, tokens, labels=None) -> MaskedTokenModel:
