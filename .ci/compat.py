@@ -18,10 +18,11 @@ installed: no CPU wheel of it is at hand for these Pythons (PyPI's Linux
 wheels are CUDA builds of several GB), so ``tests/test_neural.py`` skips
 itself; the torch tests run in the main environment of ``make test``.
 
-The cache: pip resolves against the index every time (so "newest" is the
-newest of today), but downloads into a wheel folder (``COMPAT_WHEELS``, by
-default ``~/.cache/lpbook-compat-wheels``) only the files it does not hold
-yet, and installs from that folder. Pip's own HTTP cache is not enough here:
+The cache: a wheel folder (``COMPAT_WHEELS``, by default
+``~/.cache/lpbook-compat-wheels``) from which both environments install. The
+minimum end installs from it alone once an earlier run has filled it; the
+newest end resolves against the index every time (so "newest" is the newest
+of today) but downloads only the files the folder does not hold yet. Pip's own HTTP cache is not enough here:
 the index this machine reaches marks its answers uncacheable.
 
 Runs with Python >= 3.11 (it reads pyproject.toml with ``tomllib``). Exits
@@ -116,16 +117,23 @@ def build_wheel(work: Path) -> Path:
     return wheel
 
 
-def check(python: str, label: str, requirements: list, wheels: Path, work: Path) -> bool:
-    """Build a venv with ``python``, install ``requirements`` through the folder ``wheels``, run the unit tests."""
+def check(python: str, label: str, requirements: list, wheels: Path, work: Path, pinned: bool) -> bool:
+    """Build a venv with ``python``, install ``requirements`` through the folder ``wheels``, run the unit tests.
+
+    ``pinned``: the dependencies are pinned (the minimum end), so the wheels of an earlier run still serve.
+    """
     venv = work / f"venv-{label}"
     start = time.monotonic()
     run([python, "-m", "venv", venv])
     pip = [venv / "bin" / "python", "-m", "pip"]
-    run([*pip, "download", "--quiet", "--only-binary", ":all:", "-d", wheels, *requirements])
-    for copy in wheels.glob("lpbook-*.whl"):  # pip download copies the package's own wheel there too
-        copy.unlink()
-    run([*pip, "install", "--quiet", "--no-index", "--find-links", wheels, *requirements])
+    offline = [*pip, "install", "--quiet", "--no-index", "--find-links", wheels, *requirements]
+    # Pinned versions never change: try the wheel folder alone first, which skips a resolution
+    # against the index. The newest versions must be asked of the index every time.
+    if not (pinned and subprocess.run([str(a) for a in offline], capture_output=True).returncode == 0):
+        run([*pip, "download", "--quiet", "--only-binary", ":all:", "-d", wheels, *requirements])
+        for copy in wheels.glob("lpbook-*.whl"):  # pip download copies the package's own wheel there too
+            copy.unlink()
+        run(offline)
     installed = time.monotonic()
     run([venv / "bin" / "python", "-m", "pip", "list", "--format", "freeze"])
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -155,7 +163,7 @@ def main() -> int:
                 print(f"test-compat [{label}]: skipped, no Python {version} on this machine", flush=True)
                 results[label] = "skipped"
                 continue
-            ok = check(python, f"{label}-py{version}", [package, *tools, *pins], wheels, work)
+            ok = check(python, f"{label}-py{version}", [package, *tools, *pins], wheels, work, pinned=bool(pins))
             results[label] = "passed" if ok else "FAILED"
     print("test-compat: " + ", ".join(f"{label} {outcome}" for label, outcome in results.items()))
     return 0 if all(outcome != "FAILED" for outcome in results.values()) else 1
