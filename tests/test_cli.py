@@ -201,3 +201,14 @@ def test_python_m_lpbook_help(argv):
     result = subprocess.run([sys.executable, "-m", "lpbook", *argv], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "usage: lpbook" in result.stdout and "sweep" in result.stdout
+
+
+def test_dask_without_the_cluster_extra_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask.distributed were not installed
+    argv = sweep_args(tmp_path / "r.sqlite", "--P", "10", "--dask", "tcp://127.0.0.1:8786")
+    del argv[argv.index("--workers") : argv.index("--workers") + 2]
+    assert exit_code(argv) == 2
+    assert capsys.readouterr().err == (
+        "lpbook: error: sweeps on a Dask cluster need dask.distributed: pip install 'lpbook[cluster]'\n"
+    )
+    assert not (tmp_path / "r.sqlite").exists()
