@@ -2,19 +2,21 @@
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create or reuse .venv, install, run every check (what .ci/run calls)
 #   make dist   build the wheel and the sdist into dist/ (for Colab before the repository is published)
+#   make test-compat   the unit tests in throwaway venvs at the oldest Python with the minimum
+#               dependencies and at the newest Python with the newest ones (.ci/compat.py; .ci/run calls it too)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test unit notebooks book-strict bench sync dist screenshots clean
+.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install "torch==2.13.0"
-	$(BIN)/python -m pip install -e ".[neural,book,test]"
+	$(BIN)/python -m pip install -e ".[neural,book,test,cluster]"
 	touch $@
 
 install: $(STAMP)
@@ -45,6 +47,10 @@ notebooks: $(STAMP)
 book-strict: $(STAMP)
 	rm -rf _build/.jupyter_cache _build/jupyter_execute _build/sweeps
 	LPBOOK_CACHE=$(CURDIR)/_build/sweeps $(BIN)/jupyter-book build . -W -n --keep-going --all
+
+# Needs no .venv: its own venvs install from PyPI through pip's cache (PIP_CACHE_DIR).
+test-compat:
+	$(PYTHON) .ci/compat.py
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

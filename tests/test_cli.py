@@ -57,7 +57,8 @@ class Oracle(Learner):
     def transform(self, tokens):
         levels = self.rhm.parse(tokens).levels
         coded = np.arange(len(tokens)) < round(self.fraction_ * len(tokens))
-        return {level: np.where(coded[:, None], codes, -1) for level, codes in enumerate(levels)}
+        # int64 first: -1 does not fit the grammar's unsigned codes (numpy >= 2.5 raises, older ones wrapped it to 255).
+        return {level: np.where(coded[:, None], codes.astype(np.int64), -1) for level, codes in enumerate(levels)}
 
 
 @pytest.fixture(autouse=True)
@@ -372,3 +373,14 @@ def test_a_default_pool_sweep_exits_cleanly(tmp_path):
     result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert "6 points of this sweep are stored" in result.stdout
+
+
+def test_dask_without_the_cluster_extra_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask.distributed were not installed
+    argv = sweep_args(tmp_path / "r.sqlite", "--P", "10", "--dask", "tcp://127.0.0.1:8786")
+    del argv[argv.index("--workers") : argv.index("--workers") + 2]
+    assert exit_code(argv) == 2
+    assert capsys.readouterr().err == (
+        "lpbook: error: sweeps on a Dask cluster need dask.distributed: pip install 'lpbook[cluster]'\n"
+    )
+    assert not (tmp_path / "r.sqlite").exists()

@@ -330,8 +330,11 @@ def test_devices(cls):
     with pytest.raises(TypeError, match="device must be a string or a torch.device"):
         cls(4, 2, 3, device=0)
     if not torch.cuda.is_available():
+        # Built anywhere (a sweep's client may have no GPU while its workers do); fit checks the device.
+        model = cls(4, 2, 3, device="cuda")
+        tokens = RHM(4, 2, 2, 3, seed=0).sample(8, seed=0).tokens
         with pytest.raises(ValueError, match="not available"):
-            cls(4, 2, 3, device="cuda")
+            model.fit(tokens, np.zeros(8, dtype=np.int64))
 
 
 def test_progress_bar_is_optional(small, capsys):
@@ -376,3 +379,16 @@ def test_threads_option_is_honoured_and_restored(small, monkeypatch, threads, cl
     before = torch.get_num_threads()
     cls(4, 2, 3, threads=threads, **options).fit(train.tokens, train.labels)
     assert seen == [threads] and torch.get_num_threads() == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the client side of a sweep without a GPU")
+@pytest.mark.parametrize("learner", ["supervised-cnn", "masked-token"])
+def test_a_sweep_without_a_gpu_passes_device_cuda_to_its_workers(learner):
+    from lpbook.sweep import make_points, run_point
+
+    # The sweep's machine checks the options without a GPU (its workers may have one) ...
+    (point,) = make_points(learner, [dict(v=4, m=2, s=2, L=2)], [8], 1, options={"device": "cuda"}, n_test=8)
+    assert point.options == {"device": "cuda"}
+    # ... and the learner gets the device where the point runs: here, on no GPU, it says so.
+    with pytest.raises(ValueError, match="'cuda' is not available"):
+        run_point(point)

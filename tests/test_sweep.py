@@ -211,11 +211,14 @@ SLOW_LEARNER = textwrap.dedent(
 )
 SLOW_SWEEP = textwrap.dedent(
     """
-    import sys
+    import signal, sys
     from concurrent.futures import ThreadPoolExecutor
     import slow_learner  # registers "slow"; a module, so that spawned workers can import it too
     from lpbook.sweep import run_sweep
 
+    # A shell without job control starts background commands with SIGINT ignored, and Python keeps
+    # that: restore Python's own handler so that the test's SIGINT interrupts wherever pytest runs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pool = dict(executor=ThreadPoolExecutor(1)) if sys.argv[2] == "threads" else dict(workers=1)
     run_sweep("slow", [dict(v=4, m=2, s=2, L=2)], [5, 10, 20, 40], 4, sys.argv[1], n_test=50, progress=False, **pool)
     """

@@ -1,7 +1,9 @@
 """The command line, ``lpbook`` or ``python -m lpbook``.
 
 - ``lpbook sweep``: run a sample-complexity sweep into a SQLite file (see
-  :mod:`lpbook.sweep`); rerunning the same command resumes an interrupted one.
+  :mod:`lpbook.sweep`), on local worker processes or, with ``--dask ADDRESS``,
+  on a Dask cluster (:mod:`lpbook.remote`); rerunning the same command resumes
+  an interrupted one.
 - ``lpbook pstar``: read that file and print ``P*`` with its bootstrap interval
   for each grammar found (as text, JSON or CSV), and with ``--fit m`` or
   ``--fit L`` the exponent in ``m`` or the growth per level.
@@ -25,6 +27,7 @@ import math
 import operator
 import sqlite3
 import sys
+from contextlib import contextmanager
 from typing import NoReturn
 
 import lpbook
@@ -181,8 +184,11 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=at_least_1, default=5, help="number of seeds, 0..N-1 (default 5)")
     parser.add_argument("--n-test", type=at_least_1, default=2000, help="test-set size (default 2000)")
     parser.add_argument("--db", required=True, help="SQLite file of results (created if missing)")
-    parser.add_argument(
-        "--workers", type=at_least_1, help="worker processes, one thread each (default: every CPU, os.cpu_count())"
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=at_least_1, help="worker processes, one thread each (default: every CPU, os.cpu_count())")
+    where.add_argument(
+        "--dask", metavar="ADDRESS",
+        help="run the points on the Dask scheduler at ADDRESS (tcp://host:8786) instead; needs lpbook[cluster]",
     )
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
@@ -320,21 +326,34 @@ def _check_learner(parser: argparse.ArgumentParser, name: str) -> None:
         parser.error(f"--{err}")
 
 
+@contextmanager
+def _executor(address: str | None):
+    """The Dask cluster's executor at ``address``, or ``None`` (the sweep's own process pool)."""
+    if address is None:
+        yield None
+        return
+    from .remote import dask_executor
+
+    with dask_executor(address) as executor:
+        yield executor
+
+
 def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
     options = _parse_options(parser, args.option)
     grammars = _grammars(parser, args)
     P_grid = _P_grid(parser, args)
     _check_learner(parser, args.learner)
     try:
-        rows = sweep.run_sweep(
-            args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
-            workers=args.workers, progress=not args.no_progress,
-        )
+        with _executor(args.dask) as executor:
+            rows = sweep.run_sweep(
+                args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
+                executor=executor, workers=args.workers, progress=not args.no_progress,
+            )
     except sweep.DatabaseError as exc:
         _fail(exc)
     except (ValueError, TypeError) as exc:  # checks that run before any point
         parser.error(str(exc))
-    except (RuntimeError, OSError, sqlite3.Error) as exc:
+    except (RuntimeError, OSError, ImportError, sqlite3.Error) as exc:
         _fail(exc)
     print(f"{len(rows)} points of this sweep are stored in {args.db}")
 

@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from ._validate import check_int, check_memory
@@ -70,8 +70,7 @@ def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "
     - ``"single"``: single-linkage agglomeration cut at ``n_clusters`` groups.
       It provably returns the classes whenever every row lies within ``eps``
       of its class centre and centres are more than ``4 eps`` apart (Chapter 3);
-    - ``"spectral"``: spectral clustering with a Gaussian affinity whose scale
-      is twice the median squared distance from a row to its nearest other row.
+    - ``"spectral"``: normalised spectral clustering (see :func:`_spectral`).
 
     When at most ``n_clusters`` rows were seen, each gets its own cluster.
     Returns an int64 array of shape ``(n_rows,)``.
@@ -87,13 +86,37 @@ def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "
         tree = linkage(features, method="single", metric="euclidean")
         assignment[seen] = fcluster(tree, t=n_clusters, criterion="maxclust") - 1
     else:
-        # Gaussian affinity on a scale set by the typical distance to the nearest
-        # other row: within a class rows differ by noise, across classes by the gap.
-        sq = ((features[:, None, :] - features[None, :, :]) ** 2).sum(axis=-1)
-        scale = 2 * np.median(np.sort(sq, axis=1)[:, 1]) + np.finfo(float).tiny
-        model = SpectralClustering(n_clusters=n_clusters, affinity="precomputed", random_state=seed)
-        assignment[seen] = model.fit_predict(np.exp(-sq / scale))
+        assignment[seen] = _spectral(features, totals.astype(float), n_clusters, n_init, seed)
     return assignment
+
+
+def _spectral(features: np.ndarray, weights: np.ndarray, k: int, n_init: int, seed: int) -> np.ndarray:
+    """Normalised spectral clustering of the rows of ``features`` (shape ``(n, D)``, ``n > k``); labels ``(n,)``.
+
+    The algorithm of Ng, Jordan and Weiss (2001): a Gaussian affinity ``A``,
+    the top ``k`` eigenvectors of ``D^-1/2 A D^-1/2`` (``D`` the row sums of
+    ``A``), each row of them normalised to unit length, then weighted k-means
+    of those rows. The affinity's scale is our choice: twice the largest, over
+    rows, squared distance to the row's ``K``-th nearest other row, with ``K``
+    half the mean class size ``n / k``. When classes are balanced, those
+    neighbours lie in the row's own class, so every class is connected at
+    that scale, while rows across a gap much wider than the noise get an
+    affinity near zero. (Scaling by the nearest row instead leaves a class
+    split into weakly linked pieces, and the result then depends on the
+    eigensolver.) The dense eigendecomposition (numpy's ``eigh``) gives the
+    same answer with every supported scipy and scikit-learn; it costs
+    ``O(n^3)``, so this method is for a few thousand rows at most.
+    """
+    n = features.shape[0]
+    sq = ((features[:, None, :] - features[None, :, :]) ** 2).sum(axis=-1)
+    K = max(1, n // (2 * k))
+    scale = 2 * np.partition(sq, K, axis=1)[:, K].max() + np.finfo(float).tiny
+    affinity = np.exp(-sq / scale)
+    inv_sqrt = 1 / np.sqrt(affinity.sum(axis=1))  # the row sums are >= 1: the diagonal is 1
+    _, vectors = np.linalg.eigh(affinity * inv_sqrt[:, None] * inv_sqrt[None, :])
+    embedding = vectors[:, -k:]
+    embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), np.finfo(float).tiny)
+    return _kmeans(embedding, weights, k, n_init, seed).labels_
 
 
 def _distributions(counts: np.ndarray):

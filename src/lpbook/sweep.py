@@ -40,11 +40,12 @@ import numbers
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import BrokenExecutor, CancelledError, Executor, ProcessPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -488,15 +489,42 @@ def load_results(db, **filters) -> list[dict]:
 
 
 # ---------------------------------------------------------------- the sweep
+def _worker_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a point's worker died or its cluster dropped it, not that the point failed.
+
+    A broken process pool, a cancelled future (this process cancels only after
+    the last result), and Dask's ``KilledWorker`` (raised once a point has been
+    on more dying workers than the scheduler's ``allowed-failures`` allows).
+    """
+    if isinstance(exc, (BrokenExecutor, CancelledError)):
+        return True
+    distributed = sys.modules.get("distributed")  # loaded whenever the executor is Dask's
+    return distributed is not None and isinstance(exc, distributed.KilledWorker)
+
+
 def _collect(futures: dict, conn: sqlite3.Connection, bar) -> None:
-    """Store each result as it arrives; a failed point stops the sweep with its description."""
+    """Store each result as it arrives.
+
+    A point that failed stops the sweep with its description. A point whose
+    worker was lost (:func:`_worker_lost`) does not: the others are still
+    stored, and then a ``RuntimeError`` says how many were left for the next run.
+    """
+    lost = []
     for future in as_completed(futures):
         try:
             result = future.result()
         except Exception as exc:
+            if _worker_lost(exc):
+                lost.append(futures[future])
+                continue
             raise RuntimeError(f"{futures[future]} failed: {type(exc).__name__}: {exc}") from exc
         _insert(conn, result)
         bar.update()
+    if lost:
+        raise RuntimeError(
+            f"{len(lost)} points were lost with their workers and are not stored (e.g. {lost[0]}); "
+            "the others are: rerun the same sweep to run the lost ones"
+        )
 
 
 def _init_worker() -> None:
@@ -571,11 +599,13 @@ def run_sweep(
     """Run every point of the sweep that ``db`` does not hold yet; return all its rows.
 
     The arguments up to ``n_test`` are those of :func:`make_points`. Points run
-    on ``executor`` (any :class:`concurrent.futures.Executor`, left open), or
-    by default on a process pool of ``workers`` processes (default
-    ``os.cpu_count()``, every core). Each finished point is committed to the
-    SQLite file ``db`` at once, by this process only; rerunning an interrupted
-    call finishes it. A second sweep into a database that a sweep is writing
+    on ``executor`` (any :class:`concurrent.futures.Executor`, left open, such
+    as a Dask cluster's ``client.get_executor(pure=False)``), or by default on a process
+    pool of ``workers`` processes (default ``os.cpu_count()``, every core). Workers only
+    compute and return results: each finished point is committed to the
+    SQLite file ``db`` at once, by this process only. Rerunning an interrupted
+    call finishes it; so does rerunning one that raised because workers were
+    lost with points in flight. A second sweep into a database that a sweep is writing
     is refused (:class:`DatabaseError`, see the module docstring), as is a
     file that is not a sweep database, before any point runs. ``progress``
     shows the sweep's tqdm bar; learners never show bars of their own inside a

@@ -113,7 +113,7 @@ class SupervisedCNN(Learner):
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = check_float("lr", lr, low=0.0)
         self.stop_loss = check_float("stop_loss", stop_loss, low=0.0, closed=True)
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, check_available=False)  # checked in fit
         self.threads = check_int("threads", threads, minimum=1)
         self.progress = bool(progress)
 

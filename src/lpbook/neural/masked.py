@@ -167,7 +167,7 @@ class MaskedTokenModel(Learner):
         self.n_init = check_int("n_init", n_init, minimum=1)
         self.candidates = None if candidates is None else tuple(candidates)
         NeighbourReadout(self.v, self.s, self.L, candidates=self.candidates)  # checks the option
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, check_available=False)  # checked in fit
         self.threads = check_int("threads", threads, minimum=1)
         self.progress = bool(progress)
 

@@ -47,12 +47,15 @@ def check_float(name: str, value, *, low: float, high: float = float("inf"), clo
     return value
 
 
-def resolve_device(device) -> torch.device:
+def resolve_device(device, *, check_available: bool = True) -> torch.device:
     """``device`` (a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or a ``torch.device``) checked.
 
     Raises ``TypeError`` for other types and ``ValueError`` for a string torch
-    does not parse, a device type other than cpu, cuda and mps, or a device
-    this machine does not have.
+    does not parse, a device type other than cpu, cuda and mps, or (unless
+    ``check_available`` is false) a device this machine does not have. The
+    learners check only the form when they are built, since a sweep builds
+    each learner once on its client, which may have no GPU while its workers
+    do; :func:`as_long_tensor` checks availability where the data move.
     """
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be a string or a torch.device, got {type(device).__name__}")
@@ -60,6 +63,10 @@ def resolve_device(device) -> torch.device:
         device = torch.device(device)
     except RuntimeError as error:
         raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}") from error
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be a cpu, cuda or mps device, got {str(device)!r}")
+    if not check_available:
+        return device
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
@@ -69,8 +76,6 @@ def resolve_device(device) -> torch.device:
     elif device.type == "mps":
         if not torch.backends.mps.is_available():
             raise ValueError(f"device {str(device)!r} is not available on this machine")
-    elif device.type != "cpu":
-        raise ValueError(f"device must be a cpu, cuda or mps device, got {str(device)!r}")
     return device
 
 
@@ -88,7 +93,8 @@ def generator(seed: int) -> torch.Generator:
 
 
 def as_long_tensor(tokens: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Checked integer tokens of shape ``(P, n)`` as an int64 tensor on ``device``."""
+    """Checked integer tokens of shape ``(P, n)`` as an int64 tensor on ``device`` (checked to exist here)."""
+    device = resolve_device(device)
     return torch.as_tensor(np.asarray(tokens, dtype=np.int64), device=device)
 
 
