@@ -16,11 +16,13 @@ import itertools
 import json
 import sqlite3
 import sys
+import time
+from datetime import datetime, timezone
 from typing import NoReturn
 
 import lpbook
 
-from . import sweep
+from . import results, sweep
 from .learners import get
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
@@ -90,6 +92,10 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
         help="learner option, VALUE parsed as JSON when possible (repeatable)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--record", action="store_true",
+        help="write the sidecar DB.json (command, version, git commit, hardware, wall time; see lpbook.results)",
+    )
 
 
 def _add_pstar(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +162,15 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
     grammars = _grammars(parser, args)
     P_grid = _P_grid(parser, args)
     _check_learner(parser, args.learner)
+    if args.record:
+        try:
+            settings = results.sweep_settings(
+                args.learner, grammars, P_grid, args.seeds, options=options, n_test=args.n_test
+            )
+            results.check_sidecar_settings(args.db, settings)
+        except (ValueError, TypeError) as exc:
+            parser.error(str(exc))
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     try:
         rows = sweep.run_sweep(
             args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
@@ -165,6 +180,12 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
         parser.error(str(exc))
     except (RuntimeError, OSError, sqlite3.Error) as exc:
         _fail(exc)
+    if args.record:
+        try:
+            path = results.write_sidecar(args.db, args.argv, settings, started, time.perf_counter() - clock)
+        except (ValueError, OSError) as exc:
+            _fail(exc)
+        print(f"its sidecar is {path}")
     print(f"{len(rows)} points of this sweep are stored in {args.db}")
 
 
@@ -219,6 +240,7 @@ def main(argv=None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args.handler(args.subparser, args)
     except KeyboardInterrupt:
