@@ -150,13 +150,13 @@ class MaskedTokenModel(Learner):
             network,
             batch_loss,
             x.shape[0],
-            epochs=self.epochs,
+            max_steps=self.epochs * -(-x.shape[0] // self.batch_size),
             batch_size=self.batch_size,
             lr=self.lr,
             rng=rng,
             progress=self.progress,
             desc=type(self).__name__,
-        )
+        ).train_loss
         probe = LatentProbe(self.v, self.s, self.L, seed=self.seed, n_init=self.n_init)
         self.probe_ = probe.fit(clean_states(network.encoder, x))
         self.network_ = network

@@ -1,0 +1,99 @@
+"""Tests of the shared training loop of lpbook.neural: early stopping, the step budget, the learning curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lpbook.neural.training import generator, split_validation, torch_threads, train  # noqa: E402
+
+
+def regression(n=64, seed=0):
+    """A linear model and a noiseless linear target: the training loss falls towards 0."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    model = torch.nn.Linear(3, 1)
+    loss = lambda index: ((model(x[index]).squeeze(1) - y[index]) ** 2).mean()
+    return model, loss
+
+
+def test_budget_and_curve():
+    model, loss = regression()
+    curve = train(model, loss, 64, max_steps=50, batch_size=16, lr=1e-2, rng=generator(0), eval_every=10)
+    assert curve.steps == [10, 20, 30, 40, 50]
+    assert len(curve.train_loss) == 5 and curve.val_loss == []
+    assert curve.stopped == "budget" and curve.best_step == 50
+    assert curve.train_loss[-1] < curve.train_loss[0]
+    assert np.isnan(curve.best_val_loss)
+
+
+def test_last_partial_interval_is_recorded():
+    model, loss = regression()
+    curve = train(model, loss, 64, max_steps=25, batch_size=16, lr=1e-2, rng=generator(0), eval_every=10)
+    assert curve.steps == [10, 20, 25]
+
+
+def test_early_stopping_on_a_rising_validation_loss_keeps_the_best_weights():
+    # A validation loss that is lowest at the 3rd evaluation, then rises: with
+    # patience 2 training stops at the 5th, and the model ends with the
+    # weights it had at the 3rd.
+    model, loss = regression()
+    scripted = iter([3.0, 2.0, 1.0, 1.5, 1.7, 0.1, 0.1])
+    weights = {}
+
+    def val_loss():
+        weights[len(weights) + 1] = model.weight.detach().clone()
+        return next(scripted)
+
+    curve = train(model, loss, 64, max_steps=1000, batch_size=16, lr=1e-2, rng=generator(0),
+                  eval_every=4, val_loss=val_loss, patience=2)
+    assert curve.stopped == "patience"
+    assert curve.steps == [4, 8, 12, 16, 20] and curve.val_loss == [3.0, 2.0, 1.0, 1.5, 1.7]
+    assert curve.best_step == 12 and curve.best_val_loss == 1.0
+    torch.testing.assert_close(model.weight, weights[3], rtol=0, atol=0)
+    assert not model.training
+
+
+def test_min_delta_counts_small_gains_as_no_gain():
+    model, loss = regression()
+    scripted = iter([1.0, 0.99, 0.98, 0.97])
+    curve = train(model, loss, 64, max_steps=1000, batch_size=16, lr=1e-2, rng=generator(0),
+                  eval_every=4, val_loss=lambda: next(scripted), patience=2, min_delta=0.05)
+    assert curve.steps == [4, 8, 12] and curve.best_step == 4
+
+
+def test_stop_below_ends_on_the_training_loss():
+    model, loss = regression()
+    curve = train(model, loss, 64, max_steps=10**5, batch_size=16, lr=5e-2, rng=generator(0), stop_below=1e-3)
+    assert curve.stopped == "target" and curve.train_loss[-1] < 1e-3
+    assert curve.steps[-1] % 4 == 0  # evaluations once per epoch of 64 / 16 = 4 steps
+
+
+def test_same_generator_same_curve():
+    curves = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model, loss = regression()
+        curves.append(train(model, loss, 64, max_steps=30, batch_size=16, lr=1e-2, rng=generator(3)).train_loss)
+    assert curves[0] == curves[1]
+
+
+def test_split_validation():
+    train_rows, val_rows = split_validation(100, 0.1, seed=0)
+    assert len(val_rows) == 10 and len(train_rows) == 90
+    assert sorted(np.concatenate([train_rows, val_rows]).tolist()) == list(range(100))
+    again = split_validation(100, 0.1, seed=0)
+    np.testing.assert_array_equal(again[1], val_rows)
+    assert len(split_validation(3, 0.01, seed=0)[1]) == 1 and len(split_validation(3, 0.99, seed=0)[0]) == 1
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        split_validation(1, 0.1, seed=0)
+
+
+def test_torch_threads_sets_and_restores():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
