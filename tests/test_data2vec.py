@@ -89,7 +89,8 @@ def test_targets_average_the_normalised_top_K_blocks():
     states = net.teacher(tokens)
     expected = normalise((normalise(states[2]) + normalise(states[3])) / 2)
     torch.testing.assert_close(teacher_targets(net.teacher, tokens, K=2), expected)
-    torch.testing.assert_close(teacher_targets(net.teacher, tokens, K=1), normalise(states[3]))
+    # K = 1: the second normalisation changes the first only through its epsilon
+    torch.testing.assert_close(teacher_targets(net.teacher, tokens, K=1), normalise(states[3]), atol=1e-4, rtol=0)
     target = teacher_targets(net.teacher, tokens, K=3)
     torch.testing.assert_close(target.mean(-1), torch.zeros(5, 8), atol=1e-5, rtol=0)
     torch.testing.assert_close(target.var(-1, unbiased=False), torch.ones(5, 8), atol=1e-3, rtol=0)

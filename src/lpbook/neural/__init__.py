@@ -2,19 +2,22 @@
 
 Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
 works without it. Importing it registers the learners ``"supervised-cnn"``
-(:class:`SupervisedCNN`) and ``"masked-token"`` (:class:`MaskedTokenModel`).
+(:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`) and
+``"data2vec"`` (:class:`Data2Vec`).
 The pieces meant for reuse by later learners are the transformer backbone
 (:class:`Encoder`), the latent probe (:class:`LatentProbe`,
 :func:`score_layers`) and the training helpers in :mod:`lpbook.neural.training`.
 """
 
 from .cnn import HierarchicalCNN, SupervisedCNN
+from .data2vec import Data2Vec
 from .encoder import Encoder
 from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
 from .training import resolve_device
 
 __all__ = [
+    "Data2Vec",
     "Encoder",
     "HierarchicalCNN",
     "LatentProbe",
