@@ -1,0 +1,59 @@
+"""Benchmark: lpbook.bp.posteriors for P = 10**5 strings of RHM(v=16, m=4, s=2, L=6), 15% of tokens hidden.
+
+Target (issue 7), on one core: at most 2 s. Prints the best of a few runs, the
+load average of the machine at the time, and the peak memory traced with
+``tracemalloc`` (numpy reports its allocations to it) during a separate run,
+against the bytes of the returned posteriors. Sampling is excluded.
+Run: ``python benchmarks/bench_bp.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: set before numpy is imported.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from lpbook import RHM, bp  # noqa: E402
+
+P = 10**5
+HIDDEN = 0.15
+REPEATS = 3
+TIME_TARGET_S = 2.0
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    rhm = RHM(v=16, m=4, s=2, L=6, seed=0)
+    tokens = rhm.sample(P, seed=1).tokens
+    mask = np.random.default_rng(2).random(tokens.shape) < HIDDEN
+    bp.posteriors(rhm, tokens[:1000], mask[:1000])  # warm up
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        post = bp.posteriors(rhm, tokens, mask)
+        times.append(time.perf_counter() - start)
+        del post
+    best = min(times)
+    tracemalloc.start()
+    post = bp.posteriors(rhm, tokens, mask)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    returned = sum(p.nbytes for p in post.values())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"bp.posteriors, {rhm}, P = {P:.0e}, {HIDDEN:.0%} hidden, best of {REPEATS}: {best:.3f} s "
+          f"(median {sorted(times)[REPEATS // 2]:.3f} s; 1-min load average {load:.2f})")
+    print(f"  returned posteriors: {returned / 2**20:.0f} MiB   peak traced: {peak / 2**20:.0f} MiB "
+          f"= {peak / returned:.2f} x returned")
+    print(f"  target: time <= {TIME_TARGET_S} s: {'met' if best <= TIME_TARGET_S else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Tests of lpbook.bp: belief propagation against brute-force enumeration of every derivation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from lpbook import RHM, UngrammaticalError, bp, exact
+
+from conftest import grammar_params
+
+TOL = 1e-10
+
+
+def derivation_probabilities(rhm: RHM, sample) -> np.ndarray:
+    """The probability of every derivation of ``sample`` (rows of ``rhm.enumerate()``), shape ``(n,)``."""
+    p = np.full(sample.P, 1.0 / rhm.n_classes)
+    for level in range(1, rhm.L + 1):
+        children = sample.levels[level - 1].astype(np.int64).reshape(sample.P, -1, rhm.s)
+        index = rhm.tuple_index(level, children)
+        assert (index >= 0).all()
+        weights = np.full(rhm.alphabet_size(level) * rhm.m, 1.0 / rhm.m)
+        p *= weights[index].prod(axis=1)
+    return p
+
+
+def brute_force(rhm: RHM, tokens: np.ndarray, mask: np.ndarray):
+    """Posteriors and log-likelihoods by summing over every derivation of the grammar."""
+    every = rhm.enumerate(max_strings=20_000)
+    prob = derivation_probabilities(rhm, every)
+    strings = every.tokens.astype(np.int64)
+    agree = (strings[None, :, :] == tokens[:, None, :]) | mask[:, None, :]  # (P, n, T)
+    weight = agree.all(axis=2) * prob  # (P, n)
+    evidence = weight.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        log_lik = np.log(evidence)
+    posts = {}
+    for level in range(rhm.L + 1):
+        onehot = np.eye(rhm.alphabet_size(level))[every.levels[level]]  # (n, n_pos, n_l)
+        with np.errstate(invalid="ignore"):
+            posts[level] = np.einsum("pn,nia->pia", weight, onehot) / evidence[:, None, None]
+    return posts, log_lik
+
+
+GRAMMARS = [
+    # v, m, s, L, n_classes, seed
+    (2, 1, 2, 2, 2, 0),
+    (3, 2, 2, 3, 3, 1),
+    (4, 2, 2, 2, 2, 2),
+    (3, 3, 2, 2, 3, 3),
+    (5, 2, 2, 3, 1, 4),
+    (4, 3, 2, 2, 5, 5),
+    (3, 2, 3, 2, 3, 6),
+    (2, 3, 3, 2, 2, 7),
+    (4, 4, 3, 1, 4, 8),
+    (6, 2, 2, 1, 6, 9),
+]
+
+
+def masks_for(rhm: RHM, P: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    T = rhm.s**rhm.L
+    return {
+        "none": np.zeros((P, T), dtype=bool),
+        "all": np.ones((P, T), dtype=bool),
+        "light": rng.random((P, T)) < 0.2,
+        "heavy": rng.random((P, T)) < 0.7,
+        "per-row": rng.random((P, T)) < rng.random((P, 1)),
+    }
+
+
+@pytest.mark.parametrize("params", GRAMMARS, ids=lambda p: "v{}m{}s{}L{}c{}".format(*p[:5]))
+def test_matches_enumeration(params):
+    v, m, s, L, n_classes, seed = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    sample = rhm.sample(40, seed=seed)
+    tokens = sample.tokens.astype(np.int64)
+    for name, mask in masks_for(rhm, sample.P, np.random.default_rng(seed)).items():
+        expected, expected_ll = brute_force(rhm, tokens, mask)
+        got = bp.posteriors(rhm, tokens, mask)
+        assert sorted(got) == list(range(L + 1))
+        for level in range(L + 1):
+            assert got[level].shape == (sample.P, s ** (L - level), rhm.alphabet_size(level))
+            assert got[level].dtype == np.float64
+            np.testing.assert_allclose(got[level], expected[level], rtol=0, atol=TOL, err_msg=f"{name}, level {level}")
+        np.testing.assert_allclose(bp.log_likelihood(rhm, tokens, mask), expected_ll, rtol=0, atol=TOL, err_msg=name)
+
+
+@given(grammar_params(max_L=2), st.integers(0, 2**32 - 1), st.floats(0, 1))
+def test_property_matches_enumeration_and_is_normalised(params, seed, rate):
+    v, m, s, L, n_classes, grammar_seed = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=grammar_seed)
+    rng = np.random.default_rng(seed)
+    tokens = rhm.sample(12, seed=seed % 1000).tokens.astype(np.int64)
+    mask = rng.random(tokens.shape) < rate
+    got = bp.posteriors(rhm, tokens, mask)
+    for level, post in got.items():
+        assert np.all(post >= 0)
+        np.testing.assert_allclose(post.sum(axis=2), 1.0, rtol=0, atol=1e-12)
+    # visible tokens are one-hot on their value, exactly
+    visible = got[0][~mask]
+    assert np.array_equal(visible, np.eye(v)[tokens[~mask]])
+    if rhm.n_strings <= 20_000:
+        expected, expected_ll = brute_force(rhm, tokens, mask)
+        for level in range(L + 1):
+            np.testing.assert_allclose(got[level], expected[level], rtol=0, atol=TOL)
+        np.testing.assert_allclose(bp.log_likelihood(rhm, tokens, mask), expected_ll, rtol=0, atol=TOL)
+
+
+@given(grammar_params(max_L=3))
+def test_nothing_hidden_gives_the_parse(params):
+    v, m, s, L, n_classes, seed = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    sample = rhm.sample(30, seed=1)
+    got = bp.posteriors(rhm, sample.tokens)
+    for level in range(L + 1):
+        onehot = np.eye(rhm.alphabet_size(level))[sample.levels[level]]
+        np.testing.assert_allclose(got[level], onehot, rtol=0, atol=1e-12)
+    # uniform rules: every string has probability 1 / (n_c m**(number of internal nodes))
+    internal = (s**L - 1) // (s - 1)
+    np.testing.assert_allclose(
+        bp.log_likelihood(rhm, sample.tokens), -np.log(n_classes) - internal * np.log(m), rtol=0, atol=1e-9
+    )
+    assert bp.bayes_root_accuracy(rhm, sample.tokens) == 1.0
+
+
+@given(grammar_params(max_L=3))
+def test_everything_hidden_gives_the_marginals(params):
+    v, m, s, L, n_classes, seed = params
+    rhm = RHM(v, m, s, L, n_classes=n_classes, seed=seed)
+    tokens = np.full((3, s**L), -1)
+    mask = np.ones(tokens.shape, dtype=bool)
+    got = bp.posteriors(rhm, tokens, mask)
+    for level, marginal in exact.marginals(rhm).items():
+        np.testing.assert_allclose(got[level], np.broadcast_to(marginal, got[level].shape), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(bp.log_likelihood(rhm, tokens, mask), 0.0, atol=1e-12)
+    labels = np.arange(3) % n_classes
+    assert bp.bayes_root_accuracy(rhm, tokens, mask, labels=labels) == pytest.approx(1 / n_classes, abs=1e-12)
+
+
+def test_deep_tree_does_not_underflow():
+    rhm = RHM(4, 3, 2, 10, seed=3)
+    sample = rhm.sample(20, seed=0)
+    internal = 2**10 - 1
+    ll = bp.log_likelihood(rhm, sample.tokens)
+    # m**-1023 = 3**-1023 underflows float64: only normalised messages get this right
+    np.testing.assert_allclose(ll, -np.log(4) - internal * np.log(3), rtol=1e-12)
+    mask = np.random.default_rng(0).random(sample.tokens.shape) < 0.5
+    post = bp.posteriors(rhm, sample.tokens, mask)
+    for level, p in post.items():
+        assert np.all(np.isfinite(p))
+        np.testing.assert_allclose(p.sum(axis=2), 1.0, atol=1e-12)
+    assert np.all(np.isfinite(bp.log_likelihood(rhm, sample.tokens, mask)))
+    # the posterior puts positive probability on the truth at every node
+    for level, p in post.items():
+        truth = np.take_along_axis(p, sample.levels[level][:, :, None].astype(np.intp), axis=2)
+        assert np.all(truth > 0)
+
+
+def test_chunking_does_not_change_the_result(monkeypatch):
+    rhm = RHM(5, 2, 2, 3, n_classes=3, seed=1)
+    sample = rhm.sample(101, seed=2)
+    mask = np.random.default_rng(1).random(sample.tokens.shape) < 0.4
+    whole = bp.posteriors(rhm, sample.tokens, mask)
+    monkeypatch.setattr(bp, "_CHUNK_ENTRIES", 7 * rhm.s**rhm.L * rhm.v)  # 7 rows per chunk
+    chunked = bp.posteriors(rhm, sample.tokens, mask)
+    for level in whole:
+        np.testing.assert_allclose(chunked[level], whole[level], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(bp.log_likelihood(rhm, sample.tokens, mask),
+                               bp.log_likelihood(rhm, sample.tokens[:7], mask[:7]).tolist()
+                               + bp.log_likelihood(rhm, sample.tokens[7:], mask[7:]).tolist(), atol=1e-12)
+
+
+def test_hidden_values_are_ignored():
+    rhm = RHM(4, 2, 2, 3, seed=0)
+    sample = rhm.sample(30, seed=0)
+    mask = np.random.default_rng(2).random(sample.tokens.shape) < 0.5
+    junk = np.where(mask, -7, sample.tokens.astype(np.int64))
+    a, b = bp.posteriors(rhm, sample.tokens, mask), bp.posteriors(rhm, junk, mask)
+    for level in a:
+        assert np.array_equal(a[level], b[level])
+    assert np.array_equal(bp.log_likelihood(rhm, sample.tokens, mask), bp.log_likelihood(rhm, junk, mask))
+
+
+# ------------------------------------------------------------ ungrammatical input
+def ungrammatical_tuple(rhm: RHM) -> np.ndarray:
+    """An s-tuple of level-0 symbols that is not a level-1 production."""
+    every = np.indices((rhm.v,) * rhm.s).reshape(rhm.s, -1).T
+    return every[rhm.tuple_index(1, every) < 0][0]
+
+
+def test_ungrammatical_rows_have_probability_zero_and_raise():
+    rhm = RHM(4, 2, 2, 3, seed=5)
+    tokens = rhm.sample(6, seed=0).tokens.astype(np.int64)
+    tokens[3, 4:6] = ungrammatical_tuple(rhm)
+    ll = bp.log_likelihood(rhm, tokens)
+    assert ll[3] == -np.inf
+    assert np.all(np.isfinite(np.delete(ll, 3)))
+    with pytest.raises(UngrammaticalError, match="row 3") as info:
+        bp.posteriors(rhm, tokens)
+    assert (info.value.sample, info.value.level, info.value.position) == (3, 1, 2)
+    with pytest.raises(UngrammaticalError):
+        bp.bayes_root_accuracy(rhm, tokens, labels=np.zeros(6, dtype=int))
+    # hiding one token of the offending tuple can make the row possible again
+    mask = np.zeros(tokens.shape, dtype=bool)
+    mask[3, 4:6] = True
+    assert np.isfinite(bp.log_likelihood(rhm, tokens, mask)[3])
+    bp.posteriors(rhm, tokens, mask)
+
+
+def test_masked_token_loss_is_unlikely_true_value_gives_inf():
+    rhm = RHM(4, 2, 2, 2, seed=5)
+    tokens = rhm.sample(3, seed=0).tokens.astype(np.int64)
+    mask = np.zeros(tokens.shape, dtype=bool)
+    mask[0, 0] = True
+    # the true value at the hidden position is replaced by one the visible tokens exclude
+    post = bp.posteriors(rhm, tokens, mask)[0][0, 0]
+    impossible = np.flatnonzero(post == 0)
+    assert impossible.size
+    tokens[0, 0] = impossible[0]
+    assert bp.bayes_masked_token_loss(rhm, tokens, mask) == np.inf
+
+
+# ------------------------------------------------------------ helpers
+def test_masked_token_loss_matches_enumeration():
+    rhm = RHM(3, 2, 3, 2, seed=4)
+    sample = rhm.sample(50, seed=3)
+    tokens = sample.tokens.astype(np.int64)
+    rng = np.random.default_rng(0)
+    mask = rng.random(tokens.shape) < rng.random((50, 1))
+    mask[0] = True  # at least one hidden token
+    expected, _ = brute_force(rhm, tokens, mask)
+    p_true = np.take_along_axis(expected[0], tokens[:, :, None], axis=2)[:, :, 0]
+    nll = bp.masked_token_nll(rhm, tokens, mask)
+    assert np.all(np.isnan(nll[~mask]))
+    np.testing.assert_allclose(nll[mask], -np.log(p_true[mask]), rtol=0, atol=1e-9)
+    assert bp.bayes_masked_token_loss(rhm, tokens, mask) == pytest.approx(-np.log(p_true[mask]).mean(), abs=1e-10)
+
+
+def test_root_accuracy_against_enumeration():
+    rhm = RHM(3, 2, 2, 3, n_classes=3, seed=2)
+    sample = rhm.sample(200, seed=5)
+    mask = np.random.default_rng(4).random(sample.tokens.shape) < 0.6
+    expected, _ = brute_force(rhm, sample.tokens.astype(np.int64), mask)
+    root = expected[rhm.L][:, 0]
+    best = root >= root.max(axis=1, keepdims=True) * (1 - 1e-9)
+    credit = best[np.arange(sample.P), sample.labels] / best.sum(axis=1)
+    got = bp.bayes_root_accuracy(rhm, sample.tokens, mask)
+    assert got == pytest.approx(credit.mean(), abs=1e-12)
+    assert got == bp.bayes_root_accuracy(rhm, sample.tokens, mask, labels=sample.labels)
+    assert 1 / 3 < got < 1
+
+
+def test_validation():
+    rhm = RHM(4, 2, 2, 2, seed=0)
+    tokens = rhm.sample(5, seed=0).tokens
+    mask = np.zeros(tokens.shape, dtype=bool)
+    with pytest.raises(TypeError, match="rhm"):
+        bp.posteriors("grammar", tokens)
+    with pytest.raises(TypeError, match="tokens"):
+        bp.posteriors(rhm, tokens.astype(float))
+    with pytest.raises(ValueError, match="tokens"):
+        bp.posteriors(rhm, tokens[:, :3])
+    with pytest.raises(ValueError, match="tokens"):
+        bp.posteriors(rhm, tokens[0])
+    with pytest.raises(ValueError, match="tokens"):
+        bp.log_likelihood(rhm, np.where(mask, 0, 4))
+    with pytest.raises(TypeError, match="mask"):
+        bp.posteriors(rhm, tokens, mask.astype(int))
+    with pytest.raises(ValueError, match="mask"):
+        bp.posteriors(rhm, tokens, mask[:, :2])
+    with pytest.raises(ValueError, match="hide at least one"):
+        bp.bayes_masked_token_loss(rhm, tokens, mask)
+    with pytest.raises(TypeError, match="mask"):
+        bp.bayes_masked_token_loss(rhm, tokens, None)
+    hidden = mask.copy()
+    hidden[0, 0] = True
+    with pytest.raises(ValueError, match="tokens"):
+        bp.masked_token_nll(rhm, np.where(hidden, -1, tokens), hidden)  # the true value is needed
+    with pytest.raises(ValueError, match="labels"):
+        bp.bayes_root_accuracy(rhm, tokens, labels=np.zeros(4, dtype=int))
+    with pytest.raises(ValueError, match="labels"):
+        bp.bayes_root_accuracy(rhm, tokens, labels=np.full(5, 4))
