@@ -16,7 +16,7 @@ from lpbook.neural import Encoder, LatentProbe, MaskedTokenModel, SupervisedCNN,
 
 # Small, fast networks for the protocol tests.
 FAST_CNN = dict(width=16, epochs=3, progress=False)
-FAST_MT = dict(d_model=8, n_heads=2, n_layers=1, epochs=2, n_init=1, progress=False)
+FAST_MT = dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10, n_init=1, progress=False)
 
 
 def chance_tolerance(p: float, n: int, z: float = 5.0) -> float:
@@ -64,18 +64,48 @@ def test_masked_token_protocol(small):
     model = MaskedTokenModel(4, 2, 3, **FAST_MT)
     assert model.fit(train.tokens) is model
     out = model.transform(test.tokens)
-    layers = model.transform_layers(test.tokens)
-    assert sorted(out) == sorted(layers) == [1, 2]
+    candidates = model.transform_candidates(test.tokens)
+    assert sorted(out) == sorted(candidates) == [1, 2]
     for level in (1, 2):
-        assert sorted(layers[level]) == [0, 1]
-        np.testing.assert_array_equal(out[level], layers[level][1])  # probe_layer defaults to the last
-        for codes in layers[level].values():
+        assert sorted(candidates[level]) == ["layer 1", "output"]
+        np.testing.assert_array_equal(out[level], candidates[level][model.readout_.choice_[level]])
+        for codes in candidates[level].values():
             assert codes.shape == (test.P, 2 ** (3 - level)) and codes.dtype == np.int64
             assert codes.min() >= 0 and codes.max() < 4
     states = model.hidden_states(test.tokens)
     assert len(states) == 2 and all(s.shape == (test.P, 8, 8) and s.dtype == np.float32 for s in states)
-    first = MaskedTokenModel(4, 2, 3, probe_layer=0, **FAST_MT).fit(train.tokens)
-    np.testing.assert_array_equal(first.transform(test.tokens)[1], first.transform_layers(test.tokens)[1][0])
+    curve = model.curve_
+    assert curve.steps == [10, 20] and len(curve.val_loss) == 2 and curve.stopped == "budget"
+    fixed = MaskedTokenModel(4, 2, 3, candidates=["output"], **FAST_MT).fit(train.tokens)
+    assert fixed.readout_.choice_ == {1: "output", 2: "output"}
+
+
+def test_masked_token_masks_whole_tuples_at_rates_from_the_range():
+    model = MaskedTokenModel(4, 2, 3, mask_range=(0.5, 0.5))
+    mask = model.sample_mask(4000, seed=0)
+    assert mask.shape == (4000, 8) and mask.dtype == bool
+    np.testing.assert_array_equal(mask[:, 0::2], mask[:, 1::2])  # whole s-tuples
+    # 16000 tuples hidden with probability 1/2: 5 sigma is 0.02.
+    assert abs(mask.mean() - 0.5) < 0.02
+    np.testing.assert_array_equal(mask, model.sample_mask(4000, seed=0))
+    wide = MaskedTokenModel(4, 2, 3, mask_range=(0.2, 0.95)).sample_mask(4000, seed=0)
+    rates = wide[:, ::2].mean(axis=1)
+    assert rates.std() > 0.25  # per-sample rates vary (uniform on the range: 0.22 + binomial noise)
+    assert abs(wide.mean() - 0.575) < 0.02
+
+
+def test_masked_token_loss_is_in_nats_per_hidden_token(small):
+    rhm, train, test = small
+    model = MaskedTokenModel(4, 2, 3, **FAST_MT).fit(train.tokens)
+    mask = model.sample_mask(test.P, seed=3)
+    loss = model.masked_token_loss(test.tokens, mask)
+    logits = model.network_(torch.as_tensor(test.tokens.astype(np.int64)), torch.as_tensor(mask))
+    expected = torch.nn.functional.cross_entropy(logits[torch.as_tensor(mask)], torch.as_tensor(test.tokens.astype(np.int64))[torch.as_tensor(mask)])
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="at least one token"):
+        model.masked_token_loss(test.tokens, np.zeros(test.tokens.shape, dtype=bool))
+    with pytest.raises(ValueError, match="mask must be a bool array"):
+        model.masked_token_loss(test.tokens, mask[:, :4])
 
 
 def test_encoder_returns_every_layer_and_masks():
@@ -100,7 +130,7 @@ def test_same_seed_same_model_other_seed_other_weights(small, cls, options):
     fit = lambda seed: cls(4, 2, 3, seed=seed, **options).fit(train.tokens, train.labels)
     a, b, c = fit(0), fit(0), fit(1)
     torch.testing.assert_close(weights(a), weights(b), rtol=0, atol=0)
-    assert a.losses_ == b.losses_
+    assert a.curve_ == b.curve_
     for level, codes in a.transform(test.tokens).items():
         np.testing.assert_array_equal(codes, b.transform(test.tokens)[level])
     assert not torch.equal(weights(a), weights(c))
@@ -143,25 +173,19 @@ def test_supervised_cnn_is_near_chance_with_a_handful_of_samples():
     assert abs(accuracy - 1 / v) < chance_tolerance(1 / v, n_test)
 
 
-def test_masked_token_loss_decreases_and_probe_beats_chance():
-    # v=4, m=2, s=2, L=2; P = 2000 is far above the token-level scale
-    # v * m**3 = 32. The first epoch's mean loss is near log(v) = 1.39, a
-    # uniform guess; the Bayes masked-token loss here is 0.65 (computed by
-    # enumerating the grammar's 32 strings) and this network reaches 0.78, so
-    # 0.9 fails a network that does not learn. Level 1 has n_test * 2 nodes, 4
-    # symbols: matched accuracy of unrelated codes is 1/4 up to ~5 sigma, so
-    # constant, random or wrong-level codes fail. (We measured 0.58 at layer
-    # 0, 0.43-0.47 at layers 1-2.) This does not test synonym invariance:
-    # clustering a pair's pooled embeddings already groups its 8 tuples into 4
-    # clusters well above chance, and here the trained layers do not beat it.
+def test_masked_token_training_stops_early_with_its_best_weights():
+    # v=4, m=2, s=2, L=2 (32 strings). The first validation loss is near a
+    # uniform guess, log(4) = 1.39; training lowers it, and with patience 2
+    # the loop stops on a plateau before a generous budget and keeps the best
+    # evaluation.
     rhm = RHM(4, 2, 2, 2, seed=0)
-    train, test = rhm.sample(2000, seed=1), rhm.sample(1000, seed=2)
-    model = MaskedTokenModel(4, 2, 2, d_model=16, epochs=15, batch_size=64, n_init=2, progress=False)
-    model.fit(train.tokens)
-    assert model.losses_[0] > 1.2 and model.losses_[-1] < 0.9
-    scores = score_layers(model.transform_layers(test.tokens), test.levels)
-    n_nodes = test.levels[1].size
-    assert max(scores.accuracy[1].values()) > 1 / 4 + chance_tolerance(1 / 4, n_nodes)
+    train = rhm.sample(1000, seed=1)
+    model = MaskedTokenModel(4, 2, 2, d_model=16, lr=3e-3, max_steps=5000, eval_every=25, patience=2, n_init=1,
+                             progress=False).fit(train.tokens)
+    curve = model.curve_
+    assert curve.stopped == "patience" and curve.steps[-1] < 5000
+    assert curve.best_val_loss == curve.val_loss[curve.steps.index(curve.best_step)]
+    assert curve.val_loss[0] > 1.2 and curve.best_val_loss < curve.val_loss[0] - 0.05  # measured: 1.37 to 1.29
 
 
 # --------------------------------------------------------------------- probe
@@ -272,11 +296,16 @@ def test_bad_labels_raise(small):
         (SupervisedCNN, dict(stop_loss=-1.0), ValueError, r"stop_loss must lie in \[0.0, inf\)"),
         (SupervisedCNN, dict(n_classes=0), ValueError, "n_classes must be >= 1"),
         (MaskedTokenModel, dict(d_model=30, n_heads=4), ValueError, "d_model must be divisible by n_heads"),
-        (MaskedTokenModel, dict(mask_rate=0.0), ValueError, r"mask_rate must lie in \(0.0, 1.0\)"),
-        (MaskedTokenModel, dict(mask_rate=1.0), ValueError, r"mask_rate must lie in \(0.0, 1.0\)"),
-        (MaskedTokenModel, dict(epochs=-1), ValueError, "epochs must be >= 1"),
+        (MaskedTokenModel, dict(mask_range=(0.0, 0.5)), ValueError, r"mask_range\[0\] must lie in"),
+        (MaskedTokenModel, dict(mask_range=(0.6, 0.5)), ValueError, "low <= high <= 1"),
+        (MaskedTokenModel, dict(mask_range=0.5), TypeError, "mask_range must be a pair"),
+        (MaskedTokenModel, dict(max_steps=0), ValueError, "max_steps must be >= 1"),
+        (MaskedTokenModel, dict(patience=0), ValueError, "patience must be >= 1"),
+        (MaskedTokenModel, dict(val_fraction=1.0), ValueError, r"val_fraction must lie in \(0.0, 1.0\)"),
         (MaskedTokenModel, dict(n_layers=0), ValueError, "n_layers must be >= 1"),
-        (MaskedTokenModel, dict(probe_layer=3), ValueError, "probe_layer must be <= n_layers = 2"),
+        (MaskedTokenModel, dict(candidates=[0]), TypeError, "candidates must be"),
+        (MaskedTokenModel, dict(threads=0), ValueError, "threads must be >= 1"),
+        (SupervisedCNN, dict(threads=0), ValueError, "threads must be >= 1"),
         (MaskedTokenModel, dict(n_heads=1.5), TypeError, "n_heads must be an integer"),
     ],
 )
@@ -328,3 +357,22 @@ def test_neural_learners_are_importable_from_the_top_level_package():
         "assert get('supervised-cnn') is SupervisedCNN and get('masked-token') is MaskedTokenModel\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cls, options, module", [(SupervisedCNN, FAST_CNN, "cnn"), (MaskedTokenModel, FAST_MT, "masked")])
+def test_threads_option_is_honoured_and_restored(small, monkeypatch, threads, cls, options, module):
+    import importlib
+
+    _, train, _ = small
+    where = importlib.import_module(f"lpbook.neural.{module}")
+    seen, real = [], where.train
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(where, "train", spy)
+    before = torch.get_num_threads()
+    cls(4, 2, 3, threads=threads, **options).fit(train.tokens, train.labels)
+    assert seen == [threads] and torch.get_num_threads() == before

@@ -1,4 +1,4 @@
-"""Token-level self-supervision: a transformer trained to predict masked tokens, read by the latent probe."""
+"""Token-level self-supervision: a transformer trained to predict masked tokens, read by the book's readout."""
 
 from __future__ import annotations
 
@@ -10,15 +10,29 @@ from torch.nn import functional as F
 from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
-from .probe import LatentProbe
-from .training import as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, train
+from .readout import NeighbourReadout
+from .training import (
+    INFERENCE_BATCH,
+    as_long_tensor,
+    check_float,
+    generator,
+    in_batches,
+    resolve_device,
+    seeded,
+    split_validation,
+    torch_threads,
+    train,
+)
 
 
 class MaskedTokenNetwork(nn.Module):
     """:class:`Encoder` plus a head (LayerNorm, then linear) from the last hidden state to ``v`` token logits.
 
     ``forward(tokens, mask)`` takes int64 tokens and a bool mask, both of shape
-    ``(B, s**L)``, and returns logits of shape ``(B, s**L, v)``.
+    ``(B, s**L)``, and returns logits of shape ``(B, s**L, v)``. It follows
+    the contract of :mod:`lpbook.neural.readout`: ``states(tokens, mask)`` is
+    the encoder's list of hidden states, and ``output(states)`` the predicted
+    token probabilities, shape ``(B, s**L, v)``.
     """
 
     def __init__(self, encoder: Encoder, d_model: int, v: int):
@@ -26,69 +40,83 @@ class MaskedTokenNetwork(nn.Module):
         self.encoder = encoder
         self.head = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, v))
 
+    def states(self, tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder(tokens, mask)
+
+    def output(self, states: list[torch.Tensor]) -> torch.Tensor:
+        return self.head(states[-1]).softmax(-1)
+
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(tokens, mask)[-1])
 
 
-def clean_states(encoder: Encoder, x: torch.Tensor) -> list[np.ndarray]:
-    """``encoder``'s hidden states of unmasked int64 tokens ``x`` of shape ``(P, s**L)``, as CPU numpy arrays."""
-    return [states.numpy() for states in in_batches(encoder, x)]
+def masked_cross_entropy(network: MaskedTokenNetwork, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy (nats) over the hidden tokens of a batch, and their number."""
+    logits = network(tokens, mask)
+    return F.cross_entropy(logits[mask], tokens[mask], reduction="sum"), mask.sum()
 
 
 @register("masked-token")
 class MaskedTokenModel(Learner):
-    """The token-level contrast: masked-token prediction on an :class:`Encoder`, latents read by k-means.
+    """The token-level contrast: masked-token prediction on an :class:`Encoder`, trained to convergence.
 
-    Training (OUR choices, the paper's are unknown): every token is masked
-    independently with probability ``mask_rate`` (a fresh mask per batch and
-    epoch, drawn from the learner's generator) and replaced by ``[MASK]``
-    (no BERT 80/10/10 corruption: the probe reads clean inputs, never
-    corrupted ones); a LayerNorm and a linear head map the last hidden state
-    to ``v`` logits; the loss is the cross-entropy on the masked positions
-    only, averaged over them; Adam at ``lr`` for ``epochs`` epochs. The
-    default network is small (two blocks of width 32) so that a fit on
-    ``P = 1e4`` strings of a ``v = 8, L = 3`` grammar takes seconds on a
-    CPU; it does not reach the Bayes masked-token loss there in 30 epochs,
-    so a chapter that needs converged networks should raise ``epochs`` (or
-    use a GPU).
+    Training (OUR choices; the paper's are unknown):
 
-    After training, ``fit`` runs the network on the clean training tokens and
-    fits a :class:`LatentProbe` (k-means per level and layer) on the hidden
-    states. ``transform`` returns the level codes read from ``probe_layer``,
-    fixed in advance; ``transform_layers`` returns every layer's codes, from
-    which a chapter picks the best layer per level with
-    :func:`~lpbook.neural.probe.score_layers` -- that choice uses held-out
-    true latents, so it is an optimistic, oracle reading of the network.
+    - *Masking.* Each sample draws a rate ``r`` uniformly from ``mask_range``
+      and hides each of its level-1 ``s``-tuples (whole tuples, never single
+      tokens) with probability ``r``, replacing the tokens by ``[MASK]``. A
+      fresh mask per batch, from the learner's generator. The wide range
+      makes inputs with a single visible node common, which the readout
+      shows the network (:mod:`lpbook.neural.readout`).
+    - *Loss.* Cross-entropy of the hidden tokens, summed over a batch and
+      divided by the number of hidden tokens: nats per hidden token, the unit
+      of the Bayes floor of :func:`lpbook.bp.bayes_masked_token_loss`.
+    - *Convergence.* A validation split (``val_fraction`` of the samples,
+      with masks drawn once) is held out; Adam at ``lr`` runs until the
+      validation loss has not improved for ``patience`` evaluations (one every
+      ``eval_every`` steps) or ``max_steps`` run out, and the network keeps its
+      best weights (:func:`lpbook.neural.training.train`).
+    - *Size.* Width 64, two blocks, four heads, batch 128, ``lr = 1e-3``:
+      small enough for a CPU, large enough to approach the Bayes floor on the
+      book's grammars (the chapter reports the excess loss it reaches).
+
+    After training, ``fit`` fits a :class:`~lpbook.neural.readout.NeighbourReadout`
+    on the training samples, choosing each level's candidate on the
+    validation samples (no labels anywhere). ``transform`` returns its codes.
 
     Parameters
     ----------
     v, s, L, seed : int
-        The grammar's shape (``L >= 2``) and the seed (weights, batch order,
-        masks, k-means).
-    d_model : int
-        Width of the encoder (default 32).
-    n_layers : int
-        Transformer blocks (default 2; the hidden states are layers ``0..n_layers``).
-    n_heads : int
-        Attention heads, dividing ``d_model`` (default 2).
-    mask_rate : float in (0, 1)
-        Probability that a token is masked (default 0.25).
-    epochs, batch_size, lr
-        Training length, minibatch size, Adam learning rate (defaults 30, 128, 3e-3).
+        The grammar's shape (``L >= 2``) and the seed (split, weights, batch
+        order, masks, k-means).
+    d_model, n_layers, n_heads : int
+        Width, blocks and heads of the encoder (defaults 64, 2, 4).
+    mask_range : pair of floats in (0, 1]
+        The range of per-sample mask rates (default ``(0.2, 0.95)``).
+    max_steps, batch_size, lr
+        Step budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
+    eval_every, patience : int
+        Steps between validation losses, and evaluations without improvement
+        before stopping (defaults 100, 5).
+    val_fraction : float in (0, 1)
+        Share of the samples held out for validation (default 0.1).
     n_init : int
-        k-means restarts of the probe (default 4).
-    probe_layer : int, optional
-        The layer ``transform`` reads, in ``0..n_layers`` (default: the last, ``n_layers``).
+        k-means restarts of the readout (default 4).
+    candidates : sequence of str, optional
+        The readout's candidates (default: all, see
+        :func:`~lpbook.neural.readout.candidate_names`).
     device : str or torch.device
         Where to train (default ``"cpu"``).
+    threads : int
+        torch's intra-op threads (default 1, the fastest for this size).
     progress : bool
-        Show a tqdm bar over epochs (default True).
+        Show a tqdm bar over steps (default True).
 
     Attributes (after ``fit``)
     --------------------------
     network_ : MaskedTokenNetwork
-    probe_ : LatentProbe
-    losses_ : list[float], the mean masked-token cross-entropy of each epoch.
+    readout_ : NeighbourReadout
+    curve_ : LearningCurve, train and validation loss (nats per hidden token) against steps.
     """
 
     uses_labels = False
@@ -99,16 +127,20 @@ class MaskedTokenModel(Learner):
         s,
         L,
         seed=0,
-        d_model=32,
+        d_model=64,
         n_layers=2,
-        n_heads=2,
-        mask_rate=0.25,
-        epochs=30,
+        n_heads=4,
+        mask_range=(0.2, 0.95),
+        max_steps=4000,
         batch_size=128,
-        lr=3e-3,
+        lr=1e-3,
+        eval_every=100,
+        patience=5,
+        val_fraction=0.1,
         n_init=4,
-        probe_layer=None,
+        candidates=None,
         device="cpu",
+        threads=1,
         progress=True,
     ):
         super().__init__(v, s, L, seed)
@@ -118,60 +150,123 @@ class MaskedTokenModel(Learner):
         self.n_heads = check_int("n_heads", n_heads, minimum=1)
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
-        self.mask_rate = check_float("mask_rate", mask_rate, low=0.0, high=1.0)
-        self.epochs = check_int("epochs", epochs, minimum=1)
+        if not isinstance(mask_range, (tuple, list)) or len(mask_range) != 2:
+            raise TypeError(f"mask_range must be a pair (low, high), got {mask_range!r}")
+        low, high = (check_float(f"mask_range[{i}]", r, low=0.0, high=2.0) for i, r in enumerate(mask_range))
+        if not low <= high <= 1.0:
+            raise ValueError(f"mask_range must satisfy 0 < low <= high <= 1, got {mask_range!r}")
+        self.mask_range = (low, high)
+        self.max_steps = check_int("max_steps", max_steps, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = check_float("lr", lr, low=0.0)
+        self.eval_every = check_int("eval_every", eval_every, minimum=1)
+        self.patience = check_int("patience", patience, minimum=1)
+        self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
         self.n_init = check_int("n_init", n_init, minimum=1)
-        self.probe_layer = self.n_layers if probe_layer is None else check_int("probe_layer", probe_layer, minimum=0)
-        if self.probe_layer > self.n_layers:
-            raise ValueError(f"probe_layer must be <= n_layers = {self.n_layers}, got {probe_layer}")
+        self.candidates = None if candidates is None else tuple(candidates)
+        NeighbourReadout(self.v, self.s, self.L, candidates=self.candidates)  # checks the option
         self.device = resolve_device(device)
+        self.threads = check_int("threads", threads, minimum=1)
         self.progress = bool(progress)
 
+    # ------------------------------------------------------------- masks
+    def _draw_mask(self, P: int, rng: torch.Generator) -> torch.Tensor:
+        """A bool mask of shape ``(P, s**L)`` from this learner's scheme: whole level-1 tuples, rate per sample."""
+        low, high = self.mask_range
+        rate = low + (high - low) * torch.rand(P, 1, generator=rng)
+        hidden = torch.rand(P, self.s ** (self.L - 1), generator=rng) < rate
+        return hidden.repeat_interleave(self.s, dim=1)
+
+    def sample_mask(self, P: int, seed: int) -> np.ndarray:
+        """``P`` masks of this learner's scheme, drawn from ``seed``: bool array ``(P, s**L)``, ``True`` = hidden."""
+        P = check_int("P", P, minimum=1)
+        return self._draw_mask(P, generator(check_int("seed", seed, minimum=0))).numpy()
+
+    # ----------------------------------------------------------- fitting
     def fit(self, tokens, labels=None) -> MaskedTokenModel:
-        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels`` are ignored), then fit the probe."""
+        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels`` are ignored), then fit the readout."""
         tokens = self._check_tokens(tokens)
-        x = as_long_tensor(tokens, self.device)
-        with seeded(self.seed):
-            encoder = Encoder(self.v, self.s**self.L, self.d_model, self.n_layers, self.n_heads)
-            network = MaskedTokenNetwork(encoder, self.d_model, self.v)
-        network.to(self.device)
-        rng = generator(self.seed)
+        train_rows, val_rows = split_validation(tokens.shape[0], self.val_fraction, self.seed)
+        with torch_threads(self.threads):
+            x = as_long_tensor(tokens[train_rows], self.device)
+            x_val = as_long_tensor(tokens[val_rows], self.device)
+            val_mask = self._draw_mask(len(val_rows), generator(self.seed + 1)).to(self.device)
+            with seeded(self.seed):
+                encoder = Encoder(self.v, self.s**self.L, self.d_model, self.n_layers, self.n_heads)
+                network = MaskedTokenNetwork(encoder, self.d_model, self.v)
+            network.to(self.device)
+            rng = generator(self.seed)
 
-        def batch_loss(index: torch.Tensor) -> torch.Tensor:
-            batch = x[index]
-            mask = (torch.rand(batch.shape, generator=rng) < self.mask_rate).to(self.device)
-            logits = network(batch, mask)
-            total = F.cross_entropy(logits[mask], batch[mask], reduction="sum")
-            return total / mask.sum().clamp(min=1)  # a batch without masked tokens contributes 0
+            def batch_loss(index: torch.Tensor) -> torch.Tensor:
+                batch = x[index]
+                total, count = masked_cross_entropy(network, batch, self._draw_mask(len(index), rng).to(self.device))
+                return total / count.clamp(min=1)  # a batch without hidden tokens contributes 0
 
-        self.losses_ = train(
-            network,
-            batch_loss,
-            x.shape[0],
-            max_steps=self.epochs * -(-x.shape[0] // self.batch_size),
-            batch_size=self.batch_size,
-            lr=self.lr,
-            rng=rng,
-            progress=self.progress,
-            desc=type(self).__name__,
-        ).train_loss
-        probe = LatentProbe(self.v, self.s, self.L, seed=self.seed, n_init=self.n_init)
-        self.probe_ = probe.fit(clean_states(network.encoder, x))
-        self.network_ = network
+            self.curve_ = train(
+                network,
+                batch_loss,
+                x.shape[0],
+                max_steps=self.max_steps,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                rng=rng,
+                eval_every=self.eval_every,
+                val_loss=lambda: self._loss(network, x_val, val_mask),
+                patience=self.patience,
+                progress=self.progress,
+                desc=type(self).__name__,
+            )
+            self.network_ = network
+            readout = NeighbourReadout(self.v, self.s, self.L, seed=self.seed, n_init=self.n_init, candidates=self.candidates)
+            self.readout_ = readout.fit(network, tokens[train_rows], tokens[val_rows])
         return self
 
-    def hidden_states(self, tokens) -> list[np.ndarray]:
-        """The clean tokens' hidden states: ``n_layers + 1`` float32 arrays of shape ``(P, s**L, d_model)``."""
+    @staticmethod
+    @torch.no_grad()
+    def _loss(network: MaskedTokenNetwork, x: torch.Tensor, mask: torch.Tensor) -> float:
+        total, count = 0.0, 0
+        for rows, masks in zip(x.split(INFERENCE_BATCH), mask.split(INFERENCE_BATCH)):
+            batch_total, batch_count = masked_cross_entropy(network, rows, masks)
+            total, count = total + batch_total.item(), count + batch_count.item()
+        return total / max(count, 1)
+
+    # ----------------------------------------------------------- reading
+    def masked_token_loss(self, tokens, mask) -> float:
+        """The network's cross-entropy on the hidden tokens of ``tokens`` under ``mask``, in nats per hidden token.
+
+        ``tokens`` and ``mask`` (bool, ``True`` = hidden) have shape ``(P, s**L)``;
+        compare with :func:`lpbook.bp.bayes_masked_token_loss` on the same pair.
+        """
         self._check_fitted("network_")
-        return clean_states(self.network_.encoder, as_long_tensor(self._check_tokens(tokens), self.device))
+        tokens = self._check_tokens(tokens)
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != tokens.shape:
+            raise ValueError(f"mask must be a bool array of the tokens' shape {tokens.shape}, got {mask.dtype} {mask.shape}")
+        if not mask.any():
+            raise ValueError("mask must hide at least one token")
+        with torch_threads(self.threads):
+            x = as_long_tensor(tokens, self.device)
+            return self._loss(self.network_, x, torch.as_tensor(mask, device=self.device))
+
+    def hidden_states(self, tokens) -> list[np.ndarray]:
+        """The clean tokens' hidden states: ``n_layers + 1`` float32 arrays of shape ``(P, s**L, d_model)``.
+
+        These feed the clean-state probe (:class:`~lpbook.neural.probe.LatentProbe`),
+        which the book keeps as the comparison for the readout.
+        """
+        self._check_fitted("network_")
+        with torch_threads(self.threads):
+            x = as_long_tensor(self._check_tokens(tokens), self.device)
+            return [states.numpy() for states in in_batches(self.network_.encoder, x)]
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
-        """``{level: codes}`` for levels ``1..L-1`` from layer ``probe_layer``; codes ``(P, s**(L-level))``, int64 in ``[0, v)``."""
-        return {level: by_layer[self.probe_layer] for level, by_layer in self.transform_layers(tokens).items()}
+        """``{level: codes}`` for levels ``1..L-1`` from the readout; codes ``(P, s**(L-level))``, int64 in ``[0, v)``."""
+        self._check_fitted("readout_")
+        with torch_threads(self.threads):
+            return self.readout_.transform(self.network_, self._check_tokens(tokens))
 
-    def transform_layers(self, tokens) -> dict[int, dict[int, np.ndarray]]:
-        """``{level: {layer: codes}}`` for levels ``1..L-1`` and layers ``0..n_layers``, codes as in :meth:`transform`."""
-        self._check_fitted("probe_")
-        return self.probe_.transform(self.hidden_states(tokens))
+    def transform_candidates(self, tokens) -> dict[int, dict[str, np.ndarray]]:
+        """``{level: {candidate: codes}}``: every candidate of the readout, codes as in :meth:`transform`."""
+        self._check_fitted("readout_")
+        with torch_threads(self.threads):
+            return self.readout_.transform_candidates(self.network_, self._check_tokens(tokens))
