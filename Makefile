@@ -1,13 +1,14 @@
 # One entry point for users and CI.
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create or reuse .venv, install, run every check (what .ci/run calls)
+#   make results  recompute the precomputed sweeps under results/ (hours: meant for a GPU machine)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test unit notebooks book-strict bench sync clean
+.PHONY: install book test unit notebooks book-strict bench sync clean results
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -45,6 +46,23 @@ book-strict: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# Precomputed sweeps of Chapter 5, each SQLite file with its sidecar (lpbook sweep --record, see
+# lpbook.results). The neural learners share one backbone and budget; RESULTS_DEVICE=cpu runs them
+# on the CPU (days). A rerun resumes an interrupted sweep. tests/test_results.py checks every
+# committed database against its sidecar.
+RESULTS_DEVICE ?= cuda
+RESULTS_WORKERS ?= 4
+RESULTS_GRID := --v 16 --m 3 --s 2 --L 3 4 --P-range 1000 1000000 10 --seeds 4 --n-test 4000 \
+	--workers $(RESULTS_WORKERS) --record --no-progress
+RESULTS_NET := --option d_model=128 --option n_layers=4 --option n_heads=4 --option max_steps=20000 \
+	--option batch_size=256 --option progress=false --option device=$(RESULTS_DEVICE)
+
+results: $(STAMP)
+	mkdir -p results
+	$(BIN)/lpbook sweep --learner data2vec $(RESULTS_GRID) $(RESULTS_NET) --option K=2 --db results/data2vec.sqlite
+	$(BIN)/lpbook sweep --learner masked-token $(RESULTS_GRID) $(RESULTS_NET) --db results/masked-token.sqlite
+	$(BIN)/lpbook sweep --learner ilc $(RESULTS_GRID) --db results/ilc.sqlite
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)
