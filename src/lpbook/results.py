@@ -179,3 +179,16 @@ def check_database(db) -> dict:
 def committed_databases(root) -> list[Path]:
     """The ``*.sqlite`` files under ``root/results``, sorted."""
     return sorted((Path(root) / RESULTS_DIR).glob("*.sqlite"))
+
+
+def find_results_dir(start=None) -> Path | None:
+    """The nearest ``results`` folder at ``start`` (default: the working directory) or above it, or ``None``.
+
+    Chapters run from ``book/``, so this finds the repository's ``results/``;
+    in a session without the repository (e.g. Colab) there is none.
+    """
+    start = Path.cwd() if start is None else Path(start)
+    for folder in (start, *start.resolve().parents):
+        if (folder / RESULTS_DIR).is_dir():
+            return folder / RESULTS_DIR
+    return None

@@ -106,8 +106,8 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
     # ilc_points: the ILC sweep's grid; probe_steps: the data2vec token probe's budget.
     "data2vec": {
         "smoke": dict(
-            v=8, m=2, net=dict(d_model=16, n_layers=2, n_heads=2, lr=3e-3, batch_size=64), steps=40,
-            trace_P=400, trace_steps=(0, 20, 40), sc_P={3: (200, 400), 4: (400,)}, n_test=300,
+            v=8, m=2, net=dict(d_model=16, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=1), steps=40,
+            trace_P=400, trace_steps=(0, 40), sc_P={3: (200, 400), 4: (400,)}, n_test=300,
             abl_steps=20, probe_steps=10, ilc_points=4, seeds=1,
         ),
         "book": dict(
