@@ -170,7 +170,7 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
             results.check_sidecar_settings(args.db, settings)
         except (ValueError, TypeError) as exc:
             parser.error(str(exc))
-    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
         rows = sweep.run_sweep(
             args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
@@ -182,7 +182,9 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
         _fail(exc)
     if args.record:
         try:
-            path = results.write_sidecar(args.db, args.argv, settings, started, time.perf_counter() - clock)
+            path = results.write_sidecar(
+                args.db, args.argv, settings, source, started, time.perf_counter() - clock
+            )
         except (ValueError, OSError) as exc:
             _fail(exc)
         print(f"its sidecar is {path}")

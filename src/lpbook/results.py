@@ -9,7 +9,7 @@ committed under ``results/`` (``make results`` regenerates them). Next to each
 - ``command``: the exact command line, and ``settings``: the sweep it defines
   (learner, options, grammars, ``P_grid``, seeds, ``n_test``);
 - ``version``: :data:`lpbook.__version__`; ``git_commit`` and ``git_dirty``:
-  the source tree that ran it (``None`` outside a git checkout);
+  the source tree when the (last) run started (``None`` outside a git checkout);
 - ``hardware``: platform, processor, CPU count, Python, torch and accelerator;
 - ``started``, ``finished`` (UTC) and ``wall_seconds``, summed over the runs
   that built the database (a resumed sweep adds its time).
@@ -105,25 +105,35 @@ def hardware() -> dict:
     return info
 
 
-def write_sidecar(db, argv: list[str], settings: dict, started: datetime, wall_seconds: float) -> Path:
+def source_state() -> dict:
+    """The source tree that runs now: ``{"git_commit": sha or None, "git_dirty": bool or None}``.
+
+    Call it when the sweep starts (the code is loaded then), and pass it to
+    :func:`write_sidecar` at the end.
+    """
+    commit = _git("rev-parse", "HEAD")
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {"git_commit": commit, "git_dirty": dirty}
+
+
+def write_sidecar(db, argv: list[str], settings: dict, source: dict, started: datetime, wall_seconds: float) -> Path:
     """Write (or update) the sidecar of ``db`` after a sweep of ``settings`` run by ``lpbook argv``.
 
-    An existing sidecar of the same settings keeps its ``started`` time and
-    adds ``wall_seconds`` to its own; one of other settings raises
-    ``ValueError`` (a database holds one sweep). Returns the sidecar's path.
+    ``source`` is :func:`source_state` taken when the sweep started. An
+    existing sidecar of the same settings keeps its ``started`` time and adds
+    ``wall_seconds`` to its own; one of other settings raises ``ValueError``
+    (a database holds one sweep). Returns the sidecar's path.
     """
     path = sidecar_path(db)
     previous = check_sidecar_settings(db, settings)
     if previous is not None:
         started = datetime.fromisoformat(previous["started"])
         wall_seconds += previous["wall_seconds"]
-    commit = _git("rev-parse", "HEAD")
     record = {
         "command": shlex.join(["lpbook", *argv]),
         "settings": settings,
         "version": lpbook.__version__,
-        "git_commit": commit,
-        "git_dirty": None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **source,
         "hardware": hardware(),
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
