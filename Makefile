@@ -2,13 +2,14 @@
 #   make book   create .venv, install everything, execute every chapter, build _build/html
 #   make test   create or reuse .venv, install, run every check (what .ci/run calls)
 #   make results  recompute the precomputed sweeps under results/ (hours: meant for a GPU machine)
+#   make results-cpu  the smaller precomputed sweeps of Chapter 5 (about an hour on a CPU)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test unit notebooks book-strict bench sync clean results
+.PHONY: install book test unit notebooks book-strict bench sync clean results results-cpu
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -63,6 +64,17 @@ results: $(STAMP)
 	$(BIN)/lpbook sweep --learner data2vec $(RESULTS_GRID) $(RESULTS_NET) --option K=2 --db results/data2vec.sqlite
 	$(BIN)/lpbook sweep --learner masked-token $(RESULTS_GRID) $(RESULTS_NET) --db results/masked-token.sqlite
 	$(BIN)/lpbook sweep --learner ilc $(RESULTS_GRID) --db results/ilc.sqlite
+
+# The intermediate sweeps committed from a CPU run (about an hour on one core): Chapter 5 shows them.
+CPU_GRID := --v 8 --m 2 --s 2 --L 3 --P 1000 4000 16000 --seeds 2 --n-test 2000 --workers 1 --record --no-progress
+CPU_NET := --option d_model=32 --option n_layers=2 --option n_heads=2 --option lr=0.003 --option max_steps=2000 \
+	--option progress=false
+
+results-cpu: $(STAMP)
+	mkdir -p results
+	$(BIN)/lpbook sweep --learner data2vec $(CPU_GRID) $(CPU_NET) --db results/data2vec-cpu.sqlite
+	$(BIN)/lpbook sweep --learner masked-token $(CPU_GRID) $(CPU_NET) --db results/masked-token-cpu.sqlite
+	$(BIN)/lpbook sweep --learner ilc $(CPU_GRID) --db results/ilc-cpu.sqlite
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)

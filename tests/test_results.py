@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,19 @@ from lpbook import results
 from lpbook.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = results.committed_databases(ROOT)
+
+
+def committed(paths: list[Path]) -> list[Path]:
+    """The databases git tracks (all of them outside a git checkout): a sweep still running is not committed."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return paths
+    tracked = {ROOT / line for line in listed.stdout.split()}
+    return [p for p in paths if p in tracked]
+
+
+COMMITTED = committed(results.committed_databases(ROOT))
 
 
 def record(db, *extra) -> int:
