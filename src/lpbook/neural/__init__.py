@@ -2,7 +2,8 @@
 
 Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
 works without it. Importing it registers the learners ``"supervised-cnn"``
-(:class:`SupervisedCNN`) and ``"masked-token"`` (:class:`MaskedTokenModel`).
+(:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`) and
+``"slc"`` (:class:`SLC`, the stack of predictor-clusterer modules).
 The pieces meant for reuse by later learners are the transformer backbone
 (:class:`Encoder`), the latent probe (:class:`LatentProbe`,
 :func:`score_layers`) and the training helpers in :mod:`lpbook.neural.training`.
@@ -12,15 +13,18 @@ from .cnn import HierarchicalCNN, SupervisedCNN
 from .encoder import Encoder
 from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
+from .slc import SLC, LearningCurve
 from .training import resolve_device
 
 __all__ = [
     "Encoder",
     "HierarchicalCNN",
     "LatentProbe",
+    "LearningCurve",
     "MaskedTokenModel",
     "MaskedTokenNetwork",
     "ProbeScores",
+    "SLC",
     "SupervisedCNN",
     "pool",
     "resolve_device",
