@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 #: Learners that need torch: importable from the top-level package, but torch
 #: is loaded only when one of them is asked for.
-_NEURAL = ("SupervisedCNN", "MaskedTokenModel", "Data2Vec")
+_NEURAL = ("SupervisedCNN", "MaskedTokenModel", "Data2Vec", "SLC")
 
 
 def __getattr__(name: str):
@@ -41,6 +41,7 @@ __all__ = [
     "RHM",
     "RootProbe",
     "Sample",
+    "SLC",
     "SupervisedCNN",
     "SupervisedClustering",
     "TokenClustering",

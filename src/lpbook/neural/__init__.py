@@ -2,8 +2,8 @@
 
 Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
 works without it. Importing it registers the learners ``"supervised-cnn"``
-(:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`) and
-``"data2vec"`` (:class:`Data2Vec`).
+(:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`),
+``"data2vec"`` (:class:`Data2Vec`) and ``"slc"`` (:class:`SLC`, the stack of predictor-clusterer modules).
 The pieces meant for reuse by later learners are the transformer backbone
 (:class:`Encoder`), the latent probe (:class:`LatentProbe`,
 :func:`score_layers`) and the training helpers in :mod:`lpbook.neural.training`.
@@ -14,6 +14,7 @@ from .data2vec import Data2Vec
 from .encoder import Encoder
 from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
+from .slc import SLC, LearningCurve
 from .training import resolve_device
 
 __all__ = [
@@ -21,9 +22,11 @@ __all__ = [
     "Encoder",
     "HierarchicalCNN",
     "LatentProbe",
+    "LearningCurve",
     "MaskedTokenModel",
     "MaskedTokenNetwork",
     "ProbeScores",
+    "SLC",
     "SupervisedCNN",
     "pool",
     "resolve_device",
