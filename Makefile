@@ -64,6 +64,8 @@ results: $(STAMP)
 	$(BIN)/lpbook sweep --learner data2vec $(RESULTS_GRID) $(RESULTS_NET) --option K=2 --db results/data2vec.sqlite
 	$(BIN)/lpbook sweep --learner masked-token $(RESULTS_GRID) $(RESULTS_NET) --db results/masked-token.sqlite
 	$(BIN)/lpbook sweep --learner ilc $(RESULTS_GRID) --db results/ilc.sqlite
+	$(BIN)/lpbook sweep --learner slc $(RESULTS_GRID) --option progress=false --option device=$(RESULTS_DEVICE) \
+		--db results/slc.sqlite
 
 # The small sweeps committed from a CPU run (about an hour of wall time on a shared CPU): Chapter 5 shows them.
 CPU_GRID := --v 8 --m 2 --s 2 --L 3 --P 1000 16000 --seeds 1 --n-test 2000 --workers 1 --record --no-progress
