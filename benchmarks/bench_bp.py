@@ -1,6 +1,7 @@
 """Benchmark: lpbook.bp.posteriors for P = 10**5 strings of RHM(v=16, m=4, s=2, L=6), 15% of tokens hidden.
 
-Target (issue 7), on one core: at most 2 s. Prints the best of a few runs, the
+Target (issue 7), on one core: at most 2 s. Prints the best of a few runs (wall
+time, and the process's CPU time, a fairer measure on a shared machine), the
 load average of the machine at the time, and the peak memory traced with
 ``tracemalloc`` (numpy reports its allocations to it) during a separate run,
 against the bytes of the returned posteriors. Sampling is excluded.
@@ -35,11 +36,12 @@ def main() -> None:
     tokens = rhm.sample(P, seed=1).tokens
     mask = np.random.default_rng(2).random(tokens.shape) < HIDDEN
     bp.posteriors(rhm, tokens[:1000], mask[:1000])  # warm up
-    times = []
+    times, cpu_times = [], []
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         post = bp.posteriors(rhm, tokens, mask)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
         del post
     best = min(times)
     tracemalloc.start()
@@ -50,6 +52,8 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bp.posteriors, {rhm}, P = {P:.0e}, {HIDDEN:.0%} hidden, best of {REPEATS}: {best:.3f} s "
           f"(median {sorted(times)[REPEATS // 2]:.3f} s; 1-min load average {load:.2f})")
+    print(f"  CPU time (user + sys) of the process, best of {REPEATS}: {min(cpu_times):.3f} s "
+          "(on a loaded machine it is a fairer measure than wall time)")
     print(f"  returned posteriors: {returned / 2**20:.0f} MiB   peak traced: {peak / 2**20:.0f} MiB "
           f"= {peak / returned:.2f} x returned")
     print(f"  target: time <= {TIME_TARGET_S} s: {'met' if best <= TIME_TARGET_S else 'NOT met'}")

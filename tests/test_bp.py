@@ -171,6 +171,25 @@ def test_chunking_does_not_change_the_result(monkeypatch):
                                + bp.log_likelihood(rhm, sample.tokens[7:], mask[7:]).tolist(), atol=1e-12)
 
 
+def test_binary_search_lookup_agrees_with_the_dense_table(monkeypatch):
+    rhm = RHM(4, 3, 3, 2, n_classes=2, seed=3)
+    sample = rhm.sample(60, seed=2)
+    tokens = sample.tokens.astype(np.int64)
+    tokens[5, :3] = ungrammatical_tuple(rhm)
+    mask = np.random.default_rng(1).random(tokens.shape) < 0.3
+    mask[5, :3] = False
+    dense = bp.posteriors(rhm, np.delete(tokens, 5, 0), np.delete(mask, 5, 0))
+    dense_ll = bp.log_likelihood(rhm, tokens, mask)
+    monkeypatch.setattr(bp, "_DENSE_LOOKUP", 0)
+    searched = bp.posteriors(rhm, np.delete(tokens, 5, 0), np.delete(mask, 5, 0))
+    for level in dense:
+        assert np.array_equal(dense[level], searched[level])
+    assert np.array_equal(bp.log_likelihood(rhm, tokens, mask), dense_ll)
+    assert dense_ll[5] == -np.inf
+    with pytest.raises(UngrammaticalError, match="row 5"):
+        bp.posteriors(rhm, tokens, mask)
+
+
 def test_hidden_values_are_ignored():
     rhm = RHM(4, 2, 2, 3, seed=0)
     sample = rhm.sample(30, seed=0)

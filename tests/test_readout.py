@@ -125,3 +125,26 @@ def test_a_trained_network_is_read_better_than_an_untrained_one():
     untrained = MaskedTokenModel(8, 2, 2, max_steps=1, **options).fit(train.tokens)
     accuracy = [level_accuracy(test.levels[1], model.transform(test.tokens)[1]) for model in (trained, untrained)]
     assert accuracy[0] > accuracy[1] + 0.15
+
+
+def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
+    from lpbook import bp
+    from lpbook.neural.measure import measure_masked_token, seconds_per_step
+
+    grammar = dict(v=4, m=2, s=2, L=3)
+    options = dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10, n_init=1)
+    point = measure_masked_token(grammar, 200, seed=1, n_test=300, options=options)
+    rhm = RHM(4, 2, 2, 3, seed=1)
+    test = rhm.sample(300, seed=3)
+    mask = MaskedTokenModel(4, 2, 3, **options).sample_mask(300, seed=3)
+    assert point.bayes_loss == pytest.approx(bp.bayes_masked_token_loss(rhm, test.tokens, mask))
+    # No predictor beats the Bayes floor by more than the test set's noise; an
+    # untrained 20-step network stays well above it.
+    assert point.excess_loss == point.test_loss - point.bayes_loss and point.excess_loss > 0.05
+    assert set(point.accuracy) == set(point.clean_accuracy) == set(point.choice) == {1, 2}
+    assert all(0 <= a <= 1 for a in [*point.accuracy.values(), *point.clean_accuracy.values()])
+    assert point.curve.steps == [10, 20] and point.seconds > 0
+    assert point.curve.seconds[-1] > 0 and len(point.curve.seconds) == 2
+    assert seconds_per_step(grammar, options, steps=3) > 0
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        seconds_per_step(grammar, options, steps=0)

@@ -26,6 +26,7 @@ def test_budget_and_curve():
     assert curve.steps == [10, 20, 30, 40, 50]
     assert len(curve.train_loss) == 5 and curve.val_loss == []
     assert curve.stopped == "budget" and curve.best_step == 50
+    assert len(curve.seconds) == 5 and curve.seconds == sorted(curve.seconds)
     assert curve.train_loss[-1] < curve.train_loss[0]
     assert np.isnan(curve.best_val_loss)
 

@@ -42,39 +42,71 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import check_int_array, check_range
-from .grammar import RHM, UngrammaticalError
+from .grammar import RHM, UngrammaticalError, encode_tuples
 
-#: Target number of float64 entries of the level-0 evidence per chunk of rows.
-_CHUNK_ENTRIES = 2**17
+#: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
+_CHUNK_ENTRIES = 2**19
+
+#: Largest ``(v + 1)**s`` for which child tuples are mapped to productions by a dense table
+#: (beyond it, by binary search in the grammar's sorted tuple codes).
+_DENSE_LOOKUP = 2**22
 
 
 @dataclass(frozen=True)
 class _Level:
-    """Index tables of one level's productions, in the order ``a*m + j``.
+    """Tables of one level's ``n*m`` productions, in the order ``a*m + j``.
 
-    ``gather`` has shape ``(s * n*m,)``: entry ``i*n*m + a*m + j`` is
-    ``i*v + rules[a, j, i]``, the column of the children's messages (laid out
-    as ``(s*v,)`` per node) that production ``(a, j)`` reads at child ``i``.
-    ``scatter`` is the ``(n*m, s*v)`` indicator matrix of the same map.
-    ``weights`` holds the production probabilities, shape ``(n*m,)``.
+    - ``gather`` (s*n*m,): entry ``i*n*m + a*m + j`` is ``i*v + rules[a, j, i]``,
+      the column of the children's messages (laid out ``(s*v,)`` per node)
+      that production ``(a, j)`` reads at child ``i``;
+    - ``scatter`` (n*m, s*v): the indicator matrix of the same map;
+    - ``summer`` (n*m, n): sums a node's production terms into its symbols;
+    - ``weights`` (n*m,): the production probabilities;
+    - ``log_weights`` (n*m + 1,): their logarithms, then a 0 read by index ``-1``;
+    - ``symbol`` (n*m + 1,): the parent symbol ``a`` of each production, then ``-1``;
+    - ``lookup`` ((v+1)**s,) or None: the production of each child tuple coded
+      in base ``v + 1`` (digit ``v`` = unknown child), ``-1`` when the tuple has
+      an unknown child or is not a production.
     """
 
     gather: np.ndarray
     scatter: np.ndarray
+    summer: np.ndarray
     weights: np.ndarray
+    log_weights: np.ndarray
+    symbol: np.ndarray
+    lookup: np.ndarray | None
 
 
 def _tables(rhm: RHM) -> dict[int, _Level]:
     out = {}
     s, v, m = rhm.s, rhm.v, rhm.m
     for level in range(1, rhm.L + 1):
-        rules = rhm.rules[level].reshape(-1, s).astype(np.intp)  # (n*m, s)
+        n = rhm.alphabet_size(level)
+        rules = rhm.rules[level].reshape(n * m, s).astype(np.intp)
         columns = rules + v * np.arange(s)
-        scatter = np.zeros((rules.shape[0], s * v))
-        scatter[np.arange(rules.shape[0])[:, None], columns] = 1.0
-        weights = np.full(rules.shape[0], 1.0 / m)
-        out[level] = _Level(np.ascontiguousarray(columns.T).ravel(), scatter, weights)
+        scatter = np.zeros((n * m, s * v))
+        scatter[np.arange(n * m)[:, None], columns] = 1.0
+        weights = np.full(n * m, 1.0 / m)
+        lookup = None
+        if (v + 1) ** s <= _DENSE_LOOKUP:
+            lookup = np.full((v + 1) ** s, -1, dtype=np.intp)
+            lookup[encode_tuples(rules, v + 1)] = np.arange(n * m)
+        out[level] = _Level(
+            gather=np.ascontiguousarray(columns.T).ravel(),
+            scatter=scatter,
+            summer=np.repeat(np.eye(n), m, axis=0),
+            weights=weights,
+            log_weights=np.append(np.log(weights), 0.0),
+            symbol=np.append(np.repeat(np.arange(n), m), -1),
+            lookup=lookup,
+        )
     return out
+
+
+def _onehot(n: int) -> np.ndarray:
+    """Rows of the identity of size ``n``, then a row of zeros read by index ``-1``."""
+    return np.vstack([np.eye(n), np.zeros((1, n))])
 
 
 def _check(rhm: RHM, tokens, mask) -> tuple[np.ndarray, np.ndarray]:
@@ -96,60 +128,102 @@ def _check(rhm: RHM, tokens, mask) -> tuple[np.ndarray, np.ndarray]:
     return tokens, mask
 
 
-def _evidence(rhm: RHM, tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Level-0 messages, shape ``(N, s**L, v)``: one-hot if visible, ones if hidden."""
-    table = np.vstack([np.eye(rhm.v), np.ones((1, rhm.v))])
-    return np.take(table, np.where(mask, rhm.v, tokens.astype(np.intp)), axis=0)
+@dataclass
+class _Uncertain:
+    """The nodes of one level whose subtree holds a hidden token (or a contradiction).
 
-
-def _upward(rhm, tables, beta, keep):
-    """Inside messages of one chunk from its level-0 messages ``beta`` (N, s**L, v).
-
-    Returns ``(log_z, betas, productions, zeros, root)``: ``log_z`` (N,) is the
-    sum of the logarithms of every normaliser (``-inf`` on rows of probability
-    zero); when ``keep``, ``betas[l]`` (N, n_pos, n_l) and ``productions[l]``
-    (N, n_pos, n_l*m) are the normalised messages and production terms ``G``
-    of every level ``l >= 1``, and ``zeros[l]`` (N, n_pos) marks the nodes whose
-    message vanished (empty dicts otherwise); ``root`` (N, 1, n_classes) is the
-    root's normalised message.
+    ``index`` (k,) are their flat indices ``row * n_pos + pos`` in the chunk;
+    ``beta`` (k, n) their normalised upward messages; ``terms`` (k, n*m) their
+    production terms ``G`` divided by the same normalisers (kept only for the
+    downward pass).
     """
-    N = beta.shape[0]
-    log_z = np.zeros(N)
-    betas, productions, zeros = {}, {}, {}
+
+    index: np.ndarray
+    beta: np.ndarray
+    terms: np.ndarray | None
+
+
+@dataclass
+class _Upward:
+    """The upward pass of one chunk.
+
+    ``known[l]`` (N, n_pos) holds the symbol of every node whose subtree is
+    fully visible (it is then determined by the parse) and ``-1`` elsewhere;
+    ``uncertain[l]`` the other nodes' messages; ``log_z`` (N,) the sum of
+    the logarithms of all normalisers, ``-inf`` on rows of probability zero;
+    ``dead[l]`` the flat indices of nodes whose message vanished.
+    """
+
+    known: dict[int, np.ndarray]
+    uncertain: dict[int, _Uncertain]
+    log_z: np.ndarray
+    dead: dict[int, np.ndarray]
+
+
+def _productions(rhm: RHM, level: int, table: _Level, children: np.ndarray) -> np.ndarray:
+    """The production index of each row of ``children`` (k, s) (``-1`` = unknown), or ``-1``."""
+    if table.lookup is not None:
+        return table.lookup[encode_tuples(np.where(children < 0, rhm.v, children), rhm.v + 1)]
+    index = rhm._lookup(level, np.maximum(children, 0))
+    return np.where((children >= 0).all(axis=1), index, -1)
+
+
+def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool) -> _Upward:
+    """Upward messages of one chunk; ``symbols`` (N, s**L) holds the tokens, ``-1`` where hidden.
+
+    A node whose subtree is fully visible and grammatical has a one-hot
+    message on its parsed symbol, with normaliser the weight of its production;
+    only the other nodes are computed from their children's messages.
+    """
+    N = symbols.shape[0]
+    s, v = rhm.s, rhm.v
+    up = _Upward({0: symbols}, {}, np.zeros(N), {})
+    evidence = np.vstack([np.eye(v), np.ones((1, v))])  # row -1: a hidden token
+    below = None  # dense normalised messages of the level below, (N * n_pos, n)
     for level in range(1, rhm.L + 1):
         t = tables[level]
-        n = rhm.alphabet_size(level)
-        n_pos = rhm.n_positions(level)
-        children = beta.reshape(N, n_pos, rhm.s * rhm.v)
-        picked = np.take(children, t.gather, axis=2).reshape(N, n_pos, rhm.s, -1)
-        G = picked[:, :, 0] * t.weights
-        for i in range(1, rhm.s):
-            G *= picked[:, :, i]
-        beta = G.reshape(N, n_pos, n, rhm.m).sum(axis=3)
-        z = beta.sum(axis=2)
+        n, n_pos = rhm.alphabet_size(level), rhm.n_positions(level)
+        children = up.known[level - 1].reshape(N * n_pos, s)
+        production = _productions(rhm, level, t, children)
+        up.known[level] = t.symbol[production].reshape(N, n_pos)
+        up.log_z += t.log_weights[production].reshape(N, n_pos).sum(axis=1)
+        index = np.flatnonzero(production < 0)
+        if level == 1:
+            rows = np.take(evidence, children[index], axis=0).reshape(index.size, s * v)
+        else:
+            rows = below.reshape(N * n_pos, s * v)[index]
+        picked = np.take(rows, t.gather, axis=1)
+        width = t.weights.size
+        terms = picked[:, :width] * t.weights
+        for i in range(1, s):
+            terms *= picked[:, i * width : (i + 1) * width]
+        beta = terms @ t.summer
+        z = beta.sum(axis=1)
         dead = z <= 0
         if dead.any():
-            z = np.where(dead, 1.0, z)
-        log_z += np.log(z).sum(axis=1)
-        beta /= z[:, :, None]
+            up.dead[level] = index[dead]
+            up.log_z[index[dead] // n_pos] = -np.inf
+            z[dead] = 1.0
+        up.log_z += np.bincount(index // n_pos, weights=np.log(z), minlength=N)
+        beta /= z[:, None]
         if keep:
-            G /= z[:, :, None]
-            betas[level], productions[level], zeros[level] = beta, G, dead
-        if dead.any():
-            log_z[dead.any(axis=1)] = -np.inf
-    return log_z, betas, productions, zeros, beta
+            terms /= z[:, None]
+        up.uncertain[level] = _Uncertain(index, beta, terms if keep else None)
+        if level < rhm.L:
+            below = np.take(_onehot(n), up.known[level].ravel(), axis=0)
+            below[index] = beta
+    return up
 
 
 def _root_prior(rhm: RHM) -> np.ndarray:
     return np.full(rhm.n_classes, 1.0 / rhm.n_classes)
 
 
-def _raise_ungrammatical(rhm: RHM, zeros: dict[int, np.ndarray], row_offset: int):
+def _raise_ungrammatical(rhm: RHM, up: _Upward, row_offset: int):
     """Raise for the first row with a vanished message, at its lowest such node."""
-    bad = np.any([zeros[level].any(axis=1) for level in range(1, rhm.L + 1)], axis=0)
-    row = int(np.flatnonzero(bad)[0])
-    level = next(l for l in range(1, rhm.L + 1) if zeros[l][row].any())
-    pos = int(np.flatnonzero(zeros[level][row])[0])
+    found = [(int(idx // rhm.n_positions(l)), l, int(idx % rhm.n_positions(l)))
+             for l, dead in up.dead.items() for idx in dead]
+    row, level, pos = min(found)
     raise UngrammaticalError(
         f"the visible tokens of row {row + row_offset} are not generated by this grammar: no symbol of "
         f"the level-{level} node at position {pos} is consistent with the visible tokens below it",
@@ -162,6 +236,10 @@ def _raise_ungrammatical(rhm: RHM, zeros: dict[int, np.ndarray], row_offset: int
 def _chunks(rhm: RHM, P: int):
     rows = max(1, _CHUNK_ENTRIES // (rhm.s**rhm.L * rhm.v))
     return [(lo, min(P, lo + rows)) for lo in range(0, P, rows)]
+
+
+def _symbols(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, -1, tokens.astype(np.intp))
 
 
 def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
@@ -179,9 +257,9 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     -------
     dict[int, numpy.ndarray]
         ``{l: array of shape (P, s**(L-l), n_l)}`` for ``l = 0..L`` (float64,
-        rows summing to 1), ``n_0 = v`` and ``n_L = n_classes``. Level 0 holds
-        the predictive distribution at hidden positions and the one-hot of the
-        token at visible ones.
+        rows summing to 1 up to rounding), ``n_0 = v`` and ``n_L = n_classes``.
+        Level 0 holds the predictive distribution at hidden positions and the
+        exact one-hot of the token at visible ones.
 
     Raises :class:`lpbook.UngrammaticalError` when the visible tokens of a
     row have probability zero.
@@ -190,24 +268,32 @@ def posteriors(rhm: RHM, tokens, mask=None) -> dict[int, np.ndarray]:
     P = tokens.shape[0]
     tables = _tables(rhm)
     out = {l: np.empty((P, rhm.n_positions(l), rhm.alphabet_size(l))) for l in range(rhm.L + 1)}
+    onehot = {l: _onehot(rhm.alphabet_size(l)) for l in range(rhm.L + 1)}
     prior = _root_prior(rhm)
     for lo, hi in _chunks(rhm, P):
         N = hi - lo
-        _, betas, productions, zeros, beta_root = _upward(rhm, tables, _evidence(rhm, tokens[lo:hi], mask[lo:hi]), True)
-        if any(z.any() for z in zeros.values()):
-            _raise_ungrammatical(rhm, zeros, lo)
-        post = prior * beta_root
-        post /= post.sum(axis=2, keepdims=True)
-        out[rhm.L][lo:hi] = post
+        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), True)
+        if up.dead:
+            _raise_ungrammatical(rhm, up, lo)
+        top = out[rhm.L][lo:hi]
+        np.take(onehot[rhm.L], up.known[rhm.L], axis=0, out=top)
+        root = up.uncertain[rhm.L]
+        post = prior * root.beta
+        top.reshape(N, -1)[root.index] = post / post.sum(axis=1, keepdims=True)
         for level in range(rhm.L, 0, -1):
-            beta = betas[level]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(beta > 0, post / beta, 0.0)
-            Q = productions[level].reshape(N, -1, beta.shape[2], rhm.m) * ratio[:, :, :, None]
-            child = Q.reshape(-1, Q.shape[2] * rhm.m) @ tables[level].scatter
-            post = child.reshape(N, -1, rhm.v)
-            post /= post.sum(axis=2, keepdims=True)
-            out[level - 1][lo:hi] = post
+            node = up.uncertain[level]
+            n = rhm.alphabet_size(level)
+            post = out[level][lo:hi].reshape(N * rhm.n_positions(level), n)[node.index]
+            ratio = np.divide(post, node.beta, out=np.zeros_like(post), where=node.beta > 0)
+            k = node.index.size
+            Q = (node.terms.reshape(k, n, rhm.m) * ratio[:, :, None]).reshape(k, n * rhm.m)
+            child = Q @ tables[level].scatter
+            if level == 1:  # exact one-hots at visible tokens: x / x == 1
+                child = child.reshape(k, rhm.s, rhm.v)
+                child /= child.sum(axis=2, keepdims=True)
+            below = out[level - 1][lo:hi]
+            np.take(onehot[level - 1], up.known[level - 1], axis=0, out=below)
+            below.reshape(N * rhm.n_positions(level), rhm.s * rhm.v)[node.index] = child.reshape(k, rhm.s * rhm.v)
     return out
 
 
@@ -223,9 +309,11 @@ def log_likelihood(rhm: RHM, tokens, mask=None) -> np.ndarray:
     out = np.empty(P)
     prior = _root_prior(rhm)
     for lo, hi in _chunks(rhm, P):
-        log_z, _, _, _, beta_root = _upward(rhm, tables, _evidence(rhm, tokens[lo:hi], mask[lo:hi]), False)
+        up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), False)
+        root_beta = np.take(_onehot(rhm.n_classes), up.known[rhm.L][:, 0], axis=0)
+        root_beta[up.uncertain[rhm.L].index] = up.uncertain[rhm.L].beta
         with np.errstate(divide="ignore"):
-            out[lo:hi] = log_z + np.log(beta_root[:, 0] @ prior)
+            out[lo:hi] = up.log_z + np.log(root_beta @ prior)
     return out
 
 

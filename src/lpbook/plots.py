@@ -47,3 +47,30 @@ def label_accuracy_axes(ax: plt.Axes, xlabel: str, *, chance: float | None = Non
     ax.set_ylim(0, 1.03)
     if chance is not None:
         ax.axhline(chance, color="0.6", ls=":", lw=1)
+
+
+def level_curves(ax: plt.Axes, P, values: dict, *, scale: dict | None = None, label: str = "", **style) -> dict:
+    """One line per level: ``values[level]`` (one value per entry of ``P``) against ``P / scale[level]``, log x.
+
+    For measurements that are not sweep rows, e.g. one network per ``P``.
+    Lines are labelled ``f"{label}level {level}"`` and coloured ``C{level - 1}``
+    unless ``style`` says otherwise. Returns ``{level: line}``.
+    """
+    P = np.asarray(P, dtype=float)
+    lines = {}
+    for level, ys in sorted(values.items()):
+        x = P / (1.0 if scale is None else scale[level])
+        options = {"marker": "o", "ms": 4, "color": f"C{level - 1}", "label": f"{label}level {level}", **style}
+        (lines[level],) = ax.semilogx(x, ys, **options)
+    return lines
+
+
+def excess_loss_curve(ax: plt.Axes, P, excess, *, target: float | None = None, **style):
+    """A network's excess test loss over the Bayes floor (nats per hidden token) against ``P``, with ``target``."""
+    (line,) = ax.semilogx(np.asarray(P, dtype=float), excess, marker="o", ms=4, **style)
+    if target is not None:
+        ax.axhline(target, color="0.6", ls=":", lw=1, label=f"target {target}")
+    ax.axhline(0, color="0.3", lw=0.6)
+    ax.set_xlabel("training samples P")
+    ax.set_ylabel("excess loss (nats per hidden token)")
+    return line

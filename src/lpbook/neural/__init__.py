@@ -5,8 +5,11 @@ works without it. Importing it registers the learners ``"supervised-cnn"``
 (:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`),
 ``"data2vec"`` (:class:`Data2Vec`) and ``"slc"`` (:class:`SLC`, the stack of predictor-clusterer modules).
 The pieces meant for reuse by later learners are the transformer backbone
-(:class:`Encoder`), the latent probe (:class:`LatentProbe`,
-:func:`score_layers`) and the training helpers in :mod:`lpbook.neural.training`.
+(:class:`Encoder`), the one readout of every neural learner
+(:class:`NeighbourReadout`, whose contract is in :mod:`lpbook.neural.readout`),
+the training loop (:func:`train`, which records a :class:`LearningCurve`) and
+the helpers in :mod:`lpbook.neural.training`. The clean-state probe
+(:class:`LatentProbe`, :func:`score_layers`) is kept as the comparison.
 """
 
 from .cnn import HierarchicalCNN, SupervisedCNN
@@ -14,8 +17,9 @@ from .data2vec import Data2Vec
 from .encoder import Encoder
 from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
-from .slc import SLC, LearningCurve
-from .training import resolve_device
+from .readout import NeighbourReadout
+from .slc import SLC
+from .training import LearningCurve, resolve_device, train
 
 __all__ = [
     "Data2Vec",
@@ -25,10 +29,12 @@ __all__ = [
     "LearningCurve",
     "MaskedTokenModel",
     "MaskedTokenNetwork",
+    "NeighbourReadout",
     "ProbeScores",
     "SLC",
     "SupervisedCNN",
     "pool",
     "resolve_device",
     "score_layers",
+    "train",
 ]

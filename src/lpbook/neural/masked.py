@@ -76,9 +76,11 @@ class MaskedTokenModel(Learner):
       validation loss has not improved for ``patience`` evaluations (one every
       ``eval_every`` steps) or ``max_steps`` run out, and the network keeps its
       best weights (:func:`lpbook.neural.training.train`).
-    - *Size.* Width 64, two blocks, four heads, batch 128, ``lr = 1e-3``:
-      small enough for a CPU, large enough to approach the Bayes floor on the
-      book's grammars (the chapter reports the excess loss it reaches).
+    - *Size.* By default width 64, two blocks, four heads, batch 128,
+      ``lr = 1e-3``. Chapter 2 sets its own sizes (``lpbook.scale``, chapter
+      ``tokens``, ``mlm_options``) and reports the excess loss over the Bayes
+      floor that they reach; ``benchmarks/bench_masked_token.py`` measures
+      the CPU time of a step.
 
     After training, ``fit`` fits a :class:`~lpbook.neural.readout.NeighbourReadout`
     on the training samples, choosing each level's candidate on the

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import numbers
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -142,6 +143,10 @@ class LearningCurve:
         Why training ended: ``"patience"`` (validation loss stopped
         improving), ``"target"`` (training loss below ``stop_below``) or
         ``"budget"`` (``max_steps`` reached).
+    seconds : list[float]
+        CPU seconds of this process (``time.process_time``) spent in the loop
+        up to each evaluation, evaluations included. A measurement, so it is
+        left out of comparisons of curves (``==``).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -149,6 +154,7 @@ class LearningCurve:
     val_loss: list[float] = field(default_factory=list)
     best_step: int = 0
     stopped: str = "budget"
+    seconds: list[float] = field(default_factory=list, compare=False)
 
     @property
     def best_val_loss(self) -> float:
@@ -218,6 +224,7 @@ def train(
     best_state, best, waited = None, float("inf"), 0
     total, count, step = 0.0, 0, 0
     bar = tqdm(total=max_steps, desc=desc, disable=not progress, leave=False)
+    start = time.process_time()
     model.train()
     while curve.stopped == "budget" and step < max_steps:
         for index in torch.randperm(n_samples, generator=rng).split(batch_size):
@@ -247,6 +254,7 @@ def train(
             else:
                 curve.best_step = step
                 bar.set_postfix(train=f"{curve.train_loss[-1]:.4f}")
+            curve.seconds.append(time.process_time() - start)
             if curve.train_loss[-1] < stop_below:
                 curve.stopped = "target"
             if curve.stopped != "budget" or step >= max_steps:
