@@ -4,13 +4,15 @@
 #   make dist   build the wheel and the sdist into dist/ (for Colab before the repository is published)
 #   make test-compat   the unit tests in throwaway venvs at the oldest Python with the minimum
 #               dependencies and at the newest Python with the newest ones (.ci/compat.py; .ci/run calls it too)
+#   make results  recompute the precomputed sweeps under results/ (hours: meant for a GPU machine)
+#   make results-cpu  the smaller precomputed sweeps of Chapter 5 (about an hour on a CPU)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean
+.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean results results-cpu
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -54,6 +56,36 @@ test-compat:
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# Precomputed sweeps of Chapter 5, each SQLite file with its sidecar (lpbook sweep --record, see
+# lpbook.results). The neural learners share one backbone and budget; RESULTS_DEVICE=cpu runs them
+# on the CPU (days). A rerun resumes an interrupted sweep. tests/test_results.py checks every
+# committed database against its sidecar.
+RESULTS_DEVICE ?= cuda
+RESULTS_WORKERS ?= 4
+RESULTS_GRID := --v 16 --m 3 --s 2 --L 3 4 --P-range 1000 1000000 10 --seeds 4 --n-test 4000 \
+	--workers $(RESULTS_WORKERS) --record --no-progress
+RESULTS_NET := --option d_model=128 --option n_layers=4 --option n_heads=4 --option max_steps=20000 \
+	--option batch_size=256 --option progress=false --option device=$(RESULTS_DEVICE)
+
+results: $(STAMP)
+	mkdir -p results
+	$(BIN)/lpbook sweep --learner data2vec $(RESULTS_GRID) $(RESULTS_NET) --option K=2 --db results/data2vec.sqlite
+	$(BIN)/lpbook sweep --learner masked-token $(RESULTS_GRID) $(RESULTS_NET) --db results/masked-token.sqlite
+	$(BIN)/lpbook sweep --learner ilc $(RESULTS_GRID) --db results/ilc.sqlite
+	$(BIN)/lpbook sweep --learner slc $(RESULTS_GRID) --option progress=false --option device=$(RESULTS_DEVICE) \
+		--db results/slc.sqlite
+
+# The small sweeps committed from a CPU run (about an hour of wall time on a shared CPU): Chapter 5 shows them.
+CPU_GRID := --v 8 --m 2 --s 2 --L 3 --P 1000 16000 --seeds 1 --n-test 2000 --workers 1 --record --no-progress
+CPU_NET := --option d_model=32 --option n_layers=2 --option n_heads=2 --option lr=0.003 --option max_steps=2000 \
+	--option progress=false
+
+results-cpu: $(STAMP)
+	mkdir -p results
+	$(BIN)/lpbook sweep --learner data2vec $(CPU_GRID) $(CPU_NET) --db results/data2vec-cpu.sqlite
+	$(BIN)/lpbook sweep --learner masked-token $(CPU_GRID) $(CPU_NET) --db results/masked-token-cpu.sqlite
+	$(BIN)/lpbook sweep --learner ilc $(CPU_GRID) --db results/ilc-cpu.sqlite
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 #: Learners that need torch: importable from the top-level package, but torch
 #: is loaded only when one of them is asked for.
-_NEURAL = ("SupervisedCNN", "MaskedTokenModel")
+_NEURAL = ("SupervisedCNN", "MaskedTokenModel", "Data2Vec", "SLC")
 
 
 def __getattr__(name: str):
@@ -36,12 +36,14 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Data2Vec",
     "ILC",
     "ILCWithProbe",
     "MaskedTokenModel",
     "RHM",
     "RootProbe",
     "Sample",
+    "SLC",
     "SupervisedCNN",
     "SupervisedClustering",
     "TokenClustering",

@@ -27,12 +27,14 @@ import math
 import operator
 import sqlite3
 import sys
+import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import NoReturn
 
 import lpbook
 
-from . import sweep
+from . import results, sweep
 from .learners import available, describe, get
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
@@ -198,6 +200,10 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
         "--no-progress", action="store_true",
         help="hide the sweep's progress bar (the learners never show bars of their own in a sweep)",
     )
+    parser.add_argument(
+        "--record", action="store_true",
+        help="write the sidecar DB.json (command, version, git commit, hardware, wall time; see lpbook.results)",
+    )
 
 
 def _level(text: str):
@@ -343,6 +349,15 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
     grammars = _grammars(parser, args)
     P_grid = _P_grid(parser, args)
     _check_learner(parser, args.learner)
+    if args.record:
+        try:
+            settings = results.sweep_settings(
+                args.learner, grammars, P_grid, args.seeds, options=options, n_test=args.n_test
+            )
+            results.check_sidecar_settings(args.db, settings)
+        except (ValueError, TypeError) as exc:
+            parser.error(str(exc))
+    started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
         with _executor(args.dask) as executor:
             rows = sweep.run_sweep(
@@ -355,6 +370,14 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError, sqlite3.Error) as exc:
         _fail(exc)
+    if args.record:
+        try:
+            path = results.write_sidecar(
+                args.db, args.argv, settings, source, started, time.perf_counter() - clock
+            )
+        except (ValueError, OSError) as exc:
+            _fail(exc)
+        print(f"its sidecar is {path}")
     print(f"{len(rows)} points of this sweep are stored in {args.db}")
 
 
@@ -505,6 +528,7 @@ def main(argv=None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args.handler(args.subparser, args)
     except KeyboardInterrupt:

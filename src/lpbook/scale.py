@@ -114,6 +114,30 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             probe_labels=(16, 32, 64, 128, 256, 512, 1024, 2048),
         ),
     },
+
+    # Chapter 5. net: the backbone and optimiser shared by Data2Vec and MaskedTokenModel;
+    # steps: the step budget of every fit; trace_*: one run read at trace_steps; sc_P: training
+    # sizes per depth for the sample-complexity comparison (on grammar v, m); abl_*: ablations;
+    # ilc_points: the ILC sweep's grid; probe_steps: the data2vec token probe's budget; slc: options of
+    # Chapter 4's SLC on the same training sets (fewer restarts than its default, for the CPU budget).
+    "data2vec": {
+        "smoke": dict(
+            v=8, m=2, net=dict(d_model=16, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=1), steps=40,
+            trace_P=400, trace_steps=(0, 40), sc_P={3: (200, 400), 4: (400,)}, n_test=300,
+            abl_steps=20, probe_steps=10, ilc_points=4, seeds=1, slc=dict(restarts=1, steps=50),
+        ),
+        "book": dict(
+            v=8, m=2, net=dict(d_model=32, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=2), steps=800,
+            trace_P=4000, trace_steps=(0, 400, 800), sc_P={3: (1000, 4000), 4: (4000,)},
+            n_test=1000, abl_steps=500, probe_steps=200, ilc_points=7, seeds=1, slc=dict(restarts=2),
+        ),
+        "full": dict(
+            v=8, m=2, net=dict(d_model=64, n_layers=2, n_heads=4, lr=1e-3, batch_size=128), steps=12000,
+            trace_P=16000, trace_steps=(0, 1000, 2000, 4000, 8000, 12000),
+            sc_P={3: (1000, 4000, 16000, 64000), 4: (4000, 16000, 64000)}, n_test=4000,
+            abl_steps=12000, probe_steps=2000, ilc_points=12, seeds=3, slc=dict(),
+        ),
+    },
 }
 
 

@@ -2,7 +2,8 @@
 
 Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
 works without it. Importing it registers the learners ``"supervised-cnn"``
-(:class:`SupervisedCNN`) and ``"masked-token"`` (:class:`MaskedTokenModel`).
+(:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`),
+``"data2vec"`` (:class:`Data2Vec`) and ``"slc"`` (:class:`SLC`, the stack of predictor-clusterer modules).
 The pieces meant for reuse by later learners are the transformer backbone
 (:class:`Encoder`), the one readout of every neural learner
 (:class:`NeighbourReadout`, whose contract is in :mod:`lpbook.neural.readout`),
@@ -12,13 +13,16 @@ the helpers in :mod:`lpbook.neural.training`. The clean-state probe
 """
 
 from .cnn import HierarchicalCNN, SupervisedCNN
+from .data2vec import Data2Vec
 from .encoder import Encoder
 from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
 from .readout import NeighbourReadout
+from .slc import SLC
 from .training import LearningCurve, resolve_device, train
 
 __all__ = [
+    "Data2Vec",
     "Encoder",
     "HierarchicalCNN",
     "LatentProbe",
@@ -27,6 +31,7 @@ __all__ = [
     "MaskedTokenNetwork",
     "NeighbourReadout",
     "ProbeScores",
+    "SLC",
     "SupervisedCNN",
     "pool",
     "resolve_device",

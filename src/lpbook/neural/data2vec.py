@@ -1,0 +1,486 @@
+"""data2vec on the RHM: a masked student regresses the representations of its own moving-average teacher.
+
+Baevski et al. (arXiv:2202.03555). The backbone is the book's :class:`Encoder`,
+the same as :class:`~lpbook.neural.masked.MaskedTokenModel`'s: the *target* is
+the only difference between the two learners, which makes the pair the book's
+controlled experiment on token-level against latent-level prediction.
+
+One training step, for a batch of token strings ``x`` of shape ``(B, s**L)``:
+
+1. draw a mask of whole blocks of ``s**mask_level`` tokens (:func:`block_mask`),
+   with a masking rate drawn per string from ``mask_range``;
+2. the *teacher* (:class:`Encoder`, an exponential moving average of the
+   student) sees the full ``x``; the target at every position is the average of
+   its top ``K`` block outputs, each normalised per token without parameters,
+   the average normalised again (:func:`teacher_targets`), without gradient;
+3. the *student* (:class:`Encoder` plus a linear regression head) sees ``x``
+   with the masked tokens replaced by ``[MASK]``, and regresses the targets at
+   the masked positions with a smooth-L1 loss;
+4. after the optimiser's step, the teacher moves toward the student:
+   ``theta_T <- tau theta_T + (1 - tau) theta_S`` (:func:`ema_update`), with
+   ``tau`` rising linearly from ``tau0`` to ``tau_end`` (:func:`ema_decay`).
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._validate import check_int
+from ..learners import Learner, register
+from .encoder import Encoder
+from .readout import NeighbourReadout
+from .training import (
+    as_long_tensor,
+    check_float,
+    generator,
+    in_batches,
+    resolve_device,
+    seeded,
+    split_validation,
+    torch_threads,
+    train,
+)
+
+
+def _check_pair(name: str, value, *, low: float, high: float, closed: bool) -> tuple[float, float]:
+    """``value`` as a pair ``(a, b)`` with ``a <= b``, both in ``[low, high]`` (``closed``) or ``(low, high)``."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{name} must be a pair of numbers (first, last), got {value!r}")
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            raise TypeError(f"{name} must hold real numbers, got {value!r}")
+    a, b = float(value[0]), float(value[1])
+    inside = (lambda x: low <= x <= high) if closed else (lambda x: low < x < high)
+    if not (inside(a) and inside(b)):
+        interval = f"[{low}, {high}]" if closed else f"({low}, {high})"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    if a > b:
+        raise ValueError(f"{name} must be (first, last) with first <= last, got {value!r}")
+    return a, b
+
+
+def ema_decay(step: int, n_steps: int, tau0: float, tau_end: float) -> float:
+    """The teacher's decay at ``step`` of ``n_steps``: linear from ``tau0`` (step 0) to ``tau_end`` (last step)."""
+    if n_steps <= 1:
+        return tau_end
+    return tau0 + (tau_end - tau0) * min(step, n_steps - 1) / (n_steps - 1)
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, tau: float) -> None:
+    """Move every parameter of ``teacher`` toward ``student``'s: ``t <- tau * t + (1 - tau) * s``, in place.
+
+    The two modules must have the same parameters in the same order (the
+    teacher is a deep copy of the student).
+    """
+    for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
+        t.lerp_(s, 1.0 - tau)
+
+
+def block_mask(
+    n_strings: int, s: int, L: int, mask_level: int, rate: tuple[float, float], rng: torch.Generator
+) -> torch.Tensor:
+    """A bool mask of shape ``(n_strings, s**L)`` that hides whole blocks of ``s**mask_level`` tokens.
+
+    Each string draws its rate ``r`` uniformly in ``[rate[0], rate[1]]``; each
+    of its ``s**(L - mask_level)`` blocks (the spans of the level-``mask_level``
+    nodes: single tokens at 0, ``s``-tuples at 1, subtrees above) is then
+    hidden independently with probability ``r``. The draws come from the CPU
+    generator ``rng``; the mask is on the CPU.
+    """
+    low, high = rate
+    rates = low + (high - low) * torch.rand(n_strings, 1, generator=rng)
+    hidden = torch.rand(n_strings, s ** (L - mask_level), generator=rng) < rates
+    return hidden.repeat_interleave(s**mask_level, dim=1)
+
+
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Layer normalisation over the last dimension, without learned parameters."""
+    return F.layer_norm(x, x.shape[-1:])
+
+
+def combine_top(states: list[torch.Tensor], K: int) -> torch.Tensor:
+    """The average of the last ``K`` of ``states``, each normalised per token, normalised again; shape of one state."""
+    return normalise(torch.stack([normalise(x) for x in states[-K:]]).mean(dim=0))
+
+
+@torch.no_grad()
+def teacher_targets(teacher: Encoder, tokens: torch.Tensor, K: int) -> torch.Tensor:
+    """data2vec's targets: shape ``(B, s**L, d_model)`` for int64 ``tokens`` of shape ``(B, s**L)``.
+
+    :func:`combine_top` of the teacher's top ``K`` block outputs on the full
+    input (layers ``n_layers - K + 1 .. n_layers``; the embedding, layer 0,
+    never counts). No gradient flows.
+    """
+    return combine_top(teacher(tokens), K)
+
+
+class Data2VecNetwork(nn.Module):
+    """A student (:class:`Encoder` plus a linear regression head) and its EMA teacher.
+
+    The teacher is a deep copy of the student's encoder at initialisation,
+    with gradients off; only :meth:`update_teacher` changes it.
+    ``forward(tokens, mask)`` returns the student's predictions, shape
+    ``(B, s**L, d_model)``, for int64 ``tokens`` and a bool ``mask`` of shape
+    ``(B, s**L)``. :meth:`states` and :meth:`output` make the student readable
+    by :class:`~lpbook.neural.readout.NeighbourReadout`; :class:`TeacherView`
+    does the same for the teacher.
+    """
+
+    def __init__(self, encoder: Encoder, d_model: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(d_model, d_model)
+        self.teacher = copy.deepcopy(encoder).requires_grad_(False)
+
+    def states(self, tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        """The student's hidden states, ``n_layers + 1`` tensors of shape ``(B, s**L, d_model)``."""
+        return self.encoder(tokens, mask)
+
+    def output(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """The student's regression prediction from its states, shape ``(B, s**L, d_model)``."""
+        return self.head(states[-1])
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.output(self.states(tokens, mask))
+
+    def loss(self, tokens: torch.Tensor, mask: torch.Tensor, K: int, beta: float) -> torch.Tensor:
+        """Smooth-L1 regression of the teacher's targets at the masked positions, averaged over them and ``d_model``.
+
+        A batch without masked positions contributes 0.
+        """
+        targets = teacher_targets(self.teacher, tokens, K)
+        predictions = self(tokens, mask)
+        total = F.smooth_l1_loss(predictions[mask], targets[mask], beta=beta, reduction="sum")
+        return total / (mask.sum() * targets.shape[-1]).clamp(min=1)
+
+    def update_teacher(self, tau: float) -> None:
+        """One EMA step of the teacher toward the student's encoder, decay ``tau``."""
+        ema_update(self.teacher, self.encoder, tau)
+
+
+class TeacherView(nn.Module):
+    """The teacher of a :class:`Data2VecNetwork`, readable by :class:`~lpbook.neural.readout.NeighbourReadout`.
+
+    ``states(tokens, mask)`` are the teacher's hidden states on the masked
+    input (during training the teacher only ever sees full inputs; the readout
+    shows it a node alone), and ``output(states)`` is what it would give as a
+    target there, :func:`combine_top` of its top ``K`` blocks.
+    """
+
+    def __init__(self, network: Data2VecNetwork, K: int):
+        super().__init__()
+        self.teacher = network.teacher
+        self.K = K
+
+    def states(self, tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        return self.teacher(tokens, mask)
+
+    def output(self, states: list[torch.Tensor]) -> torch.Tensor:
+        return combine_top(states, self.K)
+
+
+class TokenHead(nn.Module):
+    """A LayerNorm and a linear map from ``d_model`` features to ``v`` token logits (the token probe)."""
+
+    def __init__(self, d_model: int, v: int):
+        super().__init__()
+        self.layers = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, v))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
+@register("data2vec")
+class Data2Vec(Learner):
+    """data2vec: a masked student regresses its EMA teacher's representations; latents read by the shared readout.
+
+    The training recipe follows data2vec (Baevski et al. 2022) in its parts
+    (EMA teacher, top-``K`` normalised targets, smooth-L1 at masked positions);
+    the values, the block masking and the sizes are OUR choices (the paper's
+    are not public), listed in the table of Chapter 5.
+
+    - **Backbone:** :class:`Encoder` with the options of
+      :class:`~lpbook.neural.masked.MaskedTokenModel`, plus a linear
+      regression head on the student.
+    - **Masking:** whole blocks of ``s**mask_level`` tokens (``mask_level=1``:
+      ``s``-tuples, the default; 0: single tokens; higher: subtrees), at a rate
+      drawn per string uniformly in ``mask_range`` (:func:`block_mask`), so that
+      strings with a single visible node are seen in training.
+    - **Teacher:** the EMA of the student's encoder, decay rising linearly from
+      ``ema[0]`` to ``ema[1]`` over ``max_steps``; before each optimiser step
+      the teacher moves toward the student's current weights.
+    - **Targets:** :func:`teacher_targets` with ``K`` blocks, no gradient.
+    - **Training:** Adam at ``lr`` for ``max_steps`` steps on all but a
+      validation split of ``val_fraction`` of the strings. data2vec's loss
+      has a moving target, so its value is no convergence criterion and there
+      is no early stopping on it; ``curve_`` records the training loss.
+    - **Token probe:** data2vec never predicts tokens, so its distance to the
+      Bayes-optimal masked-token loss cannot be read off its own loss. After
+      training, a :class:`TokenHead` is trained on the *frozen* student's
+      predictions at masked positions (cross-entropy against the hidden
+      tokens, early stopping on the validation split); :meth:`masked_token_loss`
+      is that probe's loss, an upper bound on what the student's predictions
+      say about the hidden tokens.
+    - **Readout:** :class:`~lpbook.neural.readout.NeighbourReadout` on the
+      student (``read="student"``) or the teacher (``read="teacher"``), fitted
+      on the training split, its candidate chosen on the validation split
+      without labels; ``transform`` returns its codes for levels ``1..L-1``.
+
+    Parameters
+    ----------
+    v, s, L, seed : int
+        The grammar's shape (``L >= 2``) and the seed (weights, split, batches, masks, k-means).
+    d_model, n_layers, n_heads : int
+        The encoder (defaults 64, 2, 4, as for :class:`~lpbook.neural.masked.MaskedTokenModel`).
+    K : int
+        Teacher blocks averaged into the target, ``1 <= K <= n_layers`` (default 2).
+    ema : (float, float)
+        Teacher decay at the first and the last step, each in ``[0, 1]`` (default ``(0.99, 0.999)``).
+    mask_level : int
+        Masked blocks span ``s**mask_level`` tokens, ``0 <= mask_level < L`` (default 1).
+    mask_range : (float, float)
+        Range of the per-string masking rate, ``0 < low <= high < 1`` (default ``(0.2, 0.95)``, as for :class:`~lpbook.neural.masked.MaskedTokenModel`).
+    beta : float
+        Smooth-L1 threshold, ``> 0`` (default 1).
+    max_steps, batch_size, lr
+        Training budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
+    val_fraction : float in (0, 1)
+        Strings held out for the probe's early stopping and the readout's choice (default 0.1).
+    probe_steps : int
+        Step budget of the token probe (default 1000; 0: no probe).
+    n_init : int
+        k-means restarts of the readout (default 4).
+    candidates : sequence of str, optional
+        The readout's candidates (default: all, see :func:`~lpbook.neural.readout.candidate_names`).
+    read : "student" or "teacher"
+        The network ``transform`` reads (default ``"student"``).
+    trace_steps : sequence of int
+        Steps at which to keep a copy of the network (default none), read by :meth:`read_at`.
+    device : str or torch.device
+        Where to train (default ``"cpu"``).
+    threads : int
+        torch threads while fitting and transforming (default 1).
+    progress : bool
+        Show a tqdm bar over steps (default True).
+
+    Attributes (after ``fit``)
+    --------------------------
+    network_ : Data2VecNetwork
+    curve_ : LearningCurve, the smooth-L1 training loss against steps.
+    token_head_, probe_curve_ : the token probe and its learning curve (``None`` without a probe).
+    readout_ : NeighbourReadout of the network named by ``read``.
+    traces_ : dict[int, Data2VecNetwork], CPU copies at ``trace_steps``.
+    """
+
+    uses_labels = False
+
+    def __init__(
+        self,
+        v,
+        s,
+        L,
+        seed=0,
+        d_model=64,
+        n_layers=2,
+        n_heads=4,
+        K=2,
+        ema=(0.99, 0.999),
+        mask_level=1,
+        mask_range=(0.2, 0.95),
+        beta=1.0,
+        max_steps=4000,
+        batch_size=128,
+        lr=1e-3,
+        val_fraction=0.1,
+        probe_steps=1000,
+        n_init=4,
+        candidates=None,
+        read="student",
+        trace_steps=(),
+        device="cpu",
+        threads=1,
+        progress=True,
+    ):
+        super().__init__(v, s, L, seed)
+        check_int("L", L, minimum=2)
+        self.d_model = check_int("d_model", d_model, minimum=1)
+        self.n_layers = check_int("n_layers", n_layers, minimum=1)
+        self.n_heads = check_int("n_heads", n_heads, minimum=1)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
+        self.K = check_int("K", K, minimum=1)
+        if self.K > self.n_layers:
+            raise ValueError(f"K must be <= n_layers = {self.n_layers} (the blocks it averages), got {K}")
+        self.ema = _check_pair("ema", ema, low=0.0, high=1.0, closed=True)
+        self.mask_level = check_int("mask_level", mask_level, minimum=0)
+        if self.mask_level >= self.L:
+            raise ValueError(f"mask_level must be < L = {self.L}, got {mask_level}")
+        self.mask_range = _check_pair("mask_range", mask_range, low=0.0, high=1.0, closed=False)
+        self.beta = check_float("beta", beta, low=0.0)
+        self.max_steps = check_int("max_steps", max_steps, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.lr = check_float("lr", lr, low=0.0)
+        self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
+        self.probe_steps = check_int("probe_steps", probe_steps, minimum=0)
+        self.n_init = check_int("n_init", n_init, minimum=1)
+        self.candidates = None if candidates is None else tuple(candidates)
+        NeighbourReadout(self.v, self.s, self.L, candidates=self.candidates)  # checks the option
+        if read not in ("student", "teacher"):
+            raise ValueError(f"read must be 'student' or 'teacher', got {read!r}")
+        self.read = read
+        if isinstance(trace_steps, (str, bytes)) or not hasattr(trace_steps, "__iter__"):
+            raise TypeError(f"trace_steps must be a sequence of integers, got {trace_steps!r}")
+        self.trace_steps = tuple(sorted({check_int("trace_steps", t, minimum=0) for t in trace_steps}))
+        if self.trace_steps and self.trace_steps[-1] > self.max_steps:
+            raise ValueError(f"trace_steps must be <= max_steps = {self.max_steps}, got {self.trace_steps[-1]}")
+        self.device = resolve_device(device)
+        self.threads = check_int("threads", threads, minimum=1)
+        self.progress = bool(progress)
+
+    # ------------------------------------------------------------- fitting
+    def build(self) -> Data2VecNetwork:
+        """The untrained network of this seed (on the CPU): the weights :meth:`fit` starts from."""
+        with seeded(self.seed):
+            encoder = Encoder(self.v, self.s**self.L, self.d_model, self.n_layers, self.n_heads)
+            return Data2VecNetwork(encoder, self.d_model)
+
+    def _mask(self, n_strings: int, rng: torch.Generator) -> torch.Tensor:
+        return block_mask(n_strings, self.s, self.L, self.mask_level, self.mask_range, rng).to(self.device)
+
+    def sample_mask(self, P: int, seed: int) -> np.ndarray:
+        """``P`` masks of this learner's scheme, drawn from ``seed``: bool array ``(P, s**L)``, ``True`` = hidden.
+
+        With ``mask_level=1`` and the same ``mask_range`` this is the scheme of
+        :class:`~lpbook.neural.masked.MaskedTokenModel`, draw for draw.
+        """
+        P = check_int("P", P, minimum=1)
+        return self._mask(P, generator(check_int("seed", seed, minimum=0))).cpu().numpy()
+
+    def fit(self, tokens, labels=None) -> Data2Vec:
+        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels`` are ignored), then the token probe and the readout."""
+        tokens = self._check_tokens(tokens)
+        train_rows, val_rows = split_validation(tokens.shape[0], self.val_fraction, self.seed)
+        self.train_tokens_, self.val_tokens_ = tokens[train_rows], tokens[val_rows]
+        with torch_threads(self.threads):
+            x = as_long_tensor(self.train_tokens_, self.device)
+            network = self.build().to(self.device)
+            rng = generator(self.seed)
+            step = 0
+            self.traces_ = {}
+
+            def batch_loss(index: torch.Tensor) -> torch.Tensor:
+                nonlocal step
+                if step > 0:  # the teacher follows the student's weights after each step
+                    network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
+                if step in self.trace_steps:
+                    self.traces_[step] = copy.deepcopy(network).cpu()
+                step += 1
+                return network.loss(x[index], self._mask(len(index), rng), self.K, self.beta)
+
+            self.curve_ = train(
+                network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
+                lr=self.lr, rng=rng, progress=self.progress, desc=type(self).__name__,
+            )
+            network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
+            if step in self.trace_steps:
+                self.traces_[step] = copy.deepcopy(network).cpu()
+            network.requires_grad_(False).eval()
+            self.network_ = network
+            self.token_head_, self.probe_curve_ = self._fit_token_head(x, rng) if self.probe_steps else (None, None)
+            self._readouts = {}
+            self.readout_ = self._readout(None, self.read)
+        return self
+
+    def _fit_token_head(self, x: torch.Tensor, rng: torch.Generator):
+        """Train the token probe on the frozen student's predictions; masks of the validation split fixed once."""
+        with seeded(self.seed):
+            head = TokenHead(self.d_model, self.v).to(self.device)
+        val = as_long_tensor(self.val_tokens_, self.device)
+        val_mask = self._mask(val.shape[0], generator(self.seed + 1))
+
+        def probe_loss(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                features = self.network_(batch, mask)
+            total = F.cross_entropy(head(features)[mask], batch[mask], reduction="sum")
+            return total / mask.sum().clamp(min=1)
+
+        def val_loss() -> float:
+            with torch.no_grad():
+                return probe_loss(val, val_mask).item()
+
+        curve = train(
+            head, lambda index: probe_loss(x[index], self._mask(len(index), rng)), x.shape[0],
+            max_steps=self.probe_steps, batch_size=self.batch_size, lr=self.lr, rng=rng,
+            eval_every=max(self.probe_steps // 20, 1), val_loss=val_loss, patience=4,
+            progress=self.progress, desc="token probe",
+        )
+        head.requires_grad_(False).eval()
+        return head, curve
+
+    # ------------------------------------------------------------- reading
+    def _view(self, network: Data2VecNetwork, which: str) -> nn.Module:
+        return network if which == "student" else TeacherView(network, self.K)
+
+    def _readout(self, step: int | None, which: str) -> NeighbourReadout:
+        """The readout of the network at ``step`` (``None``: the trained one), fitted once and cached."""
+        if (step, which) not in self._readouts:
+            network = self.network_ if step is None else self.traces_[step].to(self.device)
+            readout = NeighbourReadout(
+                self.v, self.s, self.L, seed=self.seed, n_init=self.n_init, candidates=self.candidates
+            )
+            self._readouts[step, which] = readout.fit(self._view(network, which), self.train_tokens_, self.val_tokens_)
+        return self._readouts[step, which]
+
+    def transform(self, tokens) -> dict[int, np.ndarray]:
+        """``{level: codes}`` for levels ``1..L-1`` read from the network named by ``read``; codes ``(P, s**(L-level))`` int64."""
+        self._check_fitted("network_")
+        with torch_threads(self.threads):
+            return self.readout_.transform(self._view(self.network_, self.read), self._check_tokens(tokens))
+
+    def read_at(self, tokens, step: int | None = None, which: str = "student") -> dict[int, np.ndarray]:
+        """Codes as :meth:`transform` gives them, from the student or the teacher at a traced ``step``.
+
+        ``step=None`` reads the trained network; other steps must be among
+        ``trace_steps``. Each (step, network) gets its own readout, fitted on
+        the training split and chosen on the validation split.
+        """
+        self._check_fitted("network_")
+        if which not in ("student", "teacher"):
+            raise ValueError(f"which must be 'student' or 'teacher', got {which!r}")
+        if step is not None and step not in self.traces_:
+            raise ValueError(f"step must be one of the traced steps {sorted(self.traces_)}, got {step!r}")
+        tokens = self._check_tokens(tokens)
+        with torch_threads(self.threads):
+            network = self.network_ if step is None else self.traces_[step].to(self.device)
+            return self._readout(step, which).transform(self._view(network, which), tokens)
+
+    def masked_token_loss(self, tokens, mask) -> float:
+        """The token probe's cross-entropy in nats per hidden token, for ``tokens`` and a bool ``mask`` of shape ``(P, s**L)``.
+
+        Compare it with :func:`lpbook.bp.bayes_masked_token_loss` on the same
+        tokens and mask: the difference is the excess loss of the probe on the
+        student's predictions.
+        """
+        self._check_fitted("network_")
+        if self.token_head_ is None:
+            raise RuntimeError("this Data2Vec was fitted with probe_steps=0: it has no token probe")
+        tokens = self._check_tokens(tokens)
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != tokens.shape:
+            raise ValueError(f"mask must be a bool array of the tokens' shape {tokens.shape}, got {mask.dtype} {mask.shape}")
+        if not mask.any():
+            raise ValueError("mask must hide at least one token")
+        with torch_threads(self.threads):
+            x = as_long_tensor(tokens, self.device)
+            m = torch.as_tensor(mask, device=self.device)
+            logits = in_batches(lambda rows: self.token_head_(self.network_(x[rows], m[rows])), torch.arange(len(x)))
+        hidden = m.cpu()
+        return float(F.cross_entropy(logits[hidden], x.cpu()[hidden], reduction="mean"))

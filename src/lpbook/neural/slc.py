@@ -1,0 +1,420 @@
+"""SLC: a stack of predictor-clusterer modules trained by gradient descent on their own latents (Chapter 4).
+
+The neural form of iterative latent clustering (:class:`lpbook.ILC`). Module
+``l = 1..L-1`` owns two tables (all design choices here are OURS; the paper's
+architecture and losses are not public):
+
+- a **clusterer** ``C_l`` of shape ``(v**s, v)``: the logits of the level-``l``
+  code of every s-tuple value of level-``(l-1)`` codes. A tuple of *soft*
+  codes (distributions over ``v``) is read as the distribution of its tuple
+  value, the outer product of its members' codes, and its code is the mixture
+  ``x @ softmax(C_l)``; a tuple of hard codes picks one row.
+- a **predictor** ``W_l`` of shape ``(n_slots, v, v**s)``: for every slot (the
+  tuple's position ``i`` under its parent and one of its ``s - 1`` siblings),
+  the logits of ``q_l(z | a, slot)``, the distribution of the *cousin tuple*
+  (the level-``(l-1)`` codes under that sibling, read jointly as one value
+  ``z``) given the level-``l`` code ``a``. With ``slot_specific=False`` one
+  predictor serves every slot (an ablation: it is mis-specified, since the
+  right neighbour of ``a`` is not distributed like its left neighbour).
+
+**Loss.** For every level-``l`` node, its soft code ``c`` predicts each cousin
+tuple by the mixture ``p(z) = sum_a c_a q_l(z | a, slot)``, and the loss is
+the cross-entropy ``-log p(z)`` at the cousin tuple's *hard* codes ``z`` (the
+hard codes of the level below, as ILC uses them: level 0 are the tokens),
+averaged over nodes and slots, summed over modules. A **balance** term
+``balance * (log v - H(c_bar))`` per module, where ``c_bar`` is the mean soft
+code of the batch, keeps every code in use (without it codes die and the
+level stalls): it is zero when the batch uses the ``v`` codes equally.
+
+**Modes.** ``mode="end-to-end"``: the loss of module ``l`` back-propagates
+into the clusterers below it through its soft input codes.
+``mode="local"``: a stop-gradient between modules, so each module learns only
+from its own loss (its input codes and targets are constants to it).
+
+**Restarts, module by module.** ``restarts`` independent copies are
+trained at once (a leading dimension of every table, one Adam state,
+independent gradients), in ``L - 1`` stages of ``steps`` steps: stage ``k``
+trains modules ``1..k``. At the end of a stage below the top, the restart with
+the lowest *hard-code criterion* (:func:`hard_criterion`: the estimated
+conditional entropy of the cousin tuples given the hard code and the slot, on
+the training set) summed over modules ``1..k`` gives its modules ``1..k`` to
+every restart, and stage ``k + 1`` starts a fresh module ``k + 1`` per restart
+on top of them. The comparison is fair because all restarts share the levels
+below. After the last stage the restart with the lowest criterion summed over
+all modules is kept. No label is used anywhere. The criterion is the
+population loss of the book's proposition with the best predictor for the
+hard codes.
+
+**Codes.** ``transform`` returns hard codes: level ``l`` is ``argmax`` of the
+clusterer's row for the tuple of hard level-``(l-1)`` codes. So the learned
+model is one lookup table per level, like ILC's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from .._validate import check_int
+from ..grammar import encode_tuples
+from ..learners import Learner, register
+from ..tree import cousin_targets, target_positions
+from .training import check_float, generator, resolve_device, seeded
+
+MODES = ("end-to-end", "local")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)``, restoring the previous count after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def cousin_layout(L: int, level: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where every level-``level`` node finds its cousin tuples, and in which slot.
+
+    Returns ``(siblings, slots)``, both int64 of shape ``(s**(L - level), s - 1)``:
+    ``siblings[p, r]`` is the position of the ``r``-th sibling of node ``p``
+    (whose tuple is the cousin tuple), ``slots[p, r] = (p % s) * (s - 1) + r``
+    the slot of that pair, in ``[0, s * (s - 1))``.
+    """
+    _, siblings = target_positions(L, level, s, cousin_targets)
+    n = siblings.shape[0]
+    slots = (np.arange(n)[:, None] % s) * (s - 1) + np.arange(s - 1)[None, :]
+    return siblings, slots
+
+
+def hard_codes(tokens: np.ndarray, assignments: np.ndarray, v: int, s: int) -> list[np.ndarray]:
+    """The hard codes of every level from lookup tables.
+
+    ``tokens`` of shape ``(P, s**L)``; ``assignments`` of shape ``(L - 1, v**s)``,
+    row ``l - 1`` mapping each tuple value of level-``(l-1)`` codes to its
+    level-``l`` code. Returns ``[tokens, codes_1, ..., codes_{L-1}]``,
+    ``codes_l`` int64 of shape ``(P, s**(L - l))``.
+    """
+    codes = [np.asarray(tokens, dtype=np.int64)]
+    for table in assignments:
+        below = codes[-1]
+        codes.append(table[encode_tuples(below.reshape(below.shape[0], -1, s), v)])
+    return codes
+
+
+def hard_criterion(codes: list[np.ndarray], v: int, s: int, L: int) -> np.ndarray:
+    """The estimated conditional entropy ``H(cousin tuple | code, slot)`` of each module, in nats.
+
+    The estimate is the plug-in one plus the Miller-Madow correction (for
+    every (slot, code) row, the number of values it was seen with, minus one,
+    over twice the number of pairs): without it, splitting a frequent class
+    and merging two rare ones lowers the plug-in value on finite data,
+    although it raises the population value.
+
+    ``codes`` as :func:`hard_codes` returns them, for a grammar of depth ``L``:
+    levels ``0..k`` with ``k <= L - 1``. Module ``l`` pools, over all samples
+    and level-``l`` nodes, the pairs (slot and hard code of the node, value of
+    the cousin tuple of level-``(l-1)`` codes). Returns shape ``(k,)``.
+    """
+    n_slots = s * (s - 1)
+    out = np.zeros(len(codes) - 1)
+    for level in range(1, len(codes)):
+        below = codes[level - 1]
+        tuples = encode_tuples(below.reshape(below.shape[0], -1, s), v)  # (P, n)
+        siblings, slots = cousin_layout(L, level, s)
+        given = slots[None] * v + codes[level][:, :, None]  # (P, n, s-1) in [0, n_slots * v)
+        joint = np.bincount((given * v**s + tuples[:, siblings]).ravel(), minlength=n_slots * v * v**s)
+        joint = joint.reshape(n_slots * v, v**s).astype(float)
+        margin = joint.sum(axis=1, keepdims=True)
+        seen = joint > 0
+        plug_in = -np.sum(joint[seen] * np.log((joint / np.maximum(margin, 1))[seen]))
+        # Miller-Madow: each seen (slot, code) row adds (its seen values - 1) / 2 to N * H.
+        correction = np.sum(np.maximum(seen.sum(axis=1) - 1, 0)) / 2
+        out[level - 1] = (plug_in + correction) / joint.sum()
+    return out
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """What :class:`SLC` records every ``log_every`` steps.
+
+    ``steps``: shape ``(n,)``, the step count at each record; ``loss``: shape
+    ``(n, restarts, L - 1)``, the mean prediction loss (cross-entropy, nats,
+    without the balance term) of each restart and module over the steps since
+    the previous record; ``balance``: same shape, the mean balance deficit
+    ``log v - H(c_bar)``; ``assignments``: shape ``(n, restarts, L - 1, v**s)``,
+    the hard lookup tables at the record (feed them to :func:`hard_codes`).
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    balance: np.ndarray
+    assignments: np.ndarray
+
+
+@register("slc")
+class SLC(Learner):
+    """A stack of predictor-clusterer modules trained by Adam on their own latents.
+
+    See the module docstring for the model, the loss, the modes and the restart
+    selection. ``transform`` returns ``{level: codes}`` for levels ``1..L-1``,
+    codes int64 of shape ``(P, s**(L - level))`` in ``[0, v)``.
+
+    Parameters
+    ----------
+    v, s, L, seed : int
+        The grammar's shape (``L >= 2``) and the seed (initial tables, batches).
+    mode : ``"end-to-end"`` (default) or ``"local"``
+        Whether gradients cross from one module into the modules below.
+    balance : float >= 0
+        Weight of the balance term (default 1; 0 removes it, an ablation).
+    slot_specific : bool
+        One predictor per slot (default) or one shared by all (an ablation).
+    restarts : int
+        Independent fits trained at once, selected module by module (default 4).
+    steps : int
+        Adam steps per stage (default 750; ``L - 1`` stages), each on
+        ``batch_size`` samples drawn without replacement, epoch after epoch,
+        in an order from the seed. The Adam state restarts with each stage.
+    batch_size : int
+        Samples per step (default 128).
+    lr : float
+        Adam learning rate (default 0.05: the parameters are logits of tables).
+    init_scale : float
+        Standard deviation of the clusterers' initial logits (default 0.1:
+        nearly uniform codes, whose symmetry the data break; the predictors
+        start at zero, i.e. uniform).
+    log_every : int
+        Steps between records of the learning curve (default 50).
+    threads : int
+        ``torch.set_num_threads`` during ``fit`` (default 1), restored after.
+    device : str or torch.device
+        Where to train (default ``"cpu"``; on the CPU the fit is deterministic given the seed).
+    progress : bool
+        Show a tqdm bar over steps (default True).
+
+    Attributes (after ``fit``)
+    --------------------------
+    assignments_ : int64 array ``(L - 1, v**s)``, the kept restart's lookup tables.
+    criterion_ : float array ``(restarts, L - 1)``, :func:`hard_criterion` of every restart at the end.
+    restart_ : int, the kept restart.
+    curve_ : LearningCurve.
+    clusterers_, predictors_ : float32 arrays ``(restarts, L - 1, v**s, v)`` and
+        ``(restarts, L - 1, n_slots, v, v**s)``, the final logits.
+    """
+
+    uses_labels = False
+
+    def __init__(
+        self,
+        v,
+        s,
+        L,
+        seed=0,
+        mode="end-to-end",
+        balance=1.0,
+        slot_specific=True,
+        restarts=4,
+        steps=750,
+        batch_size=128,
+        lr=0.05,
+        init_scale=0.1,
+        log_every=50,
+        threads=1,
+        device="cpu",
+        progress=True,
+    ):
+        super().__init__(v, s, L, seed)
+        check_int("L", L, minimum=2)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not isinstance(slot_specific, bool):
+            raise TypeError(f"slot_specific must be a bool, got {slot_specific!r}")
+        self.mode = mode
+        self.balance = check_float("balance", balance, low=0.0, closed=True)
+        self.slot_specific = slot_specific
+        self.restarts = check_int("restarts", restarts, minimum=1)
+        self.steps = check_int("steps", steps, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.lr = check_float("lr", lr, low=0.0)
+        self.init_scale = check_float("init_scale", init_scale, low=0.0)
+        self.log_every = check_int("log_every", log_every, minimum=1)
+        self.threads = check_int("threads", threads, minimum=1)
+        self.device = resolve_device(device)
+        self.progress = bool(progress)
+
+    @property
+    def n_slots(self) -> int:
+        """Predictors per module: ``s * (s - 1)`` (one per slot), or 1 when shared."""
+        return self.s * (self.s - 1) if self.slot_specific else 1
+
+    # ------------------------------------------------------------ training
+    def fit(self, tokens, labels=None) -> SLC:
+        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels`` are ignored)."""
+        tokens = self._check_tokens(tokens)
+        v, s, L, R = self.v, self.s, self.L, self.restarts
+        with torch_threads(self.threads):
+            with seeded(self.seed):
+                clusterers = self.init_scale * torch.randn(R, L - 1, v**s, v)
+                predictors = torch.zeros(R, L - 1, self.n_slots, v, v**s)
+            clusterers = clusterers.to(self.device).requires_grad_()
+            predictors = predictors.to(self.device).requires_grad_()
+            self.curve_ = self._train(clusterers, predictors, tokens)
+            self.clusterers_ = clusterers.detach().cpu().numpy()
+            self.predictors_ = predictors.detach().cpu().numpy()
+        tables = self.clusterers_.argmax(axis=-1)  # (R, L-1, v**s)
+        self.criterion_ = self._criterion(tokens, tables)
+        self.restart_ = int(np.argmin(self.criterion_.sum(axis=1)))
+        self.assignments_ = tables[self.restart_].astype(np.int64)
+        return self
+
+    def _criterion(self, tokens: np.ndarray, tables: np.ndarray) -> np.ndarray:
+        """:func:`hard_criterion` of every restart's lookup ``tables`` ``(R, L-1, v**s)``: shape ``(R, L - 1)``."""
+        return np.stack([hard_criterion(hard_codes(tokens, t, self.v, self.s), self.v, self.s, self.L) for t in tables])
+
+    def _layout(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+        siblings, slots = cousin_layout(self.L, level, self.s)
+        if not self.slot_specific:
+            slots = np.zeros_like(slots)
+        return torch.as_tensor(siblings, device=self.device), torch.as_tensor(slots, device=self.device)
+
+    def _train(self, clusterers, predictors, tokens: np.ndarray) -> LearningCurve:
+        """Train stage by stage; stage ``k`` trains modules ``1..k`` for ``steps`` steps.
+
+        At the end of a stage below the top, every restart takes the modules
+        ``1..k`` of the restart with the lowest hard criterion summed over
+        those modules (a fair comparison, since all restarts then share the
+        modules below ``k``), and the next stage trains a fresh module ``k + 1``
+        on top of them, each restart from its own random start.
+        """
+        v, s, L = self.v, self.s, self.L
+        layout = [self._layout(level) for level in range(1, L)]
+        first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v), device=self.device)
+        rng = generator(self.seed)
+        batches = self._batches(first.shape[0], rng)
+        records = []
+        bar = tqdm(total=self.steps * (L - 1), desc="SLC", disable=not self.progress, leave=False)
+        for depth in range(1, L):
+            optimizer = torch.optim.Adam([clusterers, predictors], lr=self.lr)
+            loss_sum = torch.zeros(self.restarts, L - 1, device=self.device)
+            deficit_sum = torch.zeros_like(loss_sum)
+            count = 0
+            for step in range(1, self.steps + 1):
+                index = next(batches).to(self.device)
+                loss, deficit = self._losses(clusterers, predictors, first[index], layout[:depth])
+                optimizer.zero_grad(set_to_none=True)
+                (loss + self.balance * deficit).sum().backward()
+                optimizer.step()
+                loss_sum[:, :depth] += loss.detach()
+                deficit_sum[:, :depth] += deficit.detach()
+                count += 1
+                if step % self.log_every == 0 or step == self.steps:
+                    absent = torch.full((self.restarts, L - 1 - depth), float("nan"), device=self.device)
+                    records.append((
+                        (depth - 1) * self.steps + step,
+                        torch.cat([loss_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
+                        torch.cat([deficit_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
+                        clusterers.detach().argmax(dim=-1).cpu().numpy().astype(np.int16),
+                    ))
+                    loss_sum.zero_()
+                    deficit_sum.zero_()
+                    count = 0
+                    bar.set_postfix(loss=f"{np.nansum(records[-1][1], axis=1).min():.4f}")
+                bar.update()
+            if depth < L - 1:
+                self._share_best(clusterers, predictors, tokens, depth)
+        bar.close()
+        steps, losses, deficits, snapshots = zip(*records)
+        return LearningCurve(np.array(steps), np.stack(losses), np.stack(deficits), np.stack(snapshots))
+
+    @torch.no_grad()
+    def _share_best(self, clusterers, predictors, tokens: np.ndarray, depth: int) -> None:
+        """Copy modules ``1..depth`` of the restart with the lowest hard criterion over them into every restart."""
+        tables = clusterers[:, :depth].argmax(dim=-1).cpu().numpy()
+        criterion = np.stack([
+            hard_criterion(hard_codes(tokens, t, self.v, self.s), self.v, self.s, self.L) for t in tables
+        ])
+        best = int(np.argmin(criterion.sum(axis=1)))
+        clusterers[:, :depth] = clusterers[best, :depth].clone()
+        predictors[:, :depth] = predictors[best, :depth].clone()
+
+    def _batches(self, P: int, rng: torch.Generator) -> Iterator[torch.Tensor]:
+        """Endless minibatch indices: epochs of a random order, split into batches of ``batch_size``."""
+        while True:
+            yield from torch.randperm(P, generator=rng).split(self.batch_size)
+
+    def _losses(self, clusterers, predictors, first, layout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prediction losses and balance deficits of every restart and module, each of shape ``(R, len(layout))``.
+
+        ``first``: the batch's token tuples, int64 ``(B, s**(L-1))``; ``layout``: the
+        modules to evaluate (the first ``len(layout)``), as :meth:`_layout` gives them.
+        """
+        v, s, R = self.v, self.s, self.restarts
+        restart = torch.arange(R, device=first.device)
+        tables = F.softmax(clusterers, dim=-1)  # (R, L-1, v**s, v)
+        hard_tables = clusterers.detach().argmax(dim=-1)  # (R, L-1, v**s)
+        log_q = F.log_softmax(predictors, dim=-1).transpose(-1, -2)  # (R, L-1, slots, v**s, v)
+        tuples = first.expand(R, *first.shape)  # (R, B, n): tuple values of the hard codes below
+        codes = tables[:, 0][restart[:, None, None], tuples]  # (R, B, n, v): soft codes of level 1
+        losses, deficits = [], []
+        for module, (siblings, slots) in enumerate(layout):
+            if module > 0:
+                below = codes if self.mode == "end-to-end" else codes.detach()
+                tuples = self._encode(hard.reshape(R, hard.shape[1], -1, s))
+                codes = self._outer(below.reshape(R, below.shape[1], -1, s, v)) @ tables[:, module, None]
+            hard = hard_tables[restart[:, None, None], module, tuples]  # (R, B, n)
+            # log p(z) = log sum_a c_a q(z | a, slot) at the cousin tuples' values z.
+            targets = tuples[:, :, siblings]  # (R, B, n, s-1)
+            log_qz = log_q[restart[:, None, None, None], module, slots, targets]  # (R, B, n, s-1, v)
+            log_p = torch.logsumexp(torch.log(codes.clamp_min(1e-30))[:, :, :, None] + log_qz, dim=-1)
+            losses.append(-log_p.mean(dim=(1, 2, 3)))
+            mean_code = codes.mean(dim=(1, 2))  # (R, v)
+            entropy = -(mean_code * torch.log(mean_code.clamp_min(1e-30))).sum(dim=-1)
+            deficits.append(math.log(v) - entropy)
+        return torch.stack(losses, dim=1), torch.stack(deficits, dim=1)
+
+    def _encode(self, tuples: torch.Tensor) -> torch.Tensor:
+        """Tuple values of hard codes ``(..., s)`` in ``[0, v**s)``, first member most significant."""
+        powers = self.v ** torch.arange(self.s - 1, -1, -1, device=tuples.device)
+        return (tuples * powers).sum(dim=-1)
+
+    def _outer(self, members: torch.Tensor) -> torch.Tensor:
+        """The distribution of the tuple value of independent soft codes ``(..., s, v)``: shape ``(..., v**s)``."""
+        joint = members[..., 0, :]
+        for i in range(1, self.s):
+            joint = (joint[..., :, None] * members[..., i, None, :]).flatten(-2)
+        return joint
+
+    # ------------------------------------------------------------ codes
+    def transform(self, tokens) -> dict[int, np.ndarray]:
+        """``{level: codes}`` for levels ``1..L-1``: hard codes, int64 of shape ``(P, s**(L - level))`` in ``[0, v)``."""
+        self._check_fitted("assignments_")
+        return self._codes(tokens, self.assignments_)
+
+    def transform_record(self, tokens, record: int, restart: int | None = None) -> dict[int, np.ndarray]:
+        """The codes of :meth:`transform`, from the lookup tables of learning-curve record ``record``.
+
+        ``restart`` defaults to the kept one. For plotting training dynamics.
+        """
+        self._check_fitted("curve_")
+        n = len(self.curve_.steps)
+        record = check_int("record", record, minimum=-n)
+        if record >= n:
+            raise ValueError(f"record must be < {n}, the number of records, got {record}")
+        restart = self.restart_ if restart is None else check_int("restart", restart, minimum=0)
+        if restart >= self.restarts:
+            raise ValueError(f"restart must be < restarts = {self.restarts}, got {restart}")
+        return self._codes(tokens, self.curve_.assignments[record, restart].astype(np.int64))
+
+    def _codes(self, tokens, assignments: np.ndarray) -> dict[int, np.ndarray]:
+        codes = hard_codes(self._check_tokens(tokens), assignments, self.v, self.s)
+        return {level: codes[level] for level in range(1, self.L)}

@@ -1,0 +1,204 @@
+"""Precomputed results: sweep databases too large to compute live, each with a sidecar that says how it was made.
+
+A chapter computes its ``book``-scale figures while it runs; figures at the
+``full`` scale come from SQLite databases written by ``lpbook sweep`` and
+committed under ``results/`` (``make results`` regenerates them). Next to each
+``NAME.sqlite`` lies ``NAME.json``, its *sidecar*, written by
+``lpbook sweep ... --record`` (:func:`write_sidecar`) with
+
+- ``command``: the exact command line, and ``settings``: the sweep it defines
+  (learner, options, grammars, ``P_grid``, seeds, ``n_test``);
+- ``version``: :data:`lpbook.__version__`; ``git_commit`` and ``git_dirty``:
+  the source tree when the (last) run started (``None`` outside a git checkout);
+- ``hardware``: platform, processor, CPU count, Python, torch and accelerator;
+- ``started``, ``finished`` (UTC) and ``wall_seconds``, summed over the runs
+  that built the database (a resumed sweep adds its time).
+
+:func:`check_database` verifies that a database holds exactly the points its
+sidecar's settings define, each computed by the recorded version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lpbook
+
+from . import sweep
+
+#: Where the committed databases live, relative to the repository root.
+RESULTS_DIR = "results"
+
+#: The keys every sidecar has.
+SIDECAR_KEYS = frozenset(
+    {"command", "settings", "version", "git_commit", "git_dirty", "hardware", "started", "finished", "wall_seconds"}
+)
+
+
+def sidecar_path(db) -> Path:
+    """The sidecar of database ``db``: the same path with the suffix ``.json``."""
+    return Path(db).with_suffix(".json")
+
+
+def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) -> dict:
+    """The canonical description of a sweep, as :func:`lpbook.sweep.make_points` reads its arguments.
+
+    Returns a JSON-compatible dict with keys ``learner``, ``options``,
+    ``grammars`` (list of ``{v, m, s, L, n_classes}``), ``P_grid``, ``seeds``
+    and ``n_test``. Raises what :func:`~lpbook.sweep.make_points` raises.
+    """
+    points = sweep.make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
+    first = points[0]
+    grammars = list({p.grammar: None for p in points})
+    return {
+        "learner": first.learner,
+        "options": first.options,
+        "grammars": [dict(v=g.v, m=g.m, s=g.s, L=g.L, n_classes=g.n_classes) for g in grammars],
+        "P_grid": sorted({p.P for p in points}),
+        "seeds": sorted({p.seed for p in points}),
+        "n_test": first.n_test,
+    }
+
+
+def settings_points(settings: dict) -> list[sweep.Point]:
+    """Every point of the sweep that ``settings`` (from :func:`sweep_settings`) describes."""
+    return sweep.make_points(
+        settings["learner"], settings["grammars"], settings["P_grid"], settings["seeds"],
+        options=settings["options"], n_test=settings["n_test"],
+    )
+
+
+def _git(*args: str) -> str | None:
+    """Output of ``git args`` run in this package's folder, or ``None`` when git or the checkout is missing."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def hardware() -> dict:
+    """What ran the sweep: platform, processor, CPU count, Python, and torch with its accelerator if installed."""
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": None,
+        "accelerator": None,
+    }
+    try:
+        import torch
+    except ModuleNotFoundError:
+        return info
+    info["torch"] = torch.__version__
+    if torch.cuda.is_available():
+        info["accelerator"] = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    return info
+
+
+def source_state() -> dict:
+    """The source tree that runs now: ``{"git_commit": sha or None, "git_dirty": bool or None}``.
+
+    Call it when the sweep starts (the code is loaded then), and pass it to
+    :func:`write_sidecar` at the end.
+    """
+    commit = _git("rev-parse", "HEAD")
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {"git_commit": commit, "git_dirty": dirty}
+
+
+def write_sidecar(db, argv: list[str], settings: dict, source: dict, started: datetime, wall_seconds: float) -> Path:
+    """Write (or update) the sidecar of ``db`` after a sweep of ``settings`` run by ``lpbook argv``.
+
+    ``source`` is :func:`source_state` taken when the sweep started. An
+    existing sidecar of the same settings keeps its ``started`` time and adds
+    ``wall_seconds`` to its own; one of other settings raises ``ValueError``
+    (a database holds one sweep). Returns the sidecar's path.
+    """
+    path = sidecar_path(db)
+    previous = check_sidecar_settings(db, settings)
+    if previous is not None:
+        started = datetime.fromisoformat(previous["started"])
+        wall_seconds += previous["wall_seconds"]
+    record = {
+        "command": shlex.join(["lpbook", *argv]),
+        "settings": settings,
+        "version": lpbook.__version__,
+        **source,
+        "hardware": hardware(),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(float(wall_seconds), 1),
+    }
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def check_sidecar_settings(db, settings: dict) -> dict | None:
+    """The existing sidecar of ``db`` (``None`` if there is none); ``ValueError`` if it records other settings."""
+    if not sidecar_path(db).exists():
+        return None
+    previous = read_sidecar(db)
+    if previous["settings"] != settings:
+        raise ValueError(f"{sidecar_path(db)} records another sweep; use another --db for this one")
+    return previous
+
+
+def read_sidecar(db) -> dict:
+    """The sidecar of ``db`` as a dict; ``FileNotFoundError`` if missing, ``ValueError`` if it lacks keys."""
+    path = sidecar_path(db)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: every results database needs its sidecar")
+    record = json.loads(path.read_text())
+    missing = SIDECAR_KEYS - record.keys()
+    if missing:
+        raise ValueError(f"{path} lacks the keys {sorted(missing)}")
+    return record
+
+
+def check_database(db) -> dict:
+    """Check that ``db`` holds exactly the points of its sidecar's sweep, computed by its recorded version.
+
+    Returns the sidecar. Raises ``ValueError`` naming the first mismatch:
+    points missing or extra, or rows of another version.
+    """
+    record = read_sidecar(db)
+    expected = {p.key for p in settings_points(record["settings"])}
+    rows = sweep.load_results(db)
+    stored = {row["key"] for row in rows}
+    if stored != expected:
+        raise ValueError(
+            f"{db} does not match its sidecar: {len(expected - stored)} points missing, "
+            f"{len(stored - expected)} points not in the recorded sweep"
+        )
+    versions = {row["version"] for row in rows}
+    if versions != {record["version"]}:
+        raise ValueError(f"{db} holds rows of versions {sorted(versions)}, its sidecar records {record['version']}")
+    return record
+
+
+def committed_databases(root) -> list[Path]:
+    """The ``*.sqlite`` files under ``root/results``, sorted."""
+    return sorted((Path(root) / RESULTS_DIR).glob("*.sqlite"))
+
+
+def find_results_dir(start=None) -> Path | None:
+    """The nearest ``results`` folder at ``start`` (default: the working directory) or above it, or ``None``.
+
+    Chapters run from ``book/``, so this finds the repository's ``results/``;
+    in a session without the repository (e.g. Colab) there is none.
+    """
+    start = Path.cwd() if start is None else Path(start)
+    for folder in (start, *start.resolve().parents):
+        if (folder / RESULTS_DIR).is_dir():
+            return folder / RESULTS_DIR
+    return None

@@ -1,0 +1,108 @@
+"""Tests of lpbook.results: sidecars of precomputed sweeps, and every committed database against its sidecar."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import lpbook
+import lpbook.__main__ as cli
+from lpbook import results
+from lpbook.sweep import load_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def committed(paths: list[Path]) -> list[Path]:
+    """The databases git tracks (all of them outside a git checkout): a sweep still running is not committed."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return paths
+    tracked = {ROOT / line for line in listed.stdout.split()}
+    return [p for p in paths if p in tracked]
+
+
+COMMITTED = committed(results.committed_databases(ROOT))
+
+
+def record(db, *extra) -> int:
+    """``lpbook sweep --record`` of ILC on one small grammar, 2 sizes x 2 seeds, in this process."""
+    return cli.main([
+        "sweep", "--learner", "ilc", "--v", "4", "--m", "2", "--s", "2", "--L", "3", "--P", "50", "200",
+        "--seeds", "2", "--n-test", "50", "--db", str(db), "--workers", "1", "--no-progress", "--record", *extra,
+    ])
+
+
+def test_record_writes_a_sidecar_that_matches(tmp_path, capsys):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    assert "its sidecar is" in capsys.readouterr().out
+    sidecar = results.check_database(db)
+    assert sidecar.keys() >= results.SIDECAR_KEYS
+    assert sidecar["command"].startswith("lpbook sweep --learner ilc ")
+    assert sidecar["version"] == lpbook.__version__
+    assert sidecar["settings"]["P_grid"] == [50, 200] and sidecar["settings"]["seeds"] == [0, 1]
+    assert sidecar["settings"]["grammars"] == [dict(v=4, m=2, s=2, L=3, n_classes=4)]
+    assert sidecar["hardware"]["cpu_count"] >= 1 and sidecar["wall_seconds"] >= 0
+    assert sidecar["git_commit"] is None or len(sidecar["git_commit"]) == 40
+
+
+def test_resuming_adds_wall_time_and_keeps_the_start(tmp_path):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    first = results.read_sidecar(db)
+    assert record(db) == 0
+    second = results.read_sidecar(db)
+    assert second["started"] == first["started"] and second["wall_seconds"] >= first["wall_seconds"]
+
+
+def test_another_sweep_into_a_recorded_database_is_refused(tmp_path, capsys):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    with pytest.raises(SystemExit) as info:
+        record(db, "--option", "n_init=2")
+    assert info.value.code == 2
+    assert "records another sweep" in capsys.readouterr().err
+
+
+def test_check_database_finds_missing_and_foreign_points(tmp_path):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM points WHERE P = 200 AND seed = 1")
+    with pytest.raises(ValueError, match="1 points missing, 0 points not in the recorded sweep"):
+        results.check_database(db)
+    sidecar = json.loads(results.sidecar_path(db).read_text())
+    sidecar["settings"]["P_grid"] = [50]
+    results.sidecar_path(db).write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match="0 points missing, 1 points not in the recorded sweep"):
+        results.check_database(db)
+
+
+def test_check_database_finds_another_version(tmp_path):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE points SET version = '0.0.1' WHERE P = 50")
+    with pytest.raises(ValueError, match=r"versions \['0.0.1', .*\], its sidecar records"):
+        results.check_database(db)
+
+
+def test_a_database_without_sidecar_is_refused(tmp_path):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    results.sidecar_path(db).unlink()
+    with pytest.raises(FileNotFoundError, match="needs its sidecar"):
+        results.check_database(db)
+
+
+@pytest.mark.parametrize("db", COMMITTED, ids=lambda p: p.name)
+def test_every_committed_database_matches_its_sidecar(db):
+    sidecar = results.check_database(db)
+    assert load_results(db), f"{db.name} is empty"
+    assert sidecar["command"].startswith("lpbook sweep ") and f"--db results/{db.name}" in sidecar["command"]
