@@ -138,6 +138,24 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             abl_steps=12000, probe_steps=2000, ilc_points=12, seeds=3, slc=dict(),
         ),
     },
+    # Chapter 4. SLC sweeps over m and L (v fixed), the same grids for ILC;
+    # fit: SLC's training options at this scale; dyn_*: one fit's training
+    # dynamics; abl_*: the ablations (on the first m and L, at the last
+    # abl_points values of the sweep's grid).
+    "slc": {
+        "smoke": dict(
+            v=8, m=(2,), L=(3,), seeds=2, points=3, fit=dict(steps=40, restarts=2, batch_size=256),
+            dyn_grammar=dict(v=8, m=2, s=2, L=3), dyn_P=1000, abl_points=1,
+        ),
+        "book": dict(
+            v=8, m=(2, 3), L=(3, 4), seeds=3, points=3, fit=dict(steps=150, restarts=2, batch_size=256),
+            dyn_grammar=dict(v=8, m=3, s=2, L=4), dyn_P=4000, abl_points=1,
+        ),
+        "full": dict(
+            v=16, m=(2, 3, 4), L=(3, 4, 5), seeds=8, points=8, fit=dict(steps=750, restarts=8, batch_size=128),
+            dyn_grammar=dict(v=16, m=3, s=2, L=5), dyn_P=30000, abl_points=4,
+        ),
+    },
 }
 
 
