@@ -117,7 +117,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
     # TokenClustering at the smallest; pred_grammars: grammars per predicted P*.
     "synthesis": {
         "smoke": dict(v=8, m=2, robust_L=(3, 4), zipf_a=(0.0, 1.5), points=5, seeds=2, pred_grammars=2),
-        "book": dict(v=16, m=3, robust_L=(3, 5), zipf_a=(0.0, 0.5, 1.0, 1.5), points=7, seeds=3, pred_grammars=10),
+        "book": dict(v=16, m=3, robust_L=(3, 5), zipf_a=(0.0, 0.75, 1.5), points=7, seeds=3, pred_grammars=5),
         "full": dict(v=32, m=4, robust_L=(3, 5, 7), zipf_a=(0.0, 0.5, 1.0, 1.5, 2.0), points=12, seeds=8,
                      pred_grammars=40),
     },
