@@ -602,3 +602,36 @@ def test_fit_exponent_errors():
     with pytest.raises(TypeError, match="PStar"):
         fit_exponent([2, 3], [300.0, 3000.0])
     assert all(isinstance(p, PStar) for p in pstars)
+
+
+# ------------------------------------------------------- grammars with a production law, and reading caches
+from lpbook.sweep import cached_sweep, skewed_rows  # noqa: E402
+
+
+def test_skewed_rows_under_uniform_rules_reproduce_run_point():
+    grammar = dict(v=8, m=2, s=2, L=3)
+    rows = skewed_rows("ilc", grammar, [64, 256], [0, 1], rule_probs="uniform", n_test=300)
+    points = make_points("ilc", [grammar], [64, 256], [0, 1], n_test=300)
+    assert [(r["P"], r["seed"]) for r in rows] == [(p.P, p.seed) for p in points]
+    for row, point in zip(rows, points):
+        assert row["accuracy"] == run_point(point).accuracy
+    assert estimate_pstar(rows, 1, threshold=0.5).level == 1
+
+
+def test_skewed_rows_use_the_production_law():
+    grammar = dict(v=8, m=3, s=2, L=3)
+    flat = skewed_rows("ilc", grammar, [200], [0], rule_probs="uniform", n_test=300)
+    skewed = skewed_rows("ilc", grammar, [200], [0], zipf_a=2.0, n_test=300)
+    assert flat[0]["accuracy"] != skewed[0]["accuracy"]
+    with pytest.raises(ValueError, match="zipf_a"):
+        skewed_rows("ilc", grammar, [200], [0], zipf_a=-1.0)
+
+
+def test_cached_sweep_reads_only_complete_sweeps(tmp_path):
+    db = tmp_path / "s.sqlite"
+    grammar = dict(v=8, m=2, s=2, L=3)
+    assert cached_sweep("ilc", [grammar], [64, 128], [0], db) is None  # no file
+    run_sweep("ilc", [grammar], [64], [0], db, n_test=300, workers=1, progress=False)
+    assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) is None  # half of it
+    rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
+    assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) == rows

@@ -94,3 +94,66 @@ def test_zero_gap_never_separates():
     twin = type(stats)(stats.m, stats.slots, stats.occurrences, stats.purity, np.zeros_like(stats.gaps))
     assert np.all(np.isinf(required_occurrences(twin)))
     assert predicted_pstar(twin, 0.9) == float("inf")
+
+
+# ------------------------------------------------------- the prediction tuple by tuple (skewed rules)
+from lpbook.theory import tuple_occurrences, tuple_pstar  # noqa: E402
+
+
+def test_tuple_pstar_equals_predicted_pstar_under_uniform_rules():
+    rhm = RHM(16, 3, 2, 3, seed=0)
+    for level in (1, 2):
+        assert np.allclose(tuple_occurrences(rhm, level), level_statistics(rhm, level).occurrences[:, None])
+        for threshold in (0.5, 0.9, 0.99):
+            assert tuple_pstar(rhm, level, threshold) == pytest.approx(predicted_pstar(level_statistics(rhm, level), threshold))
+
+
+def test_tuple_occurrences_follow_the_production_law():
+    rhm = RHM(8, 3, 2, 3, seed=1, rule_probs="zipf", zipf_a=1.5)
+    w = tuple_occurrences(rhm, 1)
+    used = exact.marginals(rhm)[1].sum(axis=0) > 0
+    assert np.allclose(w.sum(axis=1), exact.marginals(rhm)[1].sum(axis=0)[used])
+    assert np.allclose(w / w.sum(axis=1, keepdims=True), rhm.production_probs[1][used])
+    assert w.sum() == pytest.approx(rhm.n_positions(1))
+
+
+def test_tuple_pstar_is_where_the_tuple_accuracy_crosses():
+    rhm = RHM(16, 3, 2, 3, seed=0, rule_probs="zipf", zipf_a=1.0)
+    w = tuple_occurrences(rhm, 2)
+    need = required_occurrences(level_statistics(rhm, 2))[:, None]
+
+    def accuracy(P):  # brute force: every tuple below its required occurrences costs 0.75 of its share
+        return 1 - 0.75 * (w * (P * w < need)).sum() / w.sum()
+
+    for threshold in (0.5, 0.9, 0.99):
+        p = tuple_pstar(rhm, 2, threshold)
+        assert accuracy(p) >= threshold > accuracy(0.999 * p)
+
+
+def test_skewed_rules_cost_more_for_exact_recovery():
+    # Same rules, same ranks: only the production law differs. The rarest tuples need more samples.
+    flat, skewed = (RHM(16, 3, 2, 3, seed=0, rule_probs="zipf", zipf_a=a) for a in (0.0, 1.5))
+    assert tuple_pstar(skewed, threshold=0.99) > 1.5 * tuple_pstar(flat, threshold=0.99)
+
+
+def test_tuple_pstar_brackets_ilc_under_zipf_rules():
+    rhm = RHM(16, 3, 2, 2, seed=0, rule_probs="zipf", zipf_a=1.5)
+    p = tuple_pstar(rhm, 1, 0.9)
+    test = rhm.sample(2000, seed=1)
+    accuracy = {}
+    for factor in (1 / 8, 8):
+        learner = ILC(v=16, s=2, L=2, seed=0).fit(rhm.sample(int(factor * p), seed=2).tokens)
+        accuracy[factor] = level_accuracy(test.levels[1], learner.transform(test.tokens)[1])
+    assert accuracy[1 / 8] < 0.9 <= accuracy[8]
+
+
+def test_tuple_pstar_rejects_bad_input():
+    rhm = RHM(8, 2, 2, 3, seed=0)
+    with pytest.raises(TypeError, match="rhm"):
+        tuple_pstar("grammar")
+    with pytest.raises(ValueError, match="level"):
+        tuple_pstar(rhm, 3)
+    with pytest.raises(ValueError, match="level"):
+        tuple_occurrences(rhm, 0)
+    with pytest.raises(ValueError, match="threshold"):
+        tuple_pstar(rhm, threshold=0)

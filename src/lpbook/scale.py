@@ -156,6 +156,15 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             dyn_grammar=dict(v=16, m=3, s=2, L=5), dyn_P=30000, abl_points=4,
         ),
     },
+    # Chapter 6. Robustness: ILC and TokenClustering under Zipf production laws
+    # (exponents zipf_a; 0 is uniform probabilities), ILC at depths robust_L,
+    # TokenClustering at the smallest; pred_grammars: grammars per predicted P*.
+    "synthesis": {
+        "smoke": dict(v=8, m=2, robust_L=(3, 4), zipf_a=(0.0, 1.5), points=5, seeds=2, pred_grammars=2),
+        "book": dict(v=16, m=3, robust_L=(3, 5), zipf_a=(0.0, 0.75, 1.5), points=7, seeds=3, pred_grammars=5),
+        "full": dict(v=32, m=4, robust_L=(3, 5, 7), zipf_a=(0.0, 0.5, 1.0, 1.5, 2.0), points=12, seeds=8,
+                     pred_grammars=40),
+    },
 }
 
 

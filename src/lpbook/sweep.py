@@ -331,15 +331,59 @@ def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult
     """
     cls = get(point.learner) if learner is None else learner
     rhm = RHM(point.v, point.m, point.s, point.L, n_classes=point.n_classes, seed=point.seed)
+    accuracy, seconds = _train_and_test(cls, point, rhm)
+    finished = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return PointResult(point, accuracy, seconds, lpbook.__version__, finished)
+
+
+def _train_and_test(cls: type[Learner], point: Point, rhm: RHM) -> tuple[dict[int, float], float]:
+    """Per-level test accuracy of ``point``'s learner trained on ``rhm``, and the seconds it took."""
     train = rhm.sample(point.P, seed=2 * point.seed)
     test = rhm.sample(point.n_test, seed=2 * point.seed + 1)
     model = _make_learner(cls, point)
     start = time.perf_counter()
     model.fit(train.tokens, train.labels if cls.uses_labels else None)
     codes = model.transform(test.tokens)
-    seconds = time.perf_counter() - start
-    finished = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    return PointResult(point, _accuracies(test, codes, point.L), seconds, lpbook.__version__, finished)
+    return _accuracies(test, codes, point.L), time.perf_counter() - start
+
+
+def skewed_rows(learner, grammar, P_grid, seeds, *, rule_probs="zipf", zipf_a=1.0, options=None, n_test=2000) -> list[dict]:
+    """Rows like :func:`run_sweep`'s for grammars with a production law, run here and not stored.
+
+    The sweep database describes a grammar by ``(v, m, s, L, n_classes)``
+    only, so grammars with ``rule_probs`` and ``zipf_a`` (see
+    :class:`~lpbook.grammar.RHM`) run through this function instead, in this
+    process, one point after the other: keep it to cheap learners. Seeds are
+    those of :func:`run_point` (grammar ``seed``, training sample ``2 seed``,
+    test sample ``2 seed + 1``). Each row has the :class:`Point` fields,
+    ``accuracy`` and ``seconds``, and passes to :func:`estimate_pstar`.
+    """
+    points = make_points(learner, [grammar], P_grid, seeds, options=options, n_test=n_test)
+    cls = get(points[0].learner)
+    rows = []
+    for point in points:
+        rhm = RHM(point.v, point.m, point.s, point.L, n_classes=point.n_classes, seed=point.seed,
+                  rule_probs=rule_probs, zipf_a=zipf_a)
+        accuracy, seconds = _train_and_test(cls, point, rhm)
+        rows.append(dataclasses.asdict(point) | dict(accuracy=accuracy, seconds=seconds))
+    return rows
+
+
+def cached_sweep(learner, grammars, P_grid, seeds, db, *, options=None, n_test=2000) -> list[dict] | None:
+    """The rows of a sweep if ``db`` already holds every one of its points, else ``None``; runs nothing.
+
+    Same arguments as :func:`run_sweep`. A chapter that only *reads* another
+    chapter's sweeps uses it to draw what is stored and skip what is not.
+    """
+    points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
+    if not Path(db).exists():
+        return None
+    with closing(_open_existing(db)) as conn, _database_errors(db):
+        stored = _stored_keys(conn)
+    keys = {p.key for p in points}
+    if not keys <= stored:
+        return None
+    return [row for row in load_results(db, learner=learner, n_test=n_test) if row["key"] in keys]
 
 
 # ---------------------------------------------------------------- storage

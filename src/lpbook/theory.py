@@ -8,7 +8,9 @@ statistics of sampled grammars (:mod:`lpbook.exact`) and with learners.
 - :func:`level_statistics`: the exact per-parent quantities of one level's
   pooled contexts (occurrences, ``||q_a||^2``, pooled gaps);
 - :func:`predicted_pstar`: the sample complexity of clustering that level by
-  k-means, predicted from those quantities (Chapter 3, "The exponent in m").
+  k-means, predicted from those quantities (Chapter 3, "The exponent in m");
+- :func:`tuple_pstar`: the same prediction tuple by tuple, for skewed
+  production laws (Chapter 6, "Robustness").
 """
 
 from __future__ import annotations
@@ -185,16 +187,66 @@ def predicted_accuracy(stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENC
 
 def predicted_pstar(stats: LevelStatistics, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES) -> float:
     """The smallest ``P`` at which :func:`predicted_accuracy` reaches ``threshold`` (``inf`` if never)."""
+    return _smallest_P(_needed_samples(stats, floor), stats.weights, threshold)
+
+
+def _smallest_P(needed: np.ndarray, weights: np.ndarray, threshold) -> float:
+    """The smallest ``P`` at which the failing share of ``weights`` costs at most ``1 - threshold``.
+
+    ``needed`` and ``weights`` (same shape ``(k,)``, weights summing to 1): the
+    ``P`` at which each of ``k`` groups of nodes succeeds, and its share of the nodes.
+    """
     threshold = float(threshold)
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    needed = _needed_samples(stats, floor)
     order = np.argsort(needed)
-    failing_after = 1 - np.cumsum(stats.weights[order])  # weight still failing once P reaches needed[order[i]]
+    failing_after = 1 - np.cumsum(weights[order])  # weight still failing once P reaches needed[order[i]]
     ok = LOSS_PER_FAILING_CLASS * failing_after <= 1 - threshold + 1e-12
     if not ok.any():
         return float("inf")
     return float(needed[order][np.argmax(ok)])
+
+
+def tuple_occurrences(rhm: RHM, level: int) -> np.ndarray:
+    """Expected occurrences per sample of each tuple under the level-``level`` nodes, shape ``(n, m)``.
+
+    Row ``a`` (one per parent in use, in the order of :func:`level_statistics`)
+    holds ``w_t = Pr(parent a, summed over positions) * pi_a(t)`` for the
+    tuples ``rules[level][a, j]``, with ``pi_a`` the production law
+    (:attr:`RHM.production_probs`): under uniform rules every entry of a row
+    is the row's :attr:`LevelStatistics.occurrences`; under Zipf rules the
+    rarest production of ``a`` is seen least.
+    """
+    if not isinstance(rhm, RHM):
+        raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
+    level = check_int("level", level, minimum=1)
+    if level > rhm.L:
+        raise ValueError(f"level must be at most L = {rhm.L}, got {level}")
+    per_parent = exact.marginals(rhm)[level].sum(axis=0)
+    used = per_parent > 0
+    return per_parent[used, None] * rhm.production_probs[level][used]
+
+
+def tuple_pstar(rhm: RHM, level: int | None = None, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES) -> float:
+    """:func:`predicted_pstar` of ILC's context at ``level`` (default ``L - 1``), tuple by tuple.
+
+    For any production law: tuple ``t`` of parent ``a`` is clustered right once
+    ``P * w_t`` (:func:`tuple_occurrences`) reaches ``a``'s
+    :func:`required_occurrences`, and each failing tuple costs
+    :data:`LOSS_PER_FAILING_CLASS` times its share ``w_t / sum w`` of the
+    level's nodes. Under uniform rules this equals :func:`predicted_pstar`;
+    under skewed rules the rare productions need larger ``P``, but they also
+    weigh less. ``inf`` if ``threshold`` is never reached.
+    """
+    if not isinstance(rhm, RHM):
+        raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
+    level = rhm.L - 1 if level is None else level
+    level = check_int("level", level, minimum=1)
+    if level >= rhm.L:
+        raise ValueError(f"level must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {level}")
+    occurrences = tuple_occurrences(rhm, level)
+    needed = required_occurrences(level_statistics(rhm, level), floor)[:, None] / occurrences
+    return _smallest_P(needed.ravel(), (occurrences / occurrences.sum()).ravel(), threshold)
 
 
 def predict_pstars(v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None) -> np.ndarray:
