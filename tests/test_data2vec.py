@@ -165,7 +165,7 @@ def test_protocol_curve_traces_and_probe(small):
     out = learner.transform(test.tokens)
     assert sorted(out) == [1, 2]
     for level, codes in out.items():
-        assert codes.shape == (test.P, 2 ** (3 - level)) and codes.dtype == np.int64
+        assert codes.shape == (test.P, 2 ** (3 - level)) and codes.dtype == np.uint8
         assert codes.min() >= 0 and codes.max() < 4
     assert learner.curve_.steps[-1] == FAST["max_steps"] and len(learner.curve_.train_loss) >= 1
     assert sorted(learner.traces_) == [0, 3, 6]

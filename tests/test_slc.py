@@ -50,7 +50,7 @@ def test_transform_shapes_and_every_code_used(small):
     codes = model.transform(test.tokens)
     assert sorted(codes) == [1, 2]
     for level, c in codes.items():
-        assert c.shape == (test.P, 2 ** (L - level)) and c.dtype == np.int64
+        assert c.shape == (test.P, 2 ** (L - level)) and c.dtype == np.uint8
         assert np.array_equal(np.unique(c), np.arange(V)), f"level {level} leaves codes unused"
 
 

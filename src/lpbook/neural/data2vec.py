@@ -341,7 +341,7 @@ class Data2Vec(Learner):
         self.trace_steps = tuple(sorted({check_int("trace_steps", t, minimum=0) for t in trace_steps}))
         if self.trace_steps and self.trace_steps[-1] > self.max_steps:
             raise ValueError(f"trace_steps must be <= max_steps = {self.max_steps}, got {self.trace_steps[-1]}")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, check_available=False)  # checked where the data move
         self.threads = check_int("threads", threads, minimum=1)
         self.progress = bool(progress)
 
@@ -365,8 +365,8 @@ class Data2Vec(Learner):
         return self._mask(P, generator(check_int("seed", seed, minimum=0))).cpu().numpy()
 
     def fit(self, tokens, labels=None) -> Data2Vec:
-        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels`` are ignored), then the token probe and the readout."""
-        tokens = self._check_tokens(tokens)
+        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels``, if given, are checked and ignored), then the token probe and the readout."""
+        tokens, _ = self._fit_inputs(tokens, labels)
         train_rows, val_rows = split_validation(tokens.shape[0], self.val_fraction, self.seed)
         self.train_tokens_, self.val_tokens_ = tokens[train_rows], tokens[val_rows]
         with torch_threads(self.threads):
@@ -439,8 +439,13 @@ class Data2Vec(Learner):
             self._readouts[step, which] = readout.fit(self._view(network, which), self.train_tokens_, self.val_tokens_)
         return self._readouts[step, which]
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels :meth:`transform` returns: ``1 .. L-1``."""
+        return tuple(range(1, self.L))
+
     def transform(self, tokens) -> dict[int, np.ndarray]:
-        """``{level: codes}`` for levels ``1..L-1`` read from the network named by ``read``; codes ``(P, s**(L-level))`` int64."""
+        """``{level: codes}`` for levels ``1..L-1`` read from the network named by ``read``; codes ``(P, s**(L-level))``, dtype ``smallest_uint(v)``."""
         self._check_fitted("network_")
         with torch_threads(self.threads):
             return self.readout_.transform(self._view(self.network_, self.read), self._check_tokens(tokens))

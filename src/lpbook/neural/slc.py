@@ -63,7 +63,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .._validate import check_int
-from ..grammar import encode_tuples
+from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
 from ..tree import cousin_targets, target_positions
 from .training import check_float, generator, resolve_device, seeded
@@ -249,7 +249,7 @@ class SLC(Learner):
         self.init_scale = check_float("init_scale", init_scale, low=0.0)
         self.log_every = check_int("log_every", log_every, minimum=1)
         self.threads = check_int("threads", threads, minimum=1)
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, check_available=False)  # checked where the data move
         self.progress = bool(progress)
 
     @property
@@ -259,8 +259,9 @@ class SLC(Learner):
 
     # ------------------------------------------------------------ training
     def fit(self, tokens, labels=None) -> SLC:
-        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels`` are ignored)."""
-        tokens = self._check_tokens(tokens)
+        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels``, if given, are checked and ignored)."""
+        tokens, _ = self._fit_inputs(tokens, labels)
+        resolve_device(self.device)  # the device must exist where the fit runs
         v, s, L, R = self.v, self.s, self.L, self.restarts
         with torch_threads(self.threads):
             with seeded(self.seed):
@@ -395,8 +396,13 @@ class SLC(Learner):
         return joint
 
     # ------------------------------------------------------------ codes
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels :meth:`transform` returns: ``1 .. L-1``."""
+        return tuple(range(1, self.L))
+
     def transform(self, tokens) -> dict[int, np.ndarray]:
-        """``{level: codes}`` for levels ``1..L-1``: hard codes, int64 of shape ``(P, s**(L - level))`` in ``[0, v)``."""
+        """``{level: codes}`` for levels ``1..L-1``: hard codes of shape ``(P, s**(L - level))`` in ``[0, v)``, dtype ``smallest_uint(v)``."""
         self._check_fitted("assignments_")
         return self._codes(tokens, self.assignments_)
 
@@ -417,4 +423,4 @@ class SLC(Learner):
 
     def _codes(self, tokens, assignments: np.ndarray) -> dict[int, np.ndarray]:
         codes = hard_codes(self._check_tokens(tokens), assignments, self.v, self.s)
-        return {level: codes[level] for level in range(1, self.L)}
+        return {level: codes[level].astype(smallest_uint(self.v)) for level in self.levels}
