@@ -316,7 +316,7 @@ def test_validation():
     hidden = mask.copy()
     hidden[0, 0] = True
     with pytest.raises(ValueError, match="tokens"):
-        bp.masked_token_nll(rhm, np.where(hidden, -1, tokens), hidden)  # the true value is needed
+        bp.masked_token_nll(rhm, np.where(hidden, -1, tokens.astype(np.int64)), hidden)  # the true value is needed
     with pytest.raises(ValueError, match="labels"):
         bp.bayes_root_accuracy(rhm, tokens, labels=np.zeros(4, dtype=int))
     with pytest.raises(ValueError, match="labels"):

@@ -3,6 +3,8 @@ one dtype for codes, sizes checked up front, scikit-learn conventions, save and 
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -236,7 +238,11 @@ def test_readme_table_lists_every_learner_with_its_labels_and_options():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| `([\w-]+)` \| (yes|no) \| (.*) \|$", readme, re.M)
     table = {entry["name"]: entry for entry in describe()}
-    assert {name for _, name, _, _ in rows} == set(table), "the README's learner table must list every learner"
+    listed = {name for _, name, _, _ in rows}
+    assert set(table) <= listed, "the README's learner table must list every learner"
+    if importlib.util.find_spec("torch") is not None:  # without torch, the neural learners are not registered
+        assert listed == set(table), "the README's learner table lists a learner that is not registered"
+    rows = [row for row in rows if row[1] in table]
     previous: set = set()
     for cls_name, name, labels, options in rows:
         listed = set(re.findall(r"`(\w+)`", options))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import lpbook
 import lpbook.__main__ as cli
 from lpbook import results
+from lpbook.learners import available
 from lpbook.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +105,9 @@ def test_a_database_without_sidecar_is_refused(tmp_path):
 
 @pytest.mark.parametrize("db", COMMITTED, ids=lambda p: p.name)
 def test_every_committed_database_matches_its_sidecar(db):
+    missing = {row["learner"] for row in load_results(db)} - set(available())
+    if missing and importlib.util.find_spec("torch") is None:
+        pytest.skip(f"{db.name} holds points of {sorted(missing)}, which need torch")
     sidecar = results.check_database(db)
     assert load_results(db), f"{db.name} is empty"
     assert sidecar["command"].startswith("lpbook sweep ") and f"--db results/{db.name}" in sidecar["command"]
