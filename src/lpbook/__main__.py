@@ -41,30 +41,30 @@ from .learners import available, describe, get
 INTERRUPTED = 130
 
 
-def _int_at_least(minimum: int):
-    """An argparse ``type``: an integer ``>= minimum``."""
+def _checked(convert, accept, what: str):
+    """An argparse ``type``: ``convert(text)`` (``int`` or ``float``) when ``accept`` holds for it,
+    else an error that says what the value must be."""
+    noun = "an integer" if convert is int else "a number"
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
         return value
 
     return parse
 
 
-def _fraction(text: str) -> float:
-    """An argparse ``type``: a number in ``(0, 1]``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum``."""
+    return _checked(int, lambda x: x >= minimum, f">= {minimum}")
+
+
+_fraction = _checked(float, lambda x: 0 < x <= 1, "in (0, 1]")
+_positive = _checked(float, lambda x: 0 < x < math.inf, "a positive number")
 
 
 #: Stands for the list of learner names in help texts; filled in when the help is shown,
@@ -105,17 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
         subparser.set_defaults(handler=handler, subparser=subparser)
         parser.subcommands.append(subparser)
     return parser
-
-
-def _positive(text: str) -> float:
-    """An argparse ``type``: a finite number ``> 0``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,

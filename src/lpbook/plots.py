@@ -28,7 +28,12 @@ def accuracy_curve(ax: plt.Axes, rows: list, level: int, *, scale: float = 1.0, 
 
 
 def pstar_points(ax: plt.Axes, x, pstars: list[PStar], **style):
-    """``P*`` against ``x`` on a log scale, with bootstrap intervals; censored points are left out."""
+    """``P*`` against ``x`` on a log scale, with bootstrap intervals; censored points are left out.
+
+    An interval open above (some bootstrap resample never crossed the threshold) ends in an arrow
+    pointing up at 3 times the estimate, and one open below (some resample crossed before the
+    grid) in an arrow pointing down at a third of it.
+    """
     kept = [(xi, p) for xi, p in zip(x, pstars) if p.censored is None]
     if not kept:
         return None
@@ -36,7 +41,14 @@ def pstar_points(ax: plt.Axes, x, pstars: list[PStar], **style):
     values = np.array([p.value for _, p in kept])
     low = np.array([p.low for _, p in kept])
     high = np.array([p.high for _, p in kept])
-    bars = ax.errorbar(xs, values, yerr=[values - low, np.minimum(high, 1e300) - values], fmt="o", capsize=3, **style)
+    open_above, open_below = ~np.isfinite(high), ~(low > 0)
+    bars = ax.errorbar(xs, values, yerr=[np.where(open_below, 0, values - low), np.where(open_above, 0, high - values)],
+                       fmt="o", capsize=3, **style)
+    color = bars[0].get_color()
+    for is_open, length, direction in ((open_above, 2 * values, "lolims"), (open_below, values * 2 / 3, "uplims")):
+        if is_open.any():  # the open side of an interval: an arrow from the estimate
+            ax.errorbar(xs[is_open], values[is_open], yerr=length[is_open], fmt="none", color=color,
+                        **{direction: True})
     ax.set_yscale("log")
     return bars
 
