@@ -876,6 +876,27 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
     )
 
 
+def pstar_ratio(numerator: PStar, denominator: PStar, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``numerator.value / denominator.value`` and the percentile interval at ``confidence`` of the
+    ratio of their bootstrap draws (independent sweeps, so draws are paired by index only).
+
+    Returns ``(ratio, low, high)``; the ratio is NaN when either ``P*`` is censored, and
+    draws censored on both sides are left out of the interval (NaN if none remains).
+    """
+    if not (isinstance(numerator, PStar) and isinstance(denominator, PStar)):
+        raise TypeError("numerator and denominator must be PStar results of estimate_pstar")
+    if numerator.boot.size != denominator.boot.size:
+        raise ValueError(f"numerator and denominator must have as many bootstrap draws, got "
+                         f"{numerator.boot.size} and {denominator.boot.size}")
+    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = numerator.boot / denominator.boot
+        value = numerator.value / denominator.value
+    draws = draws[~np.isnan(draws)]
+    low, high = _interval(draws, confidence) if draws.size else (float("nan"), float("nan"))
+    return float(value), low, high
+
+
 @dataclass(frozen=True)
 class Exponent:
     """A least-squares fit ``log P* = intercept + slope * X``, ``X = log x`` or ``x``.
