@@ -679,3 +679,23 @@ def test_cached_sweep_reads_only_complete_sweeps(tmp_path):
     assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) is None  # half of it
     rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
     assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) == rows
+
+
+def _pstar(value, boot) -> PStar:
+    boot = np.asarray(boot, dtype=float)
+    censored = None if np.isfinite(value) else "above"
+    return PStar(value, float(boot.min()), float(boot.max()), censored, 1, 0.9, 0.95, 3, (1, 2), (0.0, 1.0), boot)
+
+
+def test_pstar_ratio_divides_values_and_pairs_bootstrap_draws():
+    from lpbook.sweep import pstar_ratio
+
+    top, bottom = _pstar(200.0, np.arange(1, 101) * 4.0), _pstar(100.0, np.arange(1, 101) * 2.0)
+    value, low, high = pstar_ratio(top, bottom)
+    assert value == 2.0 and low == high == 2.0  # every paired draw has ratio 2
+    value, low, high = pstar_ratio(_pstar(float("nan"), np.full(100, np.inf)), bottom)
+    assert np.isnan(value) and low == high == np.inf
+    with pytest.raises(ValueError, match="as many bootstrap draws"):
+        pstar_ratio(top, _pstar(100.0, np.ones(10)))
+    with pytest.raises(TypeError, match="PStar"):
+        pstar_ratio(200.0, bottom)
