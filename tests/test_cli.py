@@ -86,7 +86,8 @@ def test_a_sweep_under_zipf_laws_stores_each_law_apart(tmp_path, capsys):
     argv = sweep_args(db, "--P", "10", "100", "--rule-probs", "zipf", "--zipf-a", "0.5", "1.5")
     assert cli.main(argv) == 0
     rows = load_results(db)
-    assert len(rows) == 2 * 2 * 2 * 2 and {(r["rule_probs"], r["zipf_a"]) for r in rows} == {("zipf", 0.5), ("zipf", 1.5)}
+    assert len(rows) == 2 * 2 * 2 * 2
+    assert {(r["rule_probs"], r["zipf_a"]) for r in rows} == {("zipf", 0.5), ("zipf", 1.5)}
     assert cli.main(sweep_args(db, "--P", "10", "100")) == 0  # the uniform grammars: other points of the same file
     assert len(load_results(db, rule_probs="uniform")) == 2 * 2 * 2
     capsys.readouterr()

@@ -433,7 +433,8 @@ def _describe(pstar: sweep.PStar) -> str:
 
 def _setting_label(row: dict) -> str:
     fields = ("v", "m", "s", "L", "n_classes", "n_test")
-    law = "" if row.get("rule_probs", "uniform") == "uniform" else f" rule_probs={row['rule_probs']} zipf_a={row['zipf_a']:g}"
+    uniform = row.get("rule_probs", "uniform") == "uniform"
+    law = "" if uniform else f" rule_probs={row['rule_probs']} zipf_a={row['zipf_a']:g}"
     return " ".join(f"{name}={row[name]}" for name in fields) + law + f" options={json.dumps(row['options'])}"
 
 

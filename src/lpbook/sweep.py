@@ -11,7 +11,8 @@ test set ``sample(n_test, seed=2*seed + 1)``; the learner gets ``seed`` too.
 Storage. :func:`run_sweep` writes one row per point to a SQLite file (table
 ``points``), keyed by :attr:`Point.key`, the sha256 of the point's canonical
 JSON (which leaves the production law out when it is uniform, so that points
-of the paper's grammars keep the keys they had before laws were stored). Only the main process writes, and it commits each point as soon as it
+of the paper's grammars keep the keys they had before laws were stored).
+Only the main process writes, and it commits each point as soon as it
 finishes, so an interrupted sweep (Ctrl-C, ``kill -9``) loses at most the
 points in flight; rerunning the same call skips the points already stored
 and never rewrites them. The ``seconds`` column is the wall time of the
