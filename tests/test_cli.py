@@ -81,6 +81,21 @@ def exit_code(argv) -> int:
     return info.value.code
 
 
+def test_a_sweep_under_zipf_laws_stores_each_law_apart(tmp_path, capsys):
+    db = tmp_path / "z.sqlite"
+    argv = sweep_args(db, "--P", "10", "100", "--rule-probs", "zipf", "--zipf-a", "0.5", "1.5")
+    assert cli.main(argv) == 0
+    rows = load_results(db)
+    assert len(rows) == 2 * 2 * 2 * 2
+    assert {(r["rule_probs"], r["zipf_a"]) for r in rows} == {("zipf", 0.5), ("zipf", 1.5)}
+    assert cli.main(sweep_args(db, "--P", "10", "100")) == 0  # the uniform grammars: other points of the same file
+    assert len(load_results(db, rule_probs="uniform")) == 2 * 2 * 2
+    capsys.readouterr()
+    assert cli.main(["pstar", "--db", str(db), "--learner", "toy", "--level", "0", "--n-boot", "20"]) == 0
+    out = capsys.readouterr().out.splitlines()[1:]
+    assert len(out) == 6 and sum("rule_probs=zipf zipf_a=1.5 " in line for line in out) == 2
+
+
 def test_sweep_then_pstar(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
     assert cli.main(sweep_args(db, "--P-range", "10", "1000", "3", "--option", "scale=1")) == 0
@@ -128,6 +143,9 @@ def test_rerun_adds_nothing(tmp_path, capsys):
         (["--learner", "nope"], r"--learner must be a registered name \(registered: .*toy.*\), got 'nope'"),
         (["--m", "3", "--v", "2"], r"invalid grammar v=2 m=3 s=2 L=2 .*m must be <= v\*\*\(s-1\) = 2"),
         (["--n-classes", "9"], r"invalid grammar .*n_classes\*m must be <= v\*\*s = 16"),
+        (["--zipf-a", "1"], "--zipf-a needs --rule-probs zipf"),
+        (["--rule-probs", "zipf", "--zipf-a", "-1"], "argument --zipf-a: must be a number >= 0, got -1"),
+        (["--rule-probs", "pareto"], "argument --rule-probs: invalid choice: 'pareto'"),
         (["--P-range", "100", "10", "3"], "--P-range needs MIN <= MAX, got MIN=100 MAX=10"),
         (["--P-range", "10", "100"], "argument --P-range: expected 3 arguments"),
         (["--P", "0"], "argument --P: must be >= 1, got 0"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -27,13 +29,14 @@ from lpbook.sweep import (
     PStar,
     estimate_pstar,
     fit_exponent,
-    try_fit_exponent,
+    group_results,
     load_results,
     log_grid,
     make_points,
     run_point,
     run_sweep,
     scaled_grid,
+    try_fit_exponent,
 )
 
 GRAMMARS = [dict(v=4, m=2, s=2, L=2), dict(v=4, m=3, s=2, L=3, n_classes=2)]
@@ -605,26 +608,67 @@ def test_fit_exponent_errors():
 
 
 # ------------------------------------------------------- grammars with a production law, and reading caches
-from lpbook.sweep import cached_sweep, skewed_rows  # noqa: E402
+from lpbook.sweep import _COLUMNS, LAW_COLUMNS, cached_sweep  # noqa: E402, I001
 
 
-def test_skewed_rows_under_uniform_rules_reproduce_run_point():
-    grammar = dict(v=8, m=2, s=2, L=3)
-    rows = skewed_rows("ilc", grammar, [64, 256], [0, 1], rule_probs="uniform", n_test=300)
-    points = make_points("ilc", [grammar], [64, 256], [0, 1], n_test=300)
-    assert [(r["P"], r["seed"]) for r in rows] == [(p.P, p.seed) for p in points]
-    for row, point in zip(rows, points):
-        assert row["accuracy"] == run_point(point).accuracy
-    assert estimate_pstar(rows, 1, threshold=0.5).level == 1
+def test_uniform_points_keep_the_keys_they_had_before_laws_were_stored():
+    (point,) = make_points("ilc", [dict(v=8, m=2, s=2, L=3)], [64], [1], n_test=300)
+    before = dict(learner="ilc", options={}, v=8, m=2, s=2, L=3, n_classes=8, P=64, seed=1, n_test=300)
+    assert point.key == hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert point.rule_probs == "uniform" and point.zipf_a is None
+    assert Grammar(8, 2, 2, 3, zipf_a=2.0) == Grammar(8, 2, 2, 3)  # a uniform law has no exponent
 
 
-def test_skewed_rows_use_the_production_law():
-    grammar = dict(v=8, m=3, s=2, L=3)
-    flat = skewed_rows("ilc", grammar, [200], [0], rule_probs="uniform", n_test=300)
-    skewed = skewed_rows("ilc", grammar, [200], [0], zipf_a=2.0, n_test=300)
-    assert flat[0]["accuracy"] != skewed[0]["accuracy"]
+def test_grammars_with_a_production_law_are_checked_and_keyed_apart():
+    zipf = Grammar(8, 3, 2, 3, rule_probs="zipf")
+    assert zipf.zipf_a == 1.0 and zipf.as_dict()["rule_probs"] == "zipf"
+    assert "rule_probs" not in Grammar(8, 3, 2, 3).as_dict()
+    keys = {p.key for g in (dict(v=8, m=3, s=2, L=3), dict(v=8, m=3, s=2, L=3, rule_probs="zipf", zipf_a=1.0),
+                            dict(v=8, m=3, s=2, L=3, rule_probs="zipf", zipf_a=2.0))
+            for p in make_points("ilc", [g], [64], [0])}
+    assert len(keys) == 3
     with pytest.raises(ValueError, match="zipf_a"):
-        skewed_rows("ilc", grammar, [200], [0], zipf_a=-1.0)
+        make_points("ilc", [dict(v=8, m=3, s=2, L=3, rule_probs="zipf", zipf_a=-1.0)], [64], [0])
+    with pytest.raises(ValueError, match="rule_probs"):
+        make_points("ilc", [dict(v=8, m=3, s=2, L=3, rule_probs="pareto")], [64], [0])
+
+
+def test_a_zipf_sweep_is_stored_with_its_law_and_runs_on_the_skewed_grammar(tmp_path):
+    db = tmp_path / "s.sqlite"
+    flat, skewed = dict(v=8, m=3, s=2, L=3), dict(v=8, m=3, s=2, L=3, rule_probs="zipf", zipf_a=2.0)
+    rows = {name: run_sweep("ilc", [g], [200], [0], db, n_test=300, workers=1, progress=False)
+            for name, g in (("flat", flat), ("skewed", skewed))}
+    assert rows["skewed"][0]["rule_probs"] == "zipf" and rows["skewed"][0]["zipf_a"] == 2.0
+    assert rows["flat"][0]["rule_probs"] == "uniform" and rows["flat"][0]["zipf_a"] is None
+    assert rows["flat"][0]["accuracy"] != rows["skewed"][0]["accuracy"]
+    (point,) = make_points("ilc", [skewed], [200], [0], n_test=300)
+    assert point.rhm().production_probs[1].max() > 0.6  # the law reaches the grammar: 1 / (1 + 1/4 + 1/9)
+    assert run_point(point).accuracy == rows["skewed"][0]["accuracy"]
+    assert load_results(db, rule_probs="zipf") == rows["skewed"]
+    assert load_results(db, zipf_a=None) == rows["flat"]
+    assert len(group_results(load_results(db))) == 2  # two curves
+    assert cached_sweep("ilc", [skewed], [200], [0], db, n_test=300) == rows["skewed"]
+
+
+def test_a_database_from_before_laws_were_stored_reads_as_uniform_and_resumes(tmp_path):
+    db = tmp_path / "old.sqlite"
+    grammar = dict(v=8, m=2, s=2, L=3)
+    (point,) = make_points("ilc", [grammar], [64], [0], n_test=300)
+    result = run_point(point)
+    old = [name for name in _COLUMNS if name not in LAW_COLUMNS]
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(f"CREATE TABLE points ({', '.join(old)}, PRIMARY KEY (key))")
+        values = dict(key=point.key, learner="ilc", options="{}", v=8, m=2, s=2, L=3, n_classes=8, P=64, seed=0,
+                      n_test=300, accuracy=json.dumps(result.accuracy), seconds=0.0, version="old", finished="then")
+        conn.execute(f"INSERT INTO points VALUES ({', '.join('?' * len(old))})", [values[name] for name in old])
+        conn.commit()
+    (row,) = load_results(db)
+    assert row["rule_probs"] == "uniform" and row["zipf_a"] is None and row["version"] == "old"
+    assert load_results(db, rule_probs="zipf") == []
+    rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
+    assert [r["version"] for r in rows] == ["old", lpbook.__version__]  # the old point is kept, not recomputed
+    run_sweep("ilc", [dict(grammar, rule_probs="zipf")], [64], [0], db, n_test=300, workers=1, progress=False)
+    assert {r["rule_probs"] for r in load_results(db)} == {"uniform", "zipf"}
 
 
 def test_cached_sweep_reads_only_complete_sweeps(tmp_path):
@@ -635,3 +679,23 @@ def test_cached_sweep_reads_only_complete_sweeps(tmp_path):
     assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) is None  # half of it
     rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
     assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) == rows
+
+
+def _pstar(value, boot) -> PStar:
+    boot = np.asarray(boot, dtype=float)
+    censored = None if np.isfinite(value) else "above"
+    return PStar(value, float(boot.min()), float(boot.max()), censored, 1, 0.9, 0.95, 3, (1, 2), (0.0, 1.0), boot)
+
+
+def test_pstar_ratio_divides_values_and_pairs_bootstrap_draws():
+    from lpbook.sweep import pstar_ratio
+
+    top, bottom = _pstar(200.0, np.arange(1, 101) * 4.0), _pstar(100.0, np.arange(1, 101) * 2.0)
+    value, low, high = pstar_ratio(top, bottom)
+    assert value == 2.0 and low == high == 2.0  # every paired draw has ratio 2
+    value, low, high = pstar_ratio(_pstar(float("nan"), np.full(100, np.inf)), bottom)
+    assert np.isnan(value) and low == high == np.inf
+    with pytest.raises(ValueError, match="as many bootstrap draws"):
+        pstar_ratio(top, _pstar(100.0, np.ones(10)))
+    with pytest.raises(TypeError, match="PStar"):
+        pstar_ratio(200.0, bottom)

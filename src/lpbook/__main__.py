@@ -35,6 +35,7 @@ from typing import NoReturn
 import lpbook
 
 from . import results, sweep
+from .grammar import RULE_PROBS
 from .learners import available, describe, get
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
@@ -52,7 +53,7 @@ def _checked(convert, accept, what: str):
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from None
         if not accept(value):
-            raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
         return value
 
     return parse
@@ -65,6 +66,7 @@ def _int_at_least(minimum: int):
 
 _fraction = _checked(float, lambda x: 0 < x <= 1, "in (0, 1]")
 _positive = _checked(float, lambda x: 0 < x < math.inf, "a positive number")
+_non_negative = _checked(float, lambda x: 0 <= x < math.inf, "a number >= 0")
 
 
 #: Stands for the list of learner names in help texts; filled in when the help is shown,
@@ -158,6 +160,15 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s", type=at_least_2, nargs="+", required=True, help="branching factors")
     parser.add_argument("--L", type=at_least_1, nargs="+", required=True, help="depths")
     parser.add_argument("--n-classes", type=at_least_1, help="root alphabet size (default: v)")
+    parser.add_argument(
+        "--rule-probs", choices=RULE_PROBS, default="uniform",
+        help="how a symbol picks its productions: uniformly (the paper's grammars, the default) or with Zipf "
+        "probabilities k**(-a); stored with each point",
+    )
+    parser.add_argument(
+        "--zipf-a", type=_non_negative, nargs="+", metavar="A",
+        help="Zipf exponents a >= 0, one sweep grammar each (needs --rule-probs zipf; default 1)",
+    )
     grid = parser.add_mutually_exclusive_group(required=True)
     grid.add_argument("--P", type=at_least_1, nargs="+", help="training-set sizes")
     grid.add_argument(
@@ -284,13 +295,16 @@ def _parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
 
 
 def _grammars(parser: argparse.ArgumentParser, args) -> list[sweep.Grammar]:
-    """The grid v x m x s x L, every combination checked."""
+    """The grid v x m x s x L (x zipf_a), every combination checked."""
+    if args.zipf_a is not None and args.rule_probs != "zipf":
+        parser.error("--zipf-a needs --rule-probs zipf")
     grammars = []
-    for v, m, s, L in itertools.product(args.v, args.m, args.s, args.L):
+    for v, m, s, L, a in itertools.product(args.v, args.m, args.s, args.L, args.zipf_a or [None]):
         try:
-            grammars.append(sweep.Grammar(v, m, s, L, n_classes=args.n_classes))
+            grammars.append(sweep.Grammar(v, m, s, L, n_classes=args.n_classes, rule_probs=args.rule_probs, zipf_a=a))
         except ValueError as exc:
-            parser.error(f"invalid grammar v={v} m={m} s={s} L={L} n_classes={args.n_classes}: {exc}")
+            law = "" if args.rule_probs == "uniform" else f" rule_probs={args.rule_probs} zipf_a={a}"
+            parser.error(f"invalid grammar v={v} m={m} s={s} L={L} n_classes={args.n_classes}{law}: {exc}")
     return grammars
 
 
@@ -393,7 +407,9 @@ def _describe(pstar: sweep.PStar) -> str:
 
 def _setting_label(row: dict) -> str:
     fields = ("v", "m", "s", "L", "n_classes", "n_test")
-    return " ".join(f"{name}={row[name]}" for name in fields) + f" options={json.dumps(row['options'])}"
+    uniform = row.get("rule_probs", "uniform") == "uniform"
+    law = "" if uniform else f" rule_probs={row['rule_probs']} zipf_a={row['zipf_a']:g}"
+    return " ".join(f"{name}={row[name]}" for name in fields) + law + f" options={json.dumps(row['options'])}"
 
 
 def _row_filters(parser: argparse.ArgumentParser, args):
@@ -417,7 +433,8 @@ def _bound_value(value: float):
 
 def _pstar_record(row: dict, pstar: sweep.PStar) -> dict:
     return {
-        "learner": row["learner"], **{name: row[name] for name in ("v", "m", "s", "L", "n_classes", "n_test")},
+        "learner": row["learner"],
+        **{name: row[name] for name in ("v", "m", "s", "L", "n_classes", "n_test", "rule_probs", "zipf_a")},
         "options": row["options"], "level": pstar.level, "threshold": pstar.threshold,
         "pstar": None if pstar.censored else pstar.value, "low": _bound_value(pstar.low),
         "high": _bound_value(pstar.high), "censored": pstar.censored, "confidence": pstar.confidence,

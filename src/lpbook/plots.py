@@ -53,6 +53,19 @@ def pstar_points(ax: plt.Axes, x, pstars: list[PStar], **style):
     return bars
 
 
+def pstar_against(ax: plt.Axes, x, series: dict, predicted: dict | None = None, *, shift: float = 0.03) -> None:
+    """Several ``P*`` curves against one variable: ``series`` maps a label to a list of
+    :class:`PStar` (one per ``x``), drawn with :func:`pstar_points`, each shifted by
+    ``shift`` times its index so that intervals do not overlap; ``predicted`` maps a
+    label to predicted values (one per ``x``), drawn as thin lines of the same colours
+    as the series in order."""
+    x = np.asarray(x, dtype=float)
+    for i, (label, pstars) in enumerate(series.items()):
+        pstar_points(ax, x + shift * i, pstars, color=f"C{i}", label=label)
+    for i, (label, values) in enumerate((predicted or {}).items()):
+        ax.plot(x, values, f"C{i}-" if i % 2 == 0 else f"C{i}--", lw=1, label=label)
+
+
 def label_accuracy_axes(ax: plt.Axes, xlabel: str, *, chance: float | None = None) -> None:
     """Axis labels and limits shared by accuracy plots, with an optional chance line."""
     ax.set_xlabel(xlabel)

@@ -50,7 +50,8 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
     """The canonical description of a sweep, as :func:`lpbook.sweep.make_points` reads its arguments.
 
     Returns a JSON-compatible dict with keys ``learner``, ``options``,
-    ``grammars`` (list of ``{v, m, s, L, n_classes}``), ``P_grid``, ``seeds``
+    ``grammars`` (list of ``{v, m, s, L, n_classes}``, plus ``rule_probs`` and
+    ``zipf_a`` for a grammar whose production law is not uniform), ``P_grid``, ``seeds``
     and ``n_test``. Raises what :func:`~lpbook.sweep.make_points` raises.
     """
     points = sweep.make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
@@ -59,7 +60,7 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
     return {
         "learner": first.learner,
         "options": first.options,
-        "grammars": [dict(v=g.v, m=g.m, s=g.s, L=g.L, n_classes=g.n_classes) for g in grammars],
+        "grammars": [g.as_dict() for g in grammars],
         "P_grid": sorted({p.P for p in points}),
         "seeds": sorted({p.seed for p in points}),
         "n_test": first.n_test,

@@ -160,11 +160,19 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
     # Chapter 6. Robustness: ILC and TokenClustering under Zipf production laws
     # (exponents zipf_a; 0 is uniform probabilities), ILC at depths robust_L,
     # TokenClustering at the smallest; pred_grammars: grammars per predicted P*.
+    # The two further conditions, each at the Zipf exponents ext_a over ext_points
+    # sizes: wide (s = 3, ILC at depths wide_L, TokenClustering at the smallest)
+    # and auto (ILC with n_clusters="auto" against ILC told v, at depths auto_L).
     "synthesis": {
-        "smoke": dict(v=8, m=2, robust_L=(3, 4), zipf_a=(0.0, 1.5), points=5, seeds=2, pred_grammars=2),
-        "book": dict(v=16, m=3, robust_L=(3, 5), zipf_a=(0.0, 0.75, 1.5), points=7, seeds=3, pred_grammars=5),
+        "smoke": dict(v=8, m=2, robust_L=(3, 4), zipf_a=(0.0, 1.5), points=5, seeds=2, pred_grammars=2,
+                      wide=dict(v=8, m=2, s=3), wide_L=(2, 3), auto=dict(v=8, m=2, s=2), auto_L=(3, 4),
+                      ext_a=(0.0, 1.5), ext_points=4),
+        "book": dict(v=16, m=3, robust_L=(3, 5), zipf_a=(0.0, 0.75, 1.5), points=7, seeds=3, pred_grammars=5,
+                     wide=dict(v=8, m=3, s=3), wide_L=(3, 4), auto=dict(v=8, m=3, s=2), auto_L=(3, 4),
+                     ext_a=(0.0, 1.5), ext_points=6),
         "full": dict(v=32, m=4, robust_L=(3, 5, 7), zipf_a=(0.0, 0.5, 1.0, 1.5, 2.0), points=12, seeds=8,
-                     pred_grammars=40),
+                     pred_grammars=40, wide=dict(v=16, m=4, s=3), wide_L=(3, 4, 5), auto=dict(v=16, m=4, s=2),
+                     auto_L=(3, 4, 5), ext_a=(0.0, 0.5, 1.0, 1.5, 2.0), ext_points=12),
     },
 }
 

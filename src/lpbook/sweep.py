@@ -1,15 +1,18 @@
 """Sample-complexity sweeps: run a learner over grammars x sample sizes x seeds.
 
 A *point* is one training run, fully described by a :class:`Point`: the
-learner's registered name and options, the grammar ``(v, m, s, L, n_classes)``,
-the number of training samples ``P``, the seed and the test-set size
-``n_test``. Seed ``seed`` draws a fresh grammar ``RHM(..., seed=seed)``, the
+learner's registered name and options, the grammar ``(v, m, s, L, n_classes)``
+with its production law (``rule_probs``, ``zipf_a``; see
+:class:`~lpbook.grammar.RHM`), the number of training samples ``P``, the seed
+and the test-set size ``n_test``. Seed ``seed`` draws a fresh grammar ``RHM(..., seed=seed)``, the
 training set ``sample(P, seed=2*seed)`` (nested across ``P``) and the held-out
 test set ``sample(n_test, seed=2*seed + 1)``; the learner gets ``seed`` too.
 
 Storage. :func:`run_sweep` writes one row per point to a SQLite file (table
 ``points``), keyed by :attr:`Point.key`, the sha256 of the point's canonical
-JSON. Only the main process writes, and it commits each point as soon as it
+JSON (which leaves the production law out when it is uniform, so that points
+of the paper's grammars keep the keys they had before laws were stored).
+Only the main process writes, and it commits each point as soon as it
 finishes, so an interrupted sweep (Ctrl-C, ``kill -9``) loses at most the
 points in flight; rerunning the same call skips the points already stored
 and never rewrites them. The ``seconds`` column is the wall time of the
@@ -82,17 +85,23 @@ CREATE TABLE IF NOT EXISTS points (
     accuracy  TEXT    NOT NULL,  -- JSON {level: accuracy in [0, 1]}
     seconds   REAL    NOT NULL,  -- wall time of the learner's fit + transform (not sampling, not scoring)
     version   TEXT    NOT NULL,  -- lpbook.__version__ that computed the point
-    finished  TEXT    NOT NULL   -- UTC ISO 8601 time the point finished
+    finished  TEXT    NOT NULL,  -- UTC ISO 8601 time the point finished
+    rule_probs TEXT   NOT NULL DEFAULT 'uniform',  -- the production law: 'uniform' or 'zipf'
+    zipf_a    REAL               -- its Zipf exponent; NULL for uniform laws
 )
 """
+#: The columns that a database written before production laws were stored
+#: lacks: name -> (SQL type, the value its uniform points hold). A writer adds
+#: them (``ALTER TABLE``); a reader reads those values.
+LAW_COLUMNS = {"rule_probs": ("TEXT NOT NULL", "'uniform'"), "zipf_a": ("REAL", "NULL")}
 
 _COLUMNS = (
     "key", "learner", "options", "v", "m", "s", "L", "n_classes",
-    "P", "seed", "n_test", "accuracy", "seconds", "version", "finished",
+    "P", "seed", "n_test", "accuracy", "seconds", "version", "finished", *LAW_COLUMNS,
 )
 _FILTERS = frozenset(_COLUMNS) - {"key", "accuracy", "seconds", "finished"}
 #: Row fields that identify one curve: everything but ``P`` and ``seed``.
-SETTING_FIELDS = ("learner", "options", "v", "m", "s", "L", "n_classes", "n_test")
+SETTING_FIELDS = ("learner", "options", "v", "m", "s", "L", "n_classes", "n_test", "rule_probs", "zipf_a")
 
 
 def _canonical_json(value) -> str:
@@ -102,9 +111,12 @@ def _canonical_json(value) -> str:
 # ---------------------------------------------------------------- the points
 @dataclass(frozen=True)
 class Grammar:
-    """The shape of an RHM, checked by :class:`~lpbook.grammar.RHM` itself.
+    """The shape and production law of an RHM, checked by :class:`~lpbook.grammar.RHM` itself.
 
-    ``n_classes=None`` means ``v``, and is stored resolved.
+    ``n_classes=None`` means ``v``, and is stored resolved. ``rule_probs`` is
+    ``"uniform"`` (the paper's grammars, the default) or ``"zipf"``; ``zipf_a``
+    is the Zipf exponent, ``None`` for uniform laws (any value given is
+    dropped) and 1.0 by default for Zipf ones.
     """
 
     v: int
@@ -112,11 +124,29 @@ class Grammar:
     s: int
     L: int
     n_classes: int | None = None
+    rule_probs: str = "uniform"
+    zipf_a: float | None = None
 
     def __post_init__(self):
-        rhm = RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes)
+        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
+        rhm = RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, rule_probs=self.rule_probs, zipf_a=zipf_a)
         for name in ("v", "m", "s", "L", "n_classes"):
             object.__setattr__(self, name, getattr(rhm, name))
+        object.__setattr__(self, "zipf_a", None if rhm.rule_probs == "uniform" else rhm.zipf_a)
+
+    def as_dict(self) -> dict:
+        """The grammar as a JSON-compatible dict, without the production law when it is uniform."""
+        return _without_uniform_law(dataclasses.asdict(self))
+
+    def __repr__(self) -> str:
+        return f"Grammar({', '.join(f'{name}={value!r}' for name, value in self.as_dict().items())})"
+
+
+def _without_uniform_law(fields: dict) -> dict:
+    """``fields`` less ``rule_probs`` and ``zipf_a`` when the law is uniform: what identified a grammar before laws."""
+    if fields["rule_probs"] == "uniform":
+        return {name: value for name, value in fields.items() if name not in LAW_COLUMNS}
+    return fields
 
 
 def _as_grammar(grammar) -> Grammar:
@@ -126,7 +156,9 @@ def _as_grammar(grammar) -> Grammar:
         raise TypeError(f"each grammar must be a Grammar or a mapping, got {grammar!r}")
     names = {f.name for f in dataclasses.fields(Grammar)}
     if not {"v", "m", "s", "L"} <= grammar.keys() <= names:
-        raise ValueError(f"each grammar must have keys v, m, s, L and optionally n_classes, got {sorted(grammar)}")
+        raise ValueError(
+            f"each grammar must have keys v, m, s, L and optionally n_classes, rule_probs, zipf_a, got {sorted(grammar)}"
+        )
     try:
         return Grammar(**grammar)
     except (TypeError, ValueError) as exc:
@@ -139,7 +171,8 @@ class Point:
 
     ``learner`` is a key of :data:`lpbook.learners.REGISTRY`, ``options`` its
     keyword arguments (a JSON-compatible dict), ``n_classes`` is resolved
-    (never ``None``), ``P`` and ``n_test`` count training and test strings.
+    (never ``None``), ``P`` and ``n_test`` count training and test strings;
+    ``rule_probs`` and ``zipf_a`` are the grammar's production law, as in :class:`Grammar`.
     """
 
     learner: str
@@ -152,16 +185,24 @@ class Point:
     P: int
     seed: int
     n_test: int
+    rule_probs: str = "uniform"
+    zipf_a: float | None = None
 
     @property
     def key(self) -> str:
-        """The primary key: sha256 (hex) of the point's canonical JSON."""
-        return hashlib.sha256(_canonical_json(dataclasses.asdict(self)).encode()).hexdigest()
+        """The primary key: sha256 (hex) of the point's canonical JSON, without the production law when uniform."""
+        return hashlib.sha256(_canonical_json(_without_uniform_law(dataclasses.asdict(self))).encode()).hexdigest()
 
     @property
     def grammar(self) -> Grammar:
-        """The point's grammar shape (without its seed)."""
-        return Grammar(self.v, self.m, self.s, self.L, self.n_classes)
+        """The point's grammar shape and production law (without its seed)."""
+        return Grammar(self.v, self.m, self.s, self.L, self.n_classes, self.rule_probs, self.zipf_a)
+
+    def rhm(self) -> RHM:
+        """The point's grammar, drawn with its seed."""
+        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
+        return RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, seed=self.seed,
+                   rule_probs=self.rule_probs, zipf_a=zipf_a)
 
 
 @dataclass(frozen=True)
@@ -221,7 +262,7 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
     """Every point of a sweep, all checked before any work starts.
 
     ``grammars``: non-empty iterable of :class:`Grammar` or mappings with keys
-    ``v, m, s, L`` (and optionally ``n_classes``); ``P_grid``: training sizes,
+    ``v, m, s, L`` (and optionally ``n_classes``, ``rule_probs``, ``zipf_a``); ``P_grid``: training sizes,
     ints ``>= 1``, or a function ``Grammar -> sizes`` that gives each grammar
     its own grid (e.g. :func:`scaled_grid`); ``seeds``: a count ``n >= 1``
     (seeds ``0..n-1``) or an iterable of ints ``>= 0``; ``options``:
@@ -330,43 +371,16 @@ def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult
     main process's registry (``spawn``) import it by reference.
     """
     cls = get(point.learner) if learner is None else learner
-    rhm = RHM(point.v, point.m, point.s, point.L, n_classes=point.n_classes, seed=point.seed)
-    accuracy, seconds = _train_and_test(cls, point, rhm)
-    finished = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    return PointResult(point, accuracy, seconds, lpbook.__version__, finished)
-
-
-def _train_and_test(cls: type[Learner], point: Point, rhm: RHM) -> tuple[dict[int, float], float]:
-    """Per-level test accuracy of ``point``'s learner trained on ``rhm``, and the seconds it took."""
+    rhm = point.rhm()
     train = rhm.sample(point.P, seed=2 * point.seed)
     test = rhm.sample(point.n_test, seed=2 * point.seed + 1)
     model = _make_learner(cls, point)
     start = time.perf_counter()
     model.fit(train.tokens, train.labels if cls.uses_labels else None)
     codes = model.transform(test.tokens)
-    return _accuracies(test, codes, point.L), time.perf_counter() - start
-
-
-def skewed_rows(learner, grammar, P_grid, seeds, *, rule_probs="zipf", zipf_a=1.0, options=None, n_test=2000) -> list[dict]:
-    """Rows like :func:`run_sweep`'s for grammars with a production law, run here and not stored.
-
-    The sweep database describes a grammar by ``(v, m, s, L, n_classes)``
-    only, so grammars with ``rule_probs`` and ``zipf_a`` (see
-    :class:`~lpbook.grammar.RHM`) run through this function instead, in this
-    process, one point after the other: keep it to cheap learners. Seeds are
-    those of :func:`run_point` (grammar ``seed``, training sample ``2 seed``,
-    test sample ``2 seed + 1``). Each row has the :class:`Point` fields,
-    ``accuracy`` and ``seconds``, and passes to :func:`estimate_pstar`.
-    """
-    points = make_points(learner, [grammar], P_grid, seeds, options=options, n_test=n_test)
-    cls = get(points[0].learner)
-    rows = []
-    for point in points:
-        rhm = RHM(point.v, point.m, point.s, point.L, n_classes=point.n_classes, seed=point.seed,
-                  rule_probs=rule_probs, zipf_a=zipf_a)
-        accuracy, seconds = _train_and_test(cls, point, rhm)
-        rows.append(dataclasses.asdict(point) | dict(accuracy=accuracy, seconds=seconds))
-    return rows
+    seconds = time.perf_counter() - start
+    finished = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return PointResult(point, _accuracies(test, codes, point.L), seconds, lpbook.__version__, finished)
 
 
 def cached_sweep(learner, grammars, P_grid, seeds, db, *, options=None, n_test=2000) -> list[dict] | None:
@@ -403,19 +417,20 @@ def _database_errors(db):
         raise DatabaseError(f"db {os.fspath(db)!r}: {type(exc).__name__}: {exc}") from exc
 
 
-def _has_points_table(conn: sqlite3.Connection, db) -> bool:
-    """Whether ``db`` holds the table ``points``; :class:`DatabaseError` if it is no SQLite file or
-    its ``points`` has other columns than :data:`SCHEMA`."""
+def _points_columns(conn: sqlite3.Connection, db) -> list[str]:
+    """The columns of ``db``'s table ``points`` (empty if it has none): those of :data:`SCHEMA`, or those
+    less :data:`LAW_COLUMNS` (a database written before laws were stored). :class:`DatabaseError` if
+    ``db`` is no SQLite file or its ``points`` has other columns."""
     try:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(points)")]
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"db {os.fspath(db)!r} is not a sweep database: {exc}") from None
-    if columns and sorted(columns) != sorted(_COLUMNS):
+    if columns and set(columns) not in (set(_COLUMNS), set(_COLUMNS) - LAW_COLUMNS.keys()):
         raise DatabaseError(
             f"db {os.fspath(db)!r} is not a sweep database: its table 'points' has the columns {columns}, "
             f"not {list(_COLUMNS)}; use another file"
         )
-    return bool(columns)
+    return columns
 
 
 def _check_folder(db) -> None:
@@ -429,9 +444,13 @@ def _connect(db) -> sqlite3.Connection:
     with _database_errors(db):
         conn = sqlite3.connect(os.fspath(db), timeout=60)
         try:
-            if not _has_points_table(conn, db):
+            columns = _points_columns(conn, db)
+            if not columns:
                 conn.execute(SCHEMA)
-                conn.commit()
+            for name, (kind, default) in LAW_COLUMNS.items():  # a database from before laws were stored
+                if columns and name not in columns:
+                    conn.execute(f"ALTER TABLE points ADD COLUMN {name} {kind} DEFAULT {default}")
+            conn.commit()
         except BaseException:
             conn.close()
             raise
@@ -477,7 +496,7 @@ def _open_existing(db) -> sqlite3.Connection:
     with _database_errors(db):
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=60)
         try:
-            if not _has_points_table(conn, db):
+            if not _points_columns(conn, db):
                 raise DatabaseError(f"db {os.fspath(db)!r} is not a sweep database: it has no table 'points'")
         except BaseException:
             conn.close()
@@ -495,7 +514,7 @@ def _insert(conn: sqlite3.Connection, result: PointResult) -> None:
     values = (
         p.key, p.learner, _canonical_json(p.options), p.v, p.m, p.s, p.L, p.n_classes,
         p.P, p.seed, p.n_test, _canonical_json(result.accuracy), result.seconds,
-        result.version, result.finished,
+        result.version, result.finished, p.rule_probs, p.zipf_a,
     )
     placeholders = ", ".join("?" * len(_COLUMNS))
     conn.execute(f"INSERT OR IGNORE INTO points ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values)
@@ -516,18 +535,23 @@ def load_results(db, **filters) -> list[dict]:
     ``accuracy`` (``{level: accuracy}``, int keys), ``seconds``, ``version``
     and ``finished``. ``filters`` keep the rows whose field equals the given
     value, e.g. ``load_results(db, learner="ilc", m=3)``; allowed fields:
-    learner, options, v, m, s, L, n_classes, P, seed, n_test, version.
+    learner, options, v, m, s, L, n_classes, P, seed, n_test, version,
+    rule_probs, zipf_a (``None`` for uniform laws). A database written before
+    laws were stored reads as uniform.
     """
     unknown = filters.keys() - _FILTERS
     if unknown:
         raise ValueError(f"filters must be among {sorted(_FILTERS)}, got {sorted(unknown)}")
     if "options" in filters:
         filters["options"] = _canonical_json(_check_options(filters["options"]))
-    where = " AND ".join(f"{name} = ?" for name in filters) or "1"
+    where = " AND ".join(f"{name} IS ?" for name in filters) or "1"  # IS: NULL-safe equality
     order = ", ".join(SETTING_FIELDS + ("P", "seed"))
     with closing(_open_existing(db)) as conn, _database_errors(db):
+        present = _points_columns(conn, db)
+        columns = [name if name in present else f"{LAW_COLUMNS[name][1]} AS {name}" for name in _COLUMNS]
         cursor = conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM points WHERE {where} ORDER BY {order}", tuple(filters.values())
+            f"SELECT * FROM (SELECT {', '.join(columns)} FROM points) WHERE {where} ORDER BY {order}",
+            tuple(filters.values()),
         )
         return [_as_row(values) for values in cursor]
 
@@ -851,6 +875,27 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
         boot=boot,
         missing=tuple(missing_pairs(rows)),
     )
+
+
+def pstar_ratio(numerator: PStar, denominator: PStar, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``numerator.value / denominator.value`` and the percentile interval at ``confidence`` of the
+    ratio of their bootstrap draws (independent sweeps, so draws are paired by index only).
+
+    Returns ``(ratio, low, high)``; the ratio is NaN when either ``P*`` is censored, and
+    draws censored on both sides are left out of the interval (NaN if none remains).
+    """
+    if not (isinstance(numerator, PStar) and isinstance(denominator, PStar)):
+        raise TypeError("numerator and denominator must be PStar results of estimate_pstar")
+    if numerator.boot.size != denominator.boot.size:
+        raise ValueError(f"numerator and denominator must have as many bootstrap draws, got "
+                         f"{numerator.boot.size} and {denominator.boot.size}")
+    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = numerator.boot / denominator.boot
+        value = numerator.value / denominator.value
+    draws = draws[~np.isnan(draws)]
+    low, high = _interval(draws, confidence) if draws.size else (float("nan"), float("nan"))
+    return float(value), low, high
 
 
 @dataclass(frozen=True)
