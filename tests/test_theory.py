@@ -152,3 +152,43 @@ def test_tuple_pstar_rejects_bad_input():
         tuple_occurrences(rhm, 0)
     with pytest.raises(ValueError, match="threshold"):
         tuple_pstar(rhm, threshold=0)
+
+
+# ------------------------------------------------------- search against information: the oracle's diagnosis
+from sklearn.cluster import KMeans  # noqa: E402
+
+from lpbook.metrics import class_recall  # noqa: E402
+from lpbook.oracle import _inertia, top_step_accuracy, top_step_outcome  # noqa: E402
+
+
+def test_class_recall_counts_each_true_symbol_under_the_best_matching():
+    true = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    learned = np.array([5, 5, 5, 7, 7, 7, 9, 9, -1, 5])  # 5 -> 0, 7 -> 1, 9 -> 2
+    assert np.allclose(class_recall(true, learned), [0.75, 1.0, 0.5])
+    assert np.isnan(class_recall(np.array([0, 2]), np.array([1, 1]))[1])
+    assert level_accuracy(true, learned) == pytest.approx(np.sum(class_recall(true, learned) * [4, 2, 4]) / 10)
+    with pytest.raises(ValueError, match="same size"):
+        class_recall(true, learned[:3])
+
+
+def test_inertia_is_kmeans_objective():
+    rng = np.random.default_rng(0)
+    X, w = rng.random((60, 5)), rng.integers(1, 9, 60).astype(float)
+    model = KMeans(4, n_init=3, random_state=0).fit(X, sample_weight=w)
+    assert _inertia(X, w, model.labels_) == pytest.approx(model.inertia_, rel=1e-6)
+
+
+def test_kmeans_failures_near_exact_recovery_are_local_optima():
+    # At v = 16, m = 4, P = 2 v m^3, Lloyd's algorithm from the true centres
+    # recovers the level, with an objective no larger than the one k-means++
+    # settles on; k-means++ loses at least one class in some seed.
+    rhm_seeds = [RHM(16, 4, 2, 3, seed=seed) for seed in range(3)]
+    P = 2 * 16 * 4**3
+    known = [top_step_outcome(rhm, P, "true centres", seed=i) for i, rhm in enumerate(rhm_seeds)]
+    searched = [top_step_outcome(rhm, P, "k-means++", seed=i) for i, rhm in enumerate(rhm_seeds)]
+    assert all(k.accuracy > 0.99 and k.lost_classes == 0 for k in known)
+    assert all(k.inertia <= s.inertia * (1 + 1e-9) for k, s in zip(known, searched))
+    assert any(s.lost_classes > 0 for s in searched)
+    assert searched[0].accuracy == top_step_accuracy(rhm_seeds[0], P, "k-means++", seed=0)
+    with pytest.raises(ValueError, match="n_init"):
+        top_step_outcome(rhm_seeds[0], P, "k-means++", n_init=0)

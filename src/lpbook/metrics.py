@@ -14,11 +14,14 @@ from ._validate import check_int, check_int_array, check_memory, check_range
 from .grammar import RHM, encode_tuples
 
 
-def _matched_fraction(true: np.ndarray, learned: np.ndarray) -> float:
-    """Fraction of items whose learned code maps to their true code under the best matching.
+def _matching(true: np.ndarray, learned: np.ndarray):
+    """The best one-to-one matching of learned codes to true codes.
 
     ``true`` and ``learned`` are 1-D integer arrays of equal length; ``true >= 0``,
     and ``learned < 0`` marks an item without a code, which always counts as wrong.
+    Returns ``(true_values, confusion, rows, cols)``: the true values present
+    among coded items, the confusion matrix ``(n_true, n_learned)`` and the
+    matched pairs of its rows and columns.
     """
     coded = learned >= 0
     # Codes are renumbered by rank among the values present, so that the
@@ -34,7 +37,33 @@ def _matched_fraction(true: np.ndarray, learned: np.ndarray) -> float:
         true_index.astype(np.int64) * n_learned + learned_index, minlength=n_true * n_learned
     ).reshape(n_true, n_learned)
     rows, cols = linear_sum_assignment(confusion, maximize=True)
+    return true_values, confusion, rows, cols
+
+
+def _matched_fraction(true: np.ndarray, learned: np.ndarray) -> float:
+    """Fraction of items whose learned code maps to their true code under the best matching (see :func:`_matching`)."""
+    _, confusion, rows, cols = _matching(true, learned)
     return float(confusion[rows, cols].sum() / true.size)
+
+
+def class_recall(true_codes, learned_codes) -> np.ndarray:
+    """For each true symbol, the fraction of its nodes coded right under the best relabelling of :func:`level_accuracy`.
+
+    ``true_codes`` and ``learned_codes`` as in :func:`level_accuracy`. Returns
+    a float array of shape ``(true_codes.max() + 1,)``; a symbol that never
+    occurs gets ``nan``.
+    """
+    true = check_int_array("true_codes", true_codes).ravel()
+    learned = check_int_array("learned_codes", learned_codes).ravel()
+    if true.shape != learned.shape:
+        raise ValueError(f"true_codes and learned_codes must have the same size, got {true.size} and {learned.size}")
+    if true.size == 0 or true.min() < 0:
+        raise ValueError("true_codes must be non-empty and >= 0")
+    true_values, confusion, rows, cols = _matching(true, learned)
+    right = np.zeros(true.max() + 1)
+    right[true_values[rows[rows < true_values.size]]] = confusion[rows, cols][rows < true_values.size]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return right / np.bincount(true, minlength=true.max() + 1)
 
 
 def level_accuracy(true_codes, learned_codes) -> float:

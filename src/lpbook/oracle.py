@@ -6,11 +6,16 @@ on the true level-``(L-2)`` symbols twice: as ILC does, and as a single run of
 Lloyd's algorithm started at the centres of the true synonym classes, which
 only this diagnostic knows. The difference between the two is the price of
 finding the classes, as opposed to assigning rows to known classes.
+:func:`top_step_outcome` also returns each solution's k-means objective and
+the number of classes it loses: when the true partition has the lower
+objective but k-means++ does not find it, the failure is one of search (a
+local optimum), not of information.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -20,7 +25,7 @@ from ._validate import check_int
 from .clustering import cluster_rows
 from .empirical import pooled_counts
 from .grammar import RHM
-from .metrics import level_accuracy
+from .metrics import class_recall, level_accuracy
 from .tree import cousin_targets
 
 INITS = ("k-means++", "true centres")
@@ -44,13 +49,42 @@ def _true_centre_clusters(counts: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
-def top_step_accuracy(rhm: RHM, P: int, init: str, *, seed: int = 0, n_test: int = 2000) -> float:
-    """Accuracy at level ``L - 1`` of one clustering step on the true level-``(L - 2)`` symbols of ``P`` samples.
+@dataclass(frozen=True)
+class StepOutcome:
+    """One clustering step of :func:`top_step_outcome`.
 
-    ``init`` is ``"k-means++"`` (ILC's clustering, :func:`lpbook.clustering.cluster_rows`)
-    or ``"true centres"``. Training samples are ``rhm.sample(P, seed=2*seed)``;
-    the score is :func:`lpbook.level_accuracy` on ``n_test`` held-out samples
-    (``seed=2*seed + 1``), where a tuple never seen in training counts as wrong.
+    - ``accuracy``: :func:`lpbook.level_accuracy` on held-out samples;
+    - ``inertia``: the weighted k-means objective of the solution on the
+      training rows, ``sum_t n_t ||x_t - c_{k(t)}||^2`` (``x_t`` a row's
+      empirical context, ``n_t`` its count, ``c_k`` the weighted mean of
+      cluster ``k``), whatever the start;
+    - ``lost_classes``: the true classes with less than half of their
+      held-out nodes coded right (:func:`lpbook.metrics.class_recall`).
+    """
+
+    accuracy: float
+    inertia: float
+    lost_classes: int
+
+
+def _inertia(X: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float:
+    """The weighted k-means objective of ``labels`` (shape ``(n,)``) on the rows of ``X`` (``(n, D)``), weights ``(n,)``."""
+    k = int(labels.max()) + 1
+    mass = np.bincount(labels, weights, minlength=k)
+    centres = np.zeros((k, X.shape[1]))
+    np.add.at(centres, labels, weights[:, None] * X)
+    centres /= np.maximum(mass, np.finfo(float).tiny)[:, None]
+    return float(np.sum(weights * ((X - centres[labels]) ** 2).sum(axis=1)))
+
+
+def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int = 10, n_test: int = 2000) -> StepOutcome:
+    """The :class:`StepOutcome` of one clustering step at level ``L - 1`` on the true level-``(L - 2)`` symbols of ``P`` samples.
+
+    ``init`` is ``"k-means++"`` (ILC's clustering, :func:`lpbook.clustering.cluster_rows`
+    with ``n_init`` restarts) or ``"true centres"`` (``n_init`` is then unused).
+    Training samples are ``rhm.sample(P, seed=2*seed)``; the scores are taken on
+    ``n_test`` held-out samples (``seed=2*seed + 1``), where a tuple never seen
+    in training counts as wrong.
     """
     if not isinstance(rhm, RHM):
         raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
@@ -59,15 +93,26 @@ def top_step_accuracy(rhm: RHM, P: int, init: str, *, seed: int = 0, n_test: int
     if rhm.L < 2:
         raise ValueError(f"rhm.L must be >= 2, got {rhm.L}")
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
+    n_init = check_int("n_init", n_init, minimum=1)
     level = rhm.L - 1
     counts = pooled_counts(rhm, rhm.sample(P, seed=2 * seed), level, cousin_targets)
     if init == "true centres":
         clusters = _true_centre_clusters(counts, rhm.m)
     else:
-        clusters = cluster_rows(counts, rhm.v, seed)
+        clusters = cluster_rows(counts, rhm.v, seed, n_init=n_init)
+    totals = counts.sum(axis=1)
+    seen = totals > 0
+    inertia = _inertia(counts[seen] / totals[seen, None], totals[seen].astype(float), clusters[seen])
     test = rhm.sample(check_int("n_test", n_test, minimum=1), seed=2 * seed + 1)
     tuples = rhm.tuple_index(level, test.levels[level - 1].reshape(test.P, -1, rhm.s))
-    return level_accuracy(test.levels[level], clusters[tuples])
+    true, learned = test.levels[level], clusters[tuples]
+    recall = class_recall(true, learned)
+    return StepOutcome(level_accuracy(true, learned), inertia, int(np.sum(recall[np.isfinite(recall)] < 0.5)))
+
+
+def top_step_accuracy(rhm: RHM, P: int, init: str, *, seed: int = 0, n_test: int = 2000) -> float:
+    """The accuracy of :func:`top_step_outcome` (ILC's ten restarts for ``"k-means++"``)."""
+    return top_step_outcome(rhm, P, init, seed=seed, n_test=n_test).accuracy
 
 
 def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str) -> list[dict]:
