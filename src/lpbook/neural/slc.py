@@ -121,15 +121,22 @@ def hard_criterion(codes: list[np.ndarray], v: int, s: int, L: int) -> np.ndarra
         siblings, slots = cousin_layout(L, level, s)
         given = slots[None] * v + codes[level][:, :, None]  # (P, n, s-1) in [0, n_slots * v)
         joint = np.bincount((given * v**s + tuples[:, siblings]).ravel(), minlength=n_slots * v * v**s)
-        joint = joint.reshape(n_slots * v, v**s).astype(float)
-        margin = joint.sum(axis=1, keepdims=True)
-        seen = joint > 0
-        plug_in = -np.sum(joint[seen] * np.log((joint / np.maximum(margin, 1))[seen]))
-        # Miller-Madow: each seen (slot, code) row adds (its seen values - 1) / 2 to N * H.
-        correction = np.sum(np.maximum(seen.sum(axis=1) - 1, 0)) / 2
-        out[level - 1] = (plug_in + correction) / joint.sum()
+        out[level - 1] = conditional_entropy(joint.reshape(n_slots * v, v**s))
     return out
 
+
+def conditional_entropy(joint: np.ndarray) -> np.ndarray:
+    """``H(value | row)`` in nats from counts ``joint`` ``(..., rows, values)``: shape ``(...)``.
+
+    The plug-in estimate plus the Miller-Madow correction (see :func:`hard_criterion`).
+    """
+    joint = np.asarray(joint, dtype=float)
+    margin = joint.sum(axis=-1, keepdims=True)
+    seen = joint > 0
+    plug_in = -np.sum(np.where(seen, joint * np.log(np.where(seen, joint, 1) / np.maximum(margin, 1)), 0), axis=(-2, -1))
+    # Miller-Madow: each seen row adds (its seen values - 1) / 2 to N * H.
+    correction = np.sum(np.maximum(seen.sum(axis=-1) - 1, 0), axis=-1) / 2
+    return (plug_in + correction) / joint.sum(axis=(-2, -1))
 
 def rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Rows of each restart's table: ``table`` ``(R, K, d)``, int64 ``index`` ``(R, ...)`` in ``[0, K)``; shape ``(R, ..., d)``."""
@@ -162,6 +169,37 @@ def distinct_subtrees(first: torch.Tensor, s: int, levels: int) -> list[tuple[to
         out.append((members, index))
     return out
 
+
+def cousin_triples(index: torch.Tensor, siblings: torch.Tensor, slots: torch.Tensor, count: int, n_slots: int):
+    """The distinct (node, cousin, slot) triples of a level and how often each occurs.
+
+    ``index`` int64 ``(B, n)``: the distinct subtree of every node, in ``[0, count)``
+    (:func:`distinct_subtrees`); ``siblings``, ``slots`` as :func:`cousin_layout`
+    gives them (as tensors; slots in ``[0, n_slots)``). Returns int64 tensors
+    ``(node, cousin, slot, counts)``, each of shape ``(K,)``: the subtree of the
+    node, that of the sibling whose tuple is its cousin tuple, the slot, and the
+    number of (sample, node, sibling) with that triple.
+    """
+    triples = (index[:, :, None] * count + index[:, siblings]) * n_slots + slots  # (B, n, s-1)
+    triples, counts = torch.unique(triples, return_counts=True)
+    return triples // (count * n_slots), triples // n_slots % count, triples % n_slots, counts
+
+
+def subtree_codes(trees: list, hard_tables: torch.Tensor, v: int, s: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The hard codes of distinct subtrees, as :func:`hard_codes` gives them for their nodes.
+
+    ``trees``: :func:`distinct_subtrees` for levels ``1..k``; ``hard_tables``
+    int64 ``(R, k, v**s)``, each restart's lookup tables. Returns, for each
+    level, ``(tuples, codes)``, both int64 ``(R, D_l)``: the value of the tuple
+    of hard codes below each distinct subtree (level 1: its tokens), and its hard code.
+    """
+    R = hard_tables.shape[0]
+    powers = v ** torch.arange(s - 1, -1, -1, device=hard_tables.device)
+    out = []
+    for level, (members, _) in enumerate(trees):
+        tuples = members.expand(R, -1) if level == 0 else (out[-1][1][:, members] * powers).sum(dim=-1)
+        out.append((tuples, torch.gather(hard_tables[:, level], 1, tuples)))
+    return out
 
 def contract(partial: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
     """Sum out the tuple members ``members`` ``(R, N, k, v)`` from ``partial`` ``(R, N, v**k * v)``; shape ``(R, N, v)``.
@@ -307,18 +345,46 @@ class SLC(Learner):
                 predictors = torch.zeros(R, L - 1, self.n_slots, v, v**s)
             clusterers = clusterers.to(self.device).requires_grad_()
             predictors = predictors.to(self.device).requires_grad_()
-            self.curve_ = self._train(clusterers, predictors, tokens)
+            first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v))  # (P, s**(L-1))
+            sample = self._sample_structure(first)
+            self.curve_ = self._train(clusterers, predictors, first.to(self.device), sample)
             self.clusterers_ = clusterers.detach().cpu().numpy()
             self.predictors_ = predictors.detach().cpu().numpy()
-        tables = self.clusterers_.argmax(axis=-1)  # (R, L-1, v**s)
-        self.criterion_ = self._criterion(tokens, tables)
+            tables = self.clusterers_.argmax(axis=-1)  # (R, L-1, v**s)
+            self.criterion_ = self._criterion(sample, torch.as_tensor(tables))
         self.restart_ = int(np.argmin(self.criterion_.sum(axis=1)))
         self.assignments_ = tables[self.restart_].astype(np.int64)
         return self
 
-    def _criterion(self, tokens: np.ndarray, tables: np.ndarray) -> np.ndarray:
-        """:func:`hard_criterion` of every restart's lookup ``tables`` ``(R, L-1, v**s)``: shape ``(R, L - 1)``."""
-        return np.stack([hard_criterion(hard_codes(tokens, t, self.v, self.s), self.v, self.s, self.L) for t in tables])
+    def _sample_structure(self, first: torch.Tensor) -> list[tuple]:
+        """The distinct subtrees of the training set (``first``, its token tuples, on the CPU) and, per level,
+        its distinct (node, cousin, slot) triples with their counts (:func:`cousin_triples`), for :meth:`_criterion`."""
+        s, n_slots = self.s, self.s * (self.s - 1)
+        trees = distinct_subtrees(first, s, self.L - 1)
+        return [
+            (members, cousin_triples(index, *map(torch.as_tensor, cousin_layout(self.L, level, s)), len(members), n_slots))
+            for level, (members, index) in enumerate(trees, start=1)
+        ]
+
+    def _criterion(self, sample: list[tuple], tables: torch.Tensor) -> np.ndarray:
+        """:func:`hard_criterion` on the training set of every restart's lookup ``tables``, int64 ``(R, k, v**s)``: shape ``(R, k)``.
+
+        Computed once per distinct subtree and triple of the training set
+        (``sample``, from :meth:`_sample_structure`), each counted as often as it occurs.
+        """
+        v, s, n_slots = self.v, self.s, self.s * (self.s - 1)
+        R, k = tables.shape[:2]
+        trees = [(members, None) for members, _ in sample[:k]]
+        out = []
+        for (tuples, hard), (_, (node, cousin, slot, counts)) in zip(subtree_codes(trees, tables, v, s), sample):
+            given = (torch.arange(R)[:, None] * n_slots + slot) * v + hard[:, node]  # (R, K): restart, slot, code
+            joint = torch.bincount(
+                (given * v**s + tuples[:, cousin]).reshape(-1),
+                weights=counts.to(torch.float64).repeat(R),
+                minlength=R * n_slots * v * v**s,
+            )
+            out.append(conditional_entropy(joint.reshape(R, n_slots * v, v**s).numpy()))
+        return np.stack(out, axis=1)
 
     def _layout(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         siblings, slots = cousin_layout(self.L, level, self.s)
@@ -326,7 +392,7 @@ class SLC(Learner):
             slots = np.zeros_like(slots)
         return torch.as_tensor(siblings, device=self.device), torch.as_tensor(slots, device=self.device)
 
-    def _train(self, clusterers, predictors, tokens: np.ndarray) -> LearningCurve:
+    def _train(self, clusterers, predictors, first: torch.Tensor, sample: list[tuple]) -> LearningCurve:
         """Train stage by stage; stage ``k`` trains modules ``1..k`` for ``steps`` steps.
 
         At the end of a stage below the top, every restart takes the modules
@@ -335,9 +401,8 @@ class SLC(Learner):
         modules below ``k``), and the next stage trains a fresh module ``k + 1``
         on top of them, each restart from its own random start.
         """
-        v, s, L = self.v, self.s, self.L
+        L = self.L
         layout = [self._layout(level) for level in range(1, L)]
-        first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v), device=self.device)
         rng = generator(self.seed)
         batches = self._batches(first.shape[0], rng)
         records = []
@@ -372,7 +437,7 @@ class SLC(Learner):
                     bar.set_postfix(loss=f"{np.nansum(records[-1][1], axis=1).min():.4f}")
                 bar.update()
             if depth < L - 1:
-                self._share_best(clusterers, predictors, tokens, depth)
+                self._share_best(clusterers, predictors, sample, depth)
         bar.close()
         steps, losses, deficits, snapshots, seconds = zip(*records)
         return LearningCurve(
@@ -386,12 +451,9 @@ class SLC(Learner):
         )
 
     @torch.no_grad()
-    def _share_best(self, clusterers, predictors, tokens: np.ndarray, depth: int) -> None:
+    def _share_best(self, clusterers, predictors, sample: list[tuple], depth: int) -> None:
         """Copy modules ``1..depth`` of the restart with the lowest hard criterion over them into every restart."""
-        tables = clusterers[:, :depth].argmax(dim=-1).cpu().numpy()
-        criterion = np.stack([
-            hard_criterion(hard_codes(tokens, t, self.v, self.s), self.v, self.s, self.L) for t in tables
-        ])
+        criterion = self._criterion(sample, clusterers[:, :depth].argmax(dim=-1).cpu())
         best = int(np.argmin(criterion.sum(axis=1)))
         clusterers[:, :depth] = clusterers[best, :depth].clone()
         predictors[:, :depth] = predictors[best, :depth].clone()
@@ -417,12 +479,12 @@ class SLC(Learner):
         """
         v, s, R, depth = self.v, self.s, self.restarts, len(layout)
         tables = F.softmax(clusterers[:, :depth], dim=-1)  # (R, depth, v**s, v)
-        hard_tables = clusterers[:, :depth].detach().argmax(dim=-1)  # (R, depth, v**s)
         log_q = F.log_softmax(predictors[:, :depth], dim=-1).transpose(-1, -2)  # (R, depth, slots, v**s, v)
+        trees = distinct_subtrees(first, s, depth)
+        hard = subtree_codes(trees, clusterers[:, :depth].detach().argmax(dim=-1), v, s)
         losses, deficits = [], []
-        for module, ((members, index), (siblings, slots)) in enumerate(zip(distinct_subtrees(first, s, depth), layout)):
+        for module, ((members, index), (siblings, slots)) in enumerate(zip(trees, layout)):
             if module == 0:  # members: the token-tuple values
-                tuples = members.expand(R, -1)  # (R, D): tuple values of the hard codes below
                 codes = tables[:, 0].index_select(1, members)  # (R, D, v)
             else:
                 below = codes if self.mode == "end-to-end" else codes.detach()
@@ -433,13 +495,10 @@ class SLC(Learner):
                 else:
                     partial = inputs[:, :, 0] @ table
                 codes = contract(partial, inputs[:, :, 1:])  # (R, D, v)
-                tuples = self._encode(hard[:, members])
-            hard = torch.gather(hard_tables[:, module], 1, tuples)  # (R, D)
             # log p(z) = log sum_a c_a q(z | a, slot) at the cousin tuples' values z, per distinct triple.
             D = codes.shape[1]
-            triples = (index[:, :, None] * D + index[:, siblings]) * self.n_slots + slots  # (B, n, s-1)
-            triples, counts = torch.unique(triples, return_counts=True)
-            node, sibling, slot = triples // (D * self.n_slots), triples // self.n_slots % D, triples % self.n_slots
+            node, sibling, slot, counts = cousin_triples(index, siblings, slots, D, self.n_slots)
+            tuples = hard[module][0]
             log_qz = rows(log_q[:, module].reshape(R, -1, v), slot * v**s + tuples[:, sibling])  # (R, K, v)
             log_c = torch.log(codes.clamp_min(1e-30)).index_select(1, node)  # (R, K, v)
             log_p = torch.logsumexp(log_c + log_qz, dim=-1)  # (R, K)
@@ -449,11 +508,6 @@ class SLC(Learner):
             entropy = -(mean_code * torch.log(mean_code.clamp_min(1e-30))).sum(dim=-1)
             deficits.append(math.log(v) - entropy)
         return torch.stack(losses, dim=1), torch.stack(deficits, dim=1)
-
-    def _encode(self, tuples: torch.Tensor) -> torch.Tensor:
-        """Tuple values of hard codes ``(..., s)`` in ``[0, v**s)``, first member most significant."""
-        powers = self.v ** torch.arange(self.s - 1, -1, -1, device=tuples.device)
-        return (tuples * powers).sum(dim=-1)
 
     # ------------------------------------------------------------ codes
     @property
