@@ -133,13 +133,17 @@ def conditional_entropy(joint: np.ndarray) -> np.ndarray:
     joint = np.asarray(joint, dtype=float)
     margin = joint.sum(axis=-1, keepdims=True)
     seen = joint > 0
-    plug_in = -np.sum(np.where(seen, joint * np.log(np.where(seen, joint, 1) / np.maximum(margin, 1)), 0), axis=(-2, -1))
+    terms = np.where(seen, joint * np.log(np.where(seen, joint, 1) / np.maximum(margin, 1)), 0)
+    plug_in = -np.sum(terms, axis=(-2, -1))
     # Miller-Madow: each seen row adds (its seen values - 1) / 2 to N * H.
     correction = np.sum(np.maximum(seen.sum(axis=-1) - 1, 0), axis=-1) / 2
     return (plug_in + correction) / joint.sum(axis=(-2, -1))
 
 def rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Rows of each restart's table: ``table`` ``(R, K, d)``, int64 ``index`` ``(R, ...)`` in ``[0, K)``; shape ``(R, ..., d)``."""
+    """Rows of each restart's table: ``table`` ``(R, K, d)``, int64 ``index`` ``(R, ...)`` in ``[0, K)``.
+
+    Returns shape ``(R, ..., d)``.
+    """
     R, K, d = table.shape
     offset = (torch.arange(R, device=index.device) * K).reshape(R, *[1] * (index.dim() - 1))
     return torch.index_select(table.reshape(R * K, d), 0, (index + offset).reshape(-1)).reshape(*index.shape, d)
@@ -202,7 +206,7 @@ def subtree_codes(trees: list, hard_tables: torch.Tensor, v: int, s: int) -> lis
     return out
 
 def contract(partial: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
-    """Sum out the tuple members ``members`` ``(R, N, k, v)`` from ``partial`` ``(R, N, v**k * v)``; shape ``(R, N, v)``.
+    """Sum out the tuple members ``members`` ``(R, N, k, v)`` from ``partial`` ``(R, N, v**k * v)``: shape ``(R, N, v)``.
 
     ``partial[r, n]`` holds a table over the values of the ``k`` members (first
     most significant) and the code; each member's soft code weighs its axis.
@@ -361,13 +365,14 @@ class SLC(Learner):
         its distinct (node, cousin, slot) triples with their counts (:func:`cousin_triples`), for :meth:`_criterion`."""
         s, n_slots = self.s, self.s * (self.s - 1)
         trees = distinct_subtrees(first, s, self.L - 1)
-        return [
-            (members, cousin_triples(index, *map(torch.as_tensor, cousin_layout(self.L, level, s)), len(members), n_slots))
-            for level, (members, index) in enumerate(trees, start=1)
-        ]
+        out = []
+        for level, (members, index) in enumerate(trees, start=1):
+            siblings, slots = map(torch.as_tensor, cousin_layout(self.L, level, s))
+            out.append((members, cousin_triples(index, siblings, slots, len(members), n_slots)))
+        return out
 
     def _criterion(self, sample: list[tuple], tables: torch.Tensor) -> np.ndarray:
-        """:func:`hard_criterion` on the training set of every restart's lookup ``tables``, int64 ``(R, k, v**s)``: shape ``(R, k)``.
+        """:func:`hard_criterion` on the training set of each restart's ``tables``, int64 ``(R, k, v**s)``: shape ``(R, k)``.
 
         Computed once per distinct subtree and triple of the training set
         (``sample``, from :meth:`_sample_structure`), each counted as often as it occurs.
