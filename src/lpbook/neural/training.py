@@ -187,7 +187,7 @@ class LearningCurve:
         )
 
     def get_state(self) -> dict:
-        """The curve as plain lists and values, for :meth:`from_state` (used by ``Learner.save``)."""
+        """The curve as lists, values and arrays, for :meth:`from_state` (used by ``Learner.save``)."""
         return asdict(self)
 
     @classmethod
