@@ -205,6 +205,7 @@ def subtree_codes(trees: list, hard_tables: torch.Tensor, v: int, s: int) -> lis
         out.append((tuples, torch.gather(hard_tables[:, level], 1, tuples)))
     return out
 
+
 def contract(partial: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
     """Sum out the tuple members ``members`` ``(R, N, k, v)`` from ``partial`` ``(R, N, v**k * v)``: shape ``(R, N, v)``.
 
@@ -236,6 +237,7 @@ class Weigh(torch.autograd.Function):
         grad_c = (table @ grad.unsqueeze(-1)).squeeze(-1) if ctx.needs_input_grad[0] else None
         grad_table = c.unsqueeze(-1) * grad.unsqueeze(-2) if ctx.needs_input_grad[1] else None
         return grad_c, grad_table
+
 
 @register("slc")
 class SLC(Learner):
