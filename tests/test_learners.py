@@ -19,12 +19,13 @@ CLUSTERING = [TokenClustering, SupervisedClustering, ILC, ILCWithProbe]
 def neural_learners():
     """The torch learners with small, fast options, or none without torch."""
     try:
-        from lpbook.neural import MaskedTokenModel, SupervisedCNN
+        from lpbook.neural import SLC, MaskedTokenModel, SupervisedCNN
     except ModuleNotFoundError:
         return []
     return [
         (SupervisedCNN, dict(width=8, epochs=2, progress=False)),
         (MaskedTokenModel, dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10, n_init=1, progress=False)),
+        (SLC, dict(steps=10, restarts=2, progress=False)),
     ]
 
 

@@ -78,6 +78,23 @@ def test_deterministic_given_seed(small, fitted):
     assert not np.array_equal(other.clusterers_, fitted.clusterers_)
 
 
+
+def test_save_and_load_round_trip(fitted, small, tmp_path):
+    """Issue 9: a fitted SLC saved and loaded gives the same codes on fresh tokens, parameters, curve and tables."""
+    _, _, test = small
+    fitted.save(tmp_path / "slc.npz")
+    loaded = SLC.load(tmp_path / "slc.npz")
+    assert type(loaded) is SLC and loaded.get_params() == fitted.get_params() and repr(loaded) == repr(fitted)
+    expected, got = fitted.transform(test.tokens), loaded.transform(test.tokens)
+    assert expected.keys() == got.keys()
+    for level in expected:
+        assert got[level].dtype == expected[level].dtype and np.array_equal(got[level], expected[level])
+    assert loaded.curve_ == fitted.curve_ and loaded.restart_ == fitted.restart_
+    for name in ("assignments_", "criterion_", "clusterers_", "predictors_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name))
+    for level, codes in fitted.transform_record(test.tokens, 1, restart=0).items():
+        np.testing.assert_array_equal(loaded.transform_record(test.tokens, 1, restart=0)[level], codes)
+
 def test_threads_restored(small):
     before = torch.get_num_threads()
     SLC(V, 2, L, seed=0, threads=1, **FAST).fit(small[1].tokens[:64])

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lpbook.neural.training import generator, split_validation, torch_threads, train  # noqa: E402
+from lpbook.neural.training import LearningCurve, generator, split_validation, torch_threads, train  # noqa: E402
 
 
 def regression(n=64, seed=0):
@@ -98,3 +98,10 @@ def test_torch_threads_sets_and_restores():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_curve_compares_its_per_module_arrays():
+    curve = LearningCurve(steps=[1], train_loss=[1.0], loss=np.array([[np.nan, 1.0]]), assignments=np.array([[1, 2]]))
+    assert curve == LearningCurve.from_state(curve.get_state())
+    assert curve != LearningCurve(steps=[1], train_loss=[1.0], loss=np.array([[np.nan, 2.0]]), assignments=np.array([[1, 2]]))
+    assert curve != LearningCurve(steps=[1], train_loss=[1.0])

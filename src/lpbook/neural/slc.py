@@ -52,10 +52,9 @@ model is one lookup table per level, like ILC's.
 
 from __future__ import annotations
 
-import contextlib
 import math
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -66,20 +65,9 @@ from .._validate import check_int
 from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
 from ..tree import cousin_targets, target_positions
-from .training import check_float, generator, resolve_device, seeded
+from .training import LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
 
 MODES = ("end-to-end", "local")
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)``, restoring the previous count after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def cousin_layout(L: int, level: int, s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,32 +121,122 @@ def hard_criterion(codes: list[np.ndarray], v: int, s: int, L: int) -> np.ndarra
         siblings, slots = cousin_layout(L, level, s)
         given = slots[None] * v + codes[level][:, :, None]  # (P, n, s-1) in [0, n_slots * v)
         joint = np.bincount((given * v**s + tuples[:, siblings]).ravel(), minlength=n_slots * v * v**s)
-        joint = joint.reshape(n_slots * v, v**s).astype(float)
-        margin = joint.sum(axis=1, keepdims=True)
-        seen = joint > 0
-        plug_in = -np.sum(joint[seen] * np.log((joint / np.maximum(margin, 1))[seen]))
-        # Miller-Madow: each seen (slot, code) row adds (its seen values - 1) / 2 to N * H.
-        correction = np.sum(np.maximum(seen.sum(axis=1) - 1, 0)) / 2
-        out[level - 1] = (plug_in + correction) / joint.sum()
+        out[level - 1] = conditional_entropy(joint.reshape(n_slots * v, v**s))
     return out
 
 
-@dataclass(frozen=True)
-class LearningCurve:
-    """What :class:`SLC` records every ``log_every`` steps.
+def conditional_entropy(joint: np.ndarray) -> np.ndarray:
+    """``H(value | row)`` in nats from counts ``joint`` ``(..., rows, values)``: shape ``(...)``.
 
-    ``steps``: shape ``(n,)``, the step count at each record; ``loss``: shape
-    ``(n, restarts, L - 1)``, the mean prediction loss (cross-entropy, nats,
-    without the balance term) of each restart and module over the steps since
-    the previous record; ``balance``: same shape, the mean balance deficit
-    ``log v - H(c_bar)``; ``assignments``: shape ``(n, restarts, L - 1, v**s)``,
-    the hard lookup tables at the record (feed them to :func:`hard_codes`).
+    The plug-in estimate plus the Miller-Madow correction (see :func:`hard_criterion`).
+    """
+    joint = np.asarray(joint, dtype=float)
+    margin = joint.sum(axis=-1, keepdims=True)
+    seen = joint > 0
+    terms = np.where(seen, joint * np.log(np.where(seen, joint, 1) / np.maximum(margin, 1)), 0)
+    plug_in = -np.sum(terms, axis=(-2, -1))
+    # Miller-Madow: each seen row adds (its seen values - 1) / 2 to N * H.
+    correction = np.sum(np.maximum(seen.sum(axis=-1) - 1, 0), axis=-1) / 2
+    return (plug_in + correction) / joint.sum(axis=(-2, -1))
+
+def rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows of each restart's table: ``table`` ``(R, K, d)``, int64 ``index`` ``(R, ...)`` in ``[0, K)``.
+
+    Returns shape ``(R, ..., d)``.
+    """
+    R, K, d = table.shape
+    offset = (torch.arange(R, device=index.device) * K).reshape(R, *[1] * (index.dim() - 1))
+    return torch.index_select(table.reshape(R * K, d), 0, (index + offset).reshape(-1)).reshape(*index.shape, d)
+
+
+def distinct_subtrees(first: torch.Tensor, s: int, levels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The distinct subtrees of a batch of trees, level by level, and where each node finds its own.
+
+    ``first``: int64 ``(B, n)``, the token-tuple values of the level-1 nodes.
+    Returns ``[(members_1, index_1), ..., (members_levels, index_levels)]``:
+    ``index_l`` int64 ``(B, n / s**(l - 1))``, the distinct level-``l``
+    subtree of every node, in ``[0, D_l)``; ``members_1`` int64 ``(D_1,)``
+    the token-tuple value of each distinct level-1 subtree, ``members_l``
+    int64 ``(D_l, s)`` for ``l >= 2`` the distinct level-``(l-1)`` subtrees
+    under each. Two nodes share an index exactly when their token subtrees are equal.
+    """
+    values, index = torch.unique(first, return_inverse=True)
+    out = [(values, index)]
+    for _ in range(1, levels):
+        count = out[-1][0].shape[0]
+        grouped = index.reshape(index.shape[0], -1, s)  # (B, n_l, s)
+        index = grouped[..., 0]
+        for i in range(1, s):  # compressed after each member, so that the keys stay below count**2
+            index = torch.unique(index * count + grouped[..., i], return_inverse=True)[1]
+        members = torch.empty(int(index.max()) + 1, s, dtype=index.dtype, device=index.device)
+        members[index.reshape(-1)] = grouped.reshape(-1, s)  # equal subtrees write equal members
+        out.append((members, index))
+    return out
+
+
+def cousin_triples(index: torch.Tensor, siblings: torch.Tensor, slots: torch.Tensor, count: int, n_slots: int):
+    """The distinct (node, cousin, slot) triples of a level and how often each occurs.
+
+    ``index`` int64 ``(B, n)``: the distinct subtree of every node, in ``[0, count)``
+    (:func:`distinct_subtrees`); ``siblings``, ``slots`` as :func:`cousin_layout`
+    gives them (as tensors; slots in ``[0, n_slots)``). Returns int64 tensors
+    ``(node, cousin, slot, counts)``, each of shape ``(K,)``: the subtree of the
+    node, that of the sibling whose tuple is its cousin tuple, the slot, and the
+    number of (sample, node, sibling) with that triple.
+    """
+    triples = (index[:, :, None] * count + index[:, siblings]) * n_slots + slots  # (B, n, s-1)
+    triples, counts = torch.unique(triples, return_counts=True)
+    return triples // (count * n_slots), triples // n_slots % count, triples % n_slots, counts
+
+
+def subtree_codes(trees: list, hard_tables: torch.Tensor, v: int, s: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The hard codes of distinct subtrees, as :func:`hard_codes` gives them for their nodes.
+
+    ``trees``: :func:`distinct_subtrees` for levels ``1..k``; ``hard_tables``
+    int64 ``(R, k, v**s)``, each restart's lookup tables. Returns, for each
+    level, ``(tuples, codes)``, both int64 ``(R, D_l)``: the value of the tuple
+    of hard codes below each distinct subtree (level 1: its tokens), and its hard code.
+    """
+    R = hard_tables.shape[0]
+    powers = v ** torch.arange(s - 1, -1, -1, device=hard_tables.device)
+    out = []
+    for level, (members, _) in enumerate(trees):
+        tuples = members.expand(R, -1) if level == 0 else (out[-1][1][:, members] * powers).sum(dim=-1)
+        out.append((tuples, torch.gather(hard_tables[:, level], 1, tuples)))
+    return out
+
+
+def contract(partial: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """Sum out the tuple members ``members`` ``(R, N, k, v)`` from ``partial`` ``(R, N, v**k * v)``: shape ``(R, N, v)``.
+
+    ``partial[r, n]`` holds a table over the values of the ``k`` members (first
+    most significant) and the code; each member's soft code weighs its axis.
+    """
+    R, N, k, v = members.shape
+    for i in range(k):
+        partial = Weigh.apply(members[:, :, i], partial.reshape(R, N, v, -1))
+    return partial
+
+
+class Weigh(torch.autograd.Function):
+    """``out[..., y] = sum_x c[..., x] * table[..., x, y]`` for ``c`` ``(..., v)`` and ``table`` ``(..., v, w)``.
+
+    The backward is written out (the outer product ``c g`` and the product
+    ``table g``), because autograd's backward of the broadcast product and sum
+    is several times slower on the CPU.
     """
 
-    steps: np.ndarray
-    loss: np.ndarray
-    balance: np.ndarray
-    assignments: np.ndarray
+    @staticmethod
+    def forward(ctx, c: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(c, table)
+        return (c.unsqueeze(-1) * table).sum(dim=-2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        c, table = ctx.saved_tensors
+        grad_c = (table @ grad.unsqueeze(-1)).squeeze(-1) if ctx.needs_input_grad[0] else None
+        grad_table = c.unsqueeze(-1) * grad.unsqueeze(-2) if ctx.needs_input_grad[1] else None
+        return grad_c, grad_table
 
 
 @register("slc")
@@ -207,7 +285,11 @@ class SLC(Learner):
     assignments_ : int64 array ``(L - 1, v**s)``, the kept restart's lookup tables.
     criterion_ : float array ``(restarts, L - 1)``, :func:`hard_criterion` of every restart at the end.
     restart_ : int, the kept restart.
-    curve_ : LearningCurve.
+    curve_ : :class:`lpbook.neural.training.LearningCurve`: ``steps``; ``train_loss``, the lowest
+        over restarts of the summed prediction loss of the modules trained; ``seconds``; and, per
+        restart and module, ``loss`` (cross-entropy in nats, without the balance term), ``balance``
+        (the deficit ``log v - H(c_bar)``) and ``assignments`` (the hard lookup tables, int16,
+        for :func:`hard_codes` and :meth:`transform_record`).
     clusterers_, predictors_ : float32 arrays ``(restarts, L - 1, v**s, v)`` and
         ``(restarts, L - 1, n_slots, v, v**s)``, the final logits.
     """
@@ -269,18 +351,47 @@ class SLC(Learner):
                 predictors = torch.zeros(R, L - 1, self.n_slots, v, v**s)
             clusterers = clusterers.to(self.device).requires_grad_()
             predictors = predictors.to(self.device).requires_grad_()
-            self.curve_ = self._train(clusterers, predictors, tokens)
+            first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v))  # (P, s**(L-1))
+            sample = self._sample_structure(first)
+            self.curve_ = self._train(clusterers, predictors, first.to(self.device), sample)
             self.clusterers_ = clusterers.detach().cpu().numpy()
             self.predictors_ = predictors.detach().cpu().numpy()
-        tables = self.clusterers_.argmax(axis=-1)  # (R, L-1, v**s)
-        self.criterion_ = self._criterion(tokens, tables)
+            tables = self.clusterers_.argmax(axis=-1)  # (R, L-1, v**s)
+            self.criterion_ = self._criterion(sample, torch.as_tensor(tables))
         self.restart_ = int(np.argmin(self.criterion_.sum(axis=1)))
         self.assignments_ = tables[self.restart_].astype(np.int64)
         return self
 
-    def _criterion(self, tokens: np.ndarray, tables: np.ndarray) -> np.ndarray:
-        """:func:`hard_criterion` of every restart's lookup ``tables`` ``(R, L-1, v**s)``: shape ``(R, L - 1)``."""
-        return np.stack([hard_criterion(hard_codes(tokens, t, self.v, self.s), self.v, self.s, self.L) for t in tables])
+    def _sample_structure(self, first: torch.Tensor) -> list[tuple]:
+        """The distinct subtrees of the training set (``first``, its token tuples, on the CPU) and, per level,
+        its distinct (node, cousin, slot) triples with their counts (:func:`cousin_triples`), for :meth:`_criterion`."""
+        s, n_slots = self.s, self.s * (self.s - 1)
+        trees = distinct_subtrees(first, s, self.L - 1)
+        out = []
+        for level, (members, index) in enumerate(trees, start=1):
+            siblings, slots = map(torch.as_tensor, cousin_layout(self.L, level, s))
+            out.append((members, cousin_triples(index, siblings, slots, len(members), n_slots)))
+        return out
+
+    def _criterion(self, sample: list[tuple], tables: torch.Tensor) -> np.ndarray:
+        """:func:`hard_criterion` on the training set of each restart's ``tables``, int64 ``(R, k, v**s)``: shape ``(R, k)``.
+
+        Computed once per distinct subtree and triple of the training set
+        (``sample``, from :meth:`_sample_structure`), each counted as often as it occurs.
+        """
+        v, s, n_slots = self.v, self.s, self.s * (self.s - 1)
+        R, k = tables.shape[:2]
+        trees = [(members, None) for members, _ in sample[:k]]
+        out = []
+        for (tuples, hard), (_, (node, cousin, slot, counts)) in zip(subtree_codes(trees, tables, v, s), sample):
+            given = (torch.arange(R)[:, None] * n_slots + slot) * v + hard[:, node]  # (R, K): restart, slot, code
+            joint = torch.bincount(
+                (given * v**s + tuples[:, cousin]).reshape(-1),
+                weights=counts.to(torch.float64).repeat(R),
+                minlength=R * n_slots * v * v**s,
+            )
+            out.append(conditional_entropy(joint.reshape(R, n_slots * v, v**s).numpy()))
+        return np.stack(out, axis=1)
 
     def _layout(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         siblings, slots = cousin_layout(self.L, level, self.s)
@@ -288,7 +399,7 @@ class SLC(Learner):
             slots = np.zeros_like(slots)
         return torch.as_tensor(siblings, device=self.device), torch.as_tensor(slots, device=self.device)
 
-    def _train(self, clusterers, predictors, tokens: np.ndarray) -> LearningCurve:
+    def _train(self, clusterers, predictors, first: torch.Tensor, sample: list[tuple]) -> LearningCurve:
         """Train stage by stage; stage ``k`` trains modules ``1..k`` for ``steps`` steps.
 
         At the end of a stage below the top, every restart takes the modules
@@ -297,15 +408,15 @@ class SLC(Learner):
         modules below ``k``), and the next stage trains a fresh module ``k + 1``
         on top of them, each restart from its own random start.
         """
-        v, s, L = self.v, self.s, self.L
+        L = self.L
         layout = [self._layout(level) for level in range(1, L)]
-        first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v), device=self.device)
         rng = generator(self.seed)
         batches = self._batches(first.shape[0], rng)
         records = []
         bar = tqdm(total=self.steps * (L - 1), desc="SLC", disable=not self.progress, leave=False)
+        start = time.process_time()
         for depth in range(1, L):
-            optimizer = torch.optim.Adam([clusterers, predictors], lr=self.lr)
+            optimizer = torch.optim.Adam([clusterers, predictors], lr=self.lr, foreach=True)
             loss_sum = torch.zeros(self.restarts, L - 1, device=self.device)
             deficit_sum = torch.zeros_like(loss_sum)
             count = 0
@@ -325,6 +436,7 @@ class SLC(Learner):
                         torch.cat([loss_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
                         torch.cat([deficit_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
                         clusterers.detach().argmax(dim=-1).cpu().numpy().astype(np.int16),
+                        time.process_time() - start,
                     ))
                     loss_sum.zero_()
                     deficit_sum.zero_()
@@ -332,18 +444,23 @@ class SLC(Learner):
                     bar.set_postfix(loss=f"{np.nansum(records[-1][1], axis=1).min():.4f}")
                 bar.update()
             if depth < L - 1:
-                self._share_best(clusterers, predictors, tokens, depth)
+                self._share_best(clusterers, predictors, sample, depth)
         bar.close()
-        steps, losses, deficits, snapshots = zip(*records)
-        return LearningCurve(np.array(steps), np.stack(losses), np.stack(deficits), np.stack(snapshots))
+        steps, losses, deficits, snapshots, seconds = zip(*records)
+        return LearningCurve(
+            steps=list(steps),
+            train_loss=[float(np.nansum(record, axis=1).min()) for record in losses],
+            best_step=steps[-1],
+            seconds=list(seconds),
+            loss=np.stack(losses),
+            balance=np.stack(deficits),
+            assignments=np.stack(snapshots),
+        )
 
     @torch.no_grad()
-    def _share_best(self, clusterers, predictors, tokens: np.ndarray, depth: int) -> None:
+    def _share_best(self, clusterers, predictors, sample: list[tuple], depth: int) -> None:
         """Copy modules ``1..depth`` of the restart with the lowest hard criterion over them into every restart."""
-        tables = clusterers[:, :depth].argmax(dim=-1).cpu().numpy()
-        criterion = np.stack([
-            hard_criterion(hard_codes(tokens, t, self.v, self.s), self.v, self.s, self.L) for t in tables
-        ])
+        criterion = self._criterion(sample, clusterers[:, :depth].argmax(dim=-1).cpu())
         best = int(np.argmin(criterion.sum(axis=1)))
         clusterers[:, :depth] = clusterers[best, :depth].clone()
         predictors[:, :depth] = predictors[best, :depth].clone()
@@ -358,42 +475,46 @@ class SLC(Learner):
 
         ``first``: the batch's token tuples, int64 ``(B, s**(L-1))``; ``layout``: the
         modules to evaluate (the first ``len(layout)``), as :meth:`_layout` gives them.
+
+        A node's soft code, its hard code and the value of its tuple of hard
+        codes below depend only on its token subtree, so they are computed once
+        per distinct subtree of the batch (:func:`distinct_subtrees`), and the
+        loss once per distinct (node, sibling, slot) triple, weighted by its
+        count: the same sums as over every node. The code of a tuple of soft
+        codes ``c_1..c_s`` is ``sum_{x_1..x_s} c_1[x_1] ... c_s[x_s] softmax(C_l)[x_1..x_s]``,
+        computed member by member (:func:`contract`), not through their outer product.
         """
-        v, s, R = self.v, self.s, self.restarts
-        restart = torch.arange(R, device=first.device)
-        tables = F.softmax(clusterers, dim=-1)  # (R, L-1, v**s, v)
-        hard_tables = clusterers.detach().argmax(dim=-1)  # (R, L-1, v**s)
-        log_q = F.log_softmax(predictors, dim=-1).transpose(-1, -2)  # (R, L-1, slots, v**s, v)
-        tuples = first.expand(R, *first.shape)  # (R, B, n): tuple values of the hard codes below
-        codes = tables[:, 0][restart[:, None, None], tuples]  # (R, B, n, v): soft codes of level 1
+        v, s, R, depth = self.v, self.s, self.restarts, len(layout)
+        tables = F.softmax(clusterers[:, :depth], dim=-1)  # (R, depth, v**s, v)
+        log_q = F.log_softmax(predictors[:, :depth], dim=-1).transpose(-1, -2)  # (R, depth, slots, v**s, v)
+        trees = distinct_subtrees(first, s, depth)
+        hard = subtree_codes(trees, clusterers[:, :depth].detach().argmax(dim=-1), v, s)
         losses, deficits = [], []
-        for module, (siblings, slots) in enumerate(layout):
-            if module > 0:
+        for module, ((members, index), (siblings, slots)) in enumerate(zip(trees, layout)):
+            if module == 0:  # members: the token-tuple values
+                codes = tables[:, 0].index_select(1, members)  # (R, D, v)
+            else:
                 below = codes if self.mode == "end-to-end" else codes.detach()
-                tuples = self._encode(hard.reshape(R, hard.shape[1], -1, s))
-                codes = self._outer(below.reshape(R, below.shape[1], -1, s, v)) @ tables[:, module, None]
-            hard = hard_tables[restart[:, None, None], module, tuples]  # (R, B, n)
-            # log p(z) = log sum_a c_a q(z | a, slot) at the cousin tuples' values z.
-            targets = tuples[:, :, siblings]  # (R, B, n, s-1)
-            log_qz = log_q[restart[:, None, None, None], module, slots, targets]  # (R, B, n, s-1, v)
-            log_p = torch.logsumexp(torch.log(codes.clamp_min(1e-30))[:, :, :, None] + log_qz, dim=-1)
-            losses.append(-log_p.mean(dim=(1, 2, 3)))
-            mean_code = codes.mean(dim=(1, 2))  # (R, v)
+                inputs = below.index_select(1, members.reshape(-1)).reshape(R, -1, s, v)  # (R, D, s, v)
+                table = tables[:, module].reshape(R, v, -1)  # (R, v, v**(s-1) * v): rows by the first member
+                if below.shape[1] < members.shape[0]:  # contract the first member where there are fewer rows
+                    partial = (below @ table).index_select(1, members[:, 0])
+                else:
+                    partial = inputs[:, :, 0] @ table
+                codes = contract(partial, inputs[:, :, 1:])  # (R, D, v)
+            # log p(z) = log sum_a c_a q(z | a, slot) at the cousin tuples' values z, per distinct triple.
+            D = codes.shape[1]
+            node, sibling, slot, counts = cousin_triples(index, siblings, slots, D, self.n_slots)
+            tuples = hard[module][0]
+            log_qz = rows(log_q[:, module].reshape(R, -1, v), slot * v**s + tuples[:, sibling])  # (R, K, v)
+            log_c = torch.log(codes.clamp_min(1e-30)).index_select(1, node)  # (R, K, v)
+            log_p = torch.logsumexp(log_c + log_qz, dim=-1)  # (R, K)
+            losses.append(-(log_p @ counts.to(log_p.dtype)) / counts.sum())
+            weights = torch.bincount(index.reshape(-1), minlength=D).to(codes.dtype) / index.numel()
+            mean_code = torch.einsum("d,rdv->rv", weights, codes)  # (R, v)
             entropy = -(mean_code * torch.log(mean_code.clamp_min(1e-30))).sum(dim=-1)
             deficits.append(math.log(v) - entropy)
         return torch.stack(losses, dim=1), torch.stack(deficits, dim=1)
-
-    def _encode(self, tuples: torch.Tensor) -> torch.Tensor:
-        """Tuple values of hard codes ``(..., s)`` in ``[0, v**s)``, first member most significant."""
-        powers = self.v ** torch.arange(self.s - 1, -1, -1, device=tuples.device)
-        return (tuples * powers).sum(dim=-1)
-
-    def _outer(self, members: torch.Tensor) -> torch.Tensor:
-        """The distribution of the tuple value of independent soft codes ``(..., s, v)``: shape ``(..., v**s)``."""
-        joint = members[..., 0, :]
-        for i in range(1, self.s):
-            joint = (joint[..., :, None] * members[..., i, None, :]).flatten(-2)
-        return joint
 
     # ------------------------------------------------------------ codes
     @property
