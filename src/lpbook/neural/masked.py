@@ -10,6 +10,7 @@ from torch.nn import functional as F
 from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
+from .masking import block_mask, check_hidden_mask
 from .readout import NeighbourReadout
 from .training import (
     INFERENCE_BATCH,
@@ -185,10 +186,7 @@ class MaskedTokenModel(Learner):
     # ------------------------------------------------------------- masks
     def _draw_mask(self, P: int, rng: torch.Generator) -> torch.Tensor:
         """A bool mask of shape ``(P, s**L)`` from this learner's scheme: whole level-1 tuples, rate per sample."""
-        low, high = self.mask_range
-        rate = low + (high - low) * torch.rand(P, 1, generator=rng)
-        hidden = torch.rand(P, self.s ** (self.L - 1), generator=rng) < rate
-        return hidden.repeat_interleave(self.s, dim=1)
+        return block_mask(P, self.s, self.L, 1, self.mask_range, rng)
 
     def sample_mask(self, P: int, seed: int) -> np.ndarray:
         """``P`` masks of this learner's scheme, drawn from ``seed``: bool array ``(P, s**L)``, ``True`` = hidden."""
@@ -250,11 +248,7 @@ class MaskedTokenModel(Learner):
         """
         self._check_fitted("network_")
         tokens = self._check_tokens(tokens)
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != tokens.shape:
-            raise ValueError(f"mask must be a bool array of the tokens' shape {tokens.shape}, got {mask.dtype} {mask.shape}")
-        if not mask.any():
-            raise ValueError("mask must hide at least one token")
+        mask = check_hidden_mask(mask, tokens.shape)
         with torch_threads(self.threads):
             x = as_long_tensor(tokens, self.device)
             return self._loss(self.network_, x, torch.as_tensor(mask, device=self.device))
