@@ -16,6 +16,7 @@ from .training import (
     INFERENCE_BATCH,
     as_long_tensor,
     check_float,
+    check_schedule,
     generator,
     in_batches,
     resolve_device,
@@ -98,6 +99,10 @@ class MaskedTokenModel(Learner):
         The range of per-sample mask rates (default ``(0.2, 0.95)``).
     max_steps, batch_size, lr
         Step budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
+    schedule, warmup
+        The learning rate's schedule, ``"constant"`` (default) or
+        ``"cosine"`` (to 0 at ``max_steps``), after a linear warmup of
+        ``warmup`` steps (default 0); see :func:`lpbook.neural.training.learning_rate_factor`.
     eval_every, patience : int
         Steps between validation losses, and evaluations without improvement
         before stopping (defaults 100, 5).
@@ -137,6 +142,8 @@ class MaskedTokenModel(Learner):
         max_steps=4000,
         batch_size=128,
         lr=1e-3,
+        schedule="constant",
+        warmup=0,
         eval_every=100,
         patience=5,
         val_fraction=0.1,
@@ -162,6 +169,7 @@ class MaskedTokenModel(Learner):
         self.max_steps = check_int("max_steps", max_steps, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = check_float("lr", lr, low=0.0)
+        self.schedule, self.warmup = check_schedule(schedule, warmup, self.max_steps)
         self.eval_every = check_int("eval_every", eval_every, minimum=1)
         self.patience = check_int("patience", patience, minimum=1)
         self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
@@ -218,6 +226,8 @@ class MaskedTokenModel(Learner):
                 max_steps=self.max_steps,
                 batch_size=self.batch_size,
                 lr=self.lr,
+                schedule=self.schedule,
+                warmup=self.warmup,
                 rng=rng,
                 eval_every=self.eval_every,
                 val_loss=lambda: self._loss(network, x_val, val_mask),
