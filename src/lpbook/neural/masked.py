@@ -74,8 +74,9 @@ class MaskedTokenModel(Learner):
       divided by the number of hidden tokens: nats per hidden token, the unit
       of the Bayes floor of :func:`lpbook.bp.bayes_masked_token_loss`.
     - *Convergence.* A validation split (``val_fraction`` of the samples,
-      with masks drawn once) is held out; Adam at ``lr`` runs until the
-      validation loss has not improved for ``patience`` evaluations (one every
+      with masks drawn once) is held out; Adam at ``lr`` (constant, or
+      warmed up and decayed along a cosine: ``schedule``, ``warmup``) runs
+      until the validation loss has not improved for ``patience`` evaluations (one every
       ``eval_every`` steps) or ``max_steps`` run out, and the network keeps its
       best weights (:func:`lpbook.neural.training.train`).
     - *Size.* By default width 64, two blocks, four heads, batch 128,
