@@ -359,3 +359,30 @@ def test_halfway_fraction():
     fractions = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     assert bp.halfway_fraction(fractions, [1, 0.9, 0.5, 0.3, 0.0], chance=0.2) == pytest.approx(0.25 + 0.25 * 0.3 / 0.4)
     assert np.isnan(bp.halfway_fraction(fractions, [1, 1, 1, 0.9, 0.8], chance=0.2))
+
+
+@pytest.mark.parametrize("params", [(4, 3, 2, 6, 4, 0, None), (3, 2, 3, 3, 3, 1, 1.0)], ids=["s2L6", "s3L3zipf"])
+def test_float32_posteriors_are_the_float64_ones_rounded_once_per_level(params):
+    """float32 stores each level rounded (unit roundoff u = 2**-24) and the downward pass reads it back:
+    level l >= 1 carries at most (L + 1 - l) roundings; level 0 is a linear image of level 1 normalised
+    (a ratio of two such images: twice level 1's error) and rounded once more."""
+    rhm = make(*params)
+    L, u = rhm.L, 2.0**-24
+    sample = rhm.sample(300, seed=2)
+    mask = np.random.default_rng(3).random(sample.tokens.shape) < np.random.default_rng(4).random((300, 1))
+    exact64 = bp.posteriors(rhm, sample.tokens, mask)
+    single = bp.posteriors(rhm, sample.tokens, mask, dtype=np.float32)
+    for level in range(L + 1):
+        assert single[level].dtype == np.float32
+        bound = (2 * L + 1) * u if level == 0 else (L + 1 - level) * u
+        np.testing.assert_allclose(single[level], exact64[level], rtol=1.01 * bound, atol=0, err_msg=f"level {level}")
+    assert np.array_equal(single[0][~mask], np.eye(rhm.v, dtype=np.float32)[sample.tokens[~mask]])
+
+
+def test_dtype_is_checked():
+    rhm = RHM(4, 2, 2, 2, seed=0)
+    tokens = rhm.sample(5, seed=0).tokens
+    with pytest.raises(ValueError, match="dtype must be numpy.float32 or numpy.float64"):
+        bp.posteriors(rhm, tokens, dtype=np.int64)
+    with pytest.raises(TypeError, match="dtype must be"):
+        bp.posteriors(rhm, tokens, dtype="no such type")

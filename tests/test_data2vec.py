@@ -179,6 +179,29 @@ def test_protocol_curve_traces_and_probe(small):
     assert 0 < loss < 10 and learner.probe_curve_.val_loss
 
 
+@pytest.mark.parametrize("probe_steps", [0, 3])
+def test_save_and_load_give_the_same_codes_traces_and_probe(small, tmp_path, probe_steps):
+    from lpbook.learners import Learner
+
+    _, train, test = small
+    learner = Data2Vec(4, 2, 3, trace_steps=(0, 6), probe_steps=probe_steps, n_init=1, **FAST).fit(train.tokens)
+    learner.save(tmp_path / "d2v.npz")
+    for loader in (Learner, Data2Vec):
+        loaded = loader.load(tmp_path / "d2v.npz")
+        assert type(loaded) is Data2Vec and loaded.get_params() == learner.get_params()
+        assert loaded.curve_ == learner.curve_ and sorted(loaded.traces_) == [0, 6]
+        for read in ((), (0, "teacher"), (6, "student")):
+            expected = learner.read_at(test.tokens, *read) if read else learner.transform(test.tokens)
+            got = loaded.read_at(test.tokens, *read) if read else loaded.transform(test.tokens)
+            for level in (1, 2):
+                assert got[level].dtype == expected[level].dtype and np.array_equal(got[level], expected[level])
+        if probe_steps:
+            mask = learner.sample_mask(test.P, seed=3)
+            assert loaded.masked_token_loss(test.tokens, mask) == learner.masked_token_loss(test.tokens, mask)
+        else:
+            assert loaded.token_head_ is None
+
+
 def test_the_traced_networks_are_the_training_path(small):
     """Step 0 holds the initial weights, with the teacher equal to the student; the last trace is the result."""
     rhm, train, _ = small

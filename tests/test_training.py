@@ -7,7 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lpbook.neural.training import LearningCurve, generator, split_validation, torch_threads, train  # noqa: E402
+from lpbook.neural.training import (  # noqa: E402
+    LearningCurve,
+    check_schedule,
+    generator,
+    learning_rate_factor,
+    split_validation,
+    torch_threads,
+    train,
+)
 
 
 def regression(n=64, seed=0):
@@ -105,3 +113,39 @@ def test_curve_compares_its_per_module_arrays():
     assert curve == LearningCurve.from_state(curve.get_state())
     assert curve != LearningCurve(steps=[1], train_loss=[1.0], loss=np.array([[np.nan, 2.0]]), assignments=np.array([[1, 2]]))
     assert curve != LearningCurve(steps=[1], train_loss=[1.0])
+
+
+def test_learning_rate_factor_warms_up_then_follows_the_schedule():
+    assert [learning_rate_factor(t, 10, "constant", 4) for t in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert learning_rate_factor(0, 10, "cosine", 0) == 1.0
+    assert learning_rate_factor(5, 10, "cosine", 0) == pytest.approx(0.5)
+    assert learning_rate_factor(10, 10, "cosine", 0) == pytest.approx(0.0)
+    assert learning_rate_factor(2, 10, "cosine", 2) == 1.0 and learning_rate_factor(6, 10, "cosine", 2) == pytest.approx(0.5)
+
+
+def test_the_schedule_sets_the_optimiser_learning_rate():
+    """A loss with constant gradient 1: Adam's bias-corrected step is then exactly its learning rate (up to eps)."""
+    for schedule, warmup in (("cosine", 3), ("constant", 2)):
+        w = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.zeros_(w.weight)
+        seen = []
+
+        def loss(index):
+            seen.append(w.weight.item())
+            return w.weight.sum() + 10.0  # positive: stop_below = 0 never ends it
+
+        train(w, loss, 4, max_steps=8, batch_size=4, lr=0.5, rng=generator(0), schedule=schedule, warmup=warmup)
+        seen.append(w.weight.item())
+        steps = -np.diff(seen)
+        expected = [0.5 * learning_rate_factor(t, 8, schedule, warmup) for t in range(8)]
+        np.testing.assert_allclose(steps, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_check_schedule():
+    assert check_schedule("cosine", 10, 100) == ("cosine", 10)
+    with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine'"):
+        check_schedule("linear", 0, 100)
+    with pytest.raises(ValueError, match="warmup must be < max_steps = 100"):
+        check_schedule("cosine", 100, 100)
+    with pytest.raises(ValueError, match="warmup must be >= 0"):
+        check_schedule("cosine", -1, 100)

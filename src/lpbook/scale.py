@@ -67,14 +67,16 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             tc_v=16, tc_m=2, tc_L=(3, 4), tc_m_grid=(2, 3), tc_L_m=3, tc_points=6, seeds=2,
             sc_L=(3,), cnn_v=8, cnn_m=2, cnn_L=(2, 3), cnn_points=4,
             mlm_grammar=dict(v=16, m=2, s=2, L=3), mlm_P=(300, 1000), mlm_seeds=1,
-            mlm_options=dict(d_model=16, n_heads=2, batch_size=128, lr=3e-3, max_steps=100, eval_every=50, patience=2),
+            mlm_options=dict(d_model=16, n_heads=2, batch_size=128, lr=3e-3, schedule="cosine", warmup=10,
+                             max_steps=100, eval_every=50, patience=2),
         ),
         "book": dict(
             gap_grammars=20, gap_v=32, gap_m=(2, 3, 4, 6),
             tc_v=16, tc_m=3, tc_L=(3, 4, 5, 6), tc_m_grid=(2, 3, 4), tc_L_m=4, tc_points=10, seeds=3,
             sc_L=(3, 4), cnn_v=8, cnn_m=3, cnn_L=(2, 3), cnn_points=7,
             mlm_grammar=dict(v=16, m=3, s=2, L=3), mlm_P=(1000, 4000, 16000), mlm_seeds=1,
-            mlm_options=dict(d_model=32, n_heads=2, batch_size=64, lr=3e-3, max_steps=1500, eval_every=150, patience=3),
+            mlm_options=dict(d_model=32, n_heads=2, batch_size=64, lr=3e-3, schedule="cosine", warmup=150,
+                             max_steps=3000, eval_every=250, patience=3),
         ),
         "full": dict(
             gap_grammars=100, gap_v=64, gap_m=(2, 3, 4, 6, 8),

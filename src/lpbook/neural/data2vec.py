@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
+from .masking import block_mask, check_hidden_mask
 from .readout import NeighbourReadout
 from .training import (
     as_long_tensor,
@@ -82,23 +83,6 @@ def ema_update(teacher: nn.Module, student: nn.Module, tau: float) -> None:
     """
     for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
         t.lerp_(s, 1.0 - tau)
-
-
-def block_mask(
-    n_strings: int, s: int, L: int, mask_level: int, rate: tuple[float, float], rng: torch.Generator
-) -> torch.Tensor:
-    """A bool mask of shape ``(n_strings, s**L)`` that hides whole blocks of ``s**mask_level`` tokens.
-
-    Each string draws its rate ``r`` uniformly in ``[rate[0], rate[1]]``; each
-    of its ``s**(L - mask_level)`` blocks (the spans of the level-``mask_level``
-    nodes: single tokens at 0, ``s``-tuples at 1, subtrees above) is then
-    hidden independently with probability ``r``. The draws come from the CPU
-    generator ``rng``; the mask is on the CPU.
-    """
-    low, high = rate
-    rates = low + (high - low) * torch.rand(n_strings, 1, generator=rng)
-    hidden = torch.rand(n_strings, s ** (L - mask_level), generator=rng) < rates
-    return hidden.repeat_interleave(s**mask_level, dim=1)
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
@@ -352,6 +336,34 @@ class Data2Vec(Learner):
             encoder = Encoder(self.v, self.s**self.L, self.d_model, self.n_layers, self.n_heads)
             return Data2VecNetwork(encoder, self.d_model)
 
+    def _build_networks(self) -> dict[str, nn.Module]:
+        """The untrained networks (on the CPU) under the attributes that hold them: ``network_``, and ``token_head_`` with a probe."""
+        networks = {"network_": self.build()}
+        if self.probe_steps:
+            with seeded(self.seed):
+                networks["token_head_"] = TokenHead(self.d_model, self.v)
+        return networks
+
+    def _fitted_state(self) -> dict:
+        """The saved state: the default one, with each traced network as its ``state_dict`` arrays."""
+        state = super()._fitted_state()
+        state["traces_"] = {
+            step: {key: tensor.detach().cpu().numpy() for key, tensor in network.state_dict().items()}
+            for step, network in self.traces_.items()
+        }
+        return state
+
+    def _restore_state(self, state: dict) -> None:
+        """The inverse of :meth:`_fitted_state`; the traced networks are rebuilt on the CPU, as ``fit`` keeps them."""
+        state = dict(state)
+        traces = state.pop("traces_", {})
+        super()._restore_state(state)
+        self.traces_ = {}
+        for step, arrays in traces.items():
+            network = self.build()
+            network.load_state_dict({key: torch.from_numpy(array) for key, array in arrays.items()})
+            self.traces_[step] = network.requires_grad_(False).eval()
+
     def _mask(self, n_strings: int, rng: torch.Generator) -> torch.Tensor:
         return block_mask(n_strings, self.s, self.L, self.mask_level, self.mask_range, rng).to(self.device)
 
@@ -431,6 +443,8 @@ class Data2Vec(Learner):
 
     def _readout(self, step: int | None, which: str) -> NeighbourReadout:
         """The readout of the network at ``step`` (``None``: the trained one), fitted once and cached."""
+        if not hasattr(self, "_readouts"):  # a loaded learner starts with no cached readouts
+            self._readouts = {(None, self.read): self.readout_}
         if (step, which) not in self._readouts:
             network = self.network_ if step is None else self.traces_[step].to(self.device)
             readout = NeighbourReadout(
@@ -478,11 +492,7 @@ class Data2Vec(Learner):
         if self.token_head_ is None:
             raise RuntimeError("this Data2Vec was fitted with probe_steps=0: it has no token probe")
         tokens = self._check_tokens(tokens)
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != tokens.shape:
-            raise ValueError(f"mask must be a bool array of the tokens' shape {tokens.shape}, got {mask.dtype} {mask.shape}")
-        if not mask.any():
-            raise ValueError("mask must hide at least one token")
+        mask = check_hidden_mask(mask, tokens.shape)
         with torch_threads(self.threads):
             x = as_long_tensor(tokens, self.device)
             m = torch.as_tensor(mask, device=self.device)

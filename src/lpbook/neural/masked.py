@@ -10,11 +10,13 @@ from torch.nn import functional as F
 from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
+from .masking import block_mask, check_hidden_mask
 from .readout import NeighbourReadout
 from .training import (
     INFERENCE_BATCH,
     as_long_tensor,
     check_float,
+    check_schedule,
     generator,
     in_batches,
     resolve_device,
@@ -72,8 +74,9 @@ class MaskedTokenModel(Learner):
       divided by the number of hidden tokens: nats per hidden token, the unit
       of the Bayes floor of :func:`lpbook.bp.bayes_masked_token_loss`.
     - *Convergence.* A validation split (``val_fraction`` of the samples,
-      with masks drawn once) is held out; Adam at ``lr`` runs until the
-      validation loss has not improved for ``patience`` evaluations (one every
+      with masks drawn once) is held out; Adam at ``lr`` (constant, or
+      warmed up and decayed along a cosine: ``schedule``, ``warmup``) runs
+      until the validation loss has not improved for ``patience`` evaluations (one every
       ``eval_every`` steps) or ``max_steps`` run out, and the network keeps its
       best weights (:func:`lpbook.neural.training.train`).
     - *Size.* By default width 64, two blocks, four heads, batch 128,
@@ -97,6 +100,10 @@ class MaskedTokenModel(Learner):
         The range of per-sample mask rates (default ``(0.2, 0.95)``).
     max_steps, batch_size, lr
         Step budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
+    schedule, warmup
+        The learning rate's schedule, ``"constant"`` (default) or
+        ``"cosine"`` (to 0 at ``max_steps``), after a linear warmup of
+        ``warmup`` steps (default 0); see :func:`lpbook.neural.training.learning_rate_factor`.
     eval_every, patience : int
         Steps between validation losses, and evaluations without improvement
         before stopping (defaults 100, 5).
@@ -136,6 +143,8 @@ class MaskedTokenModel(Learner):
         max_steps=4000,
         batch_size=128,
         lr=1e-3,
+        schedule="constant",
+        warmup=0,
         eval_every=100,
         patience=5,
         val_fraction=0.1,
@@ -161,6 +170,7 @@ class MaskedTokenModel(Learner):
         self.max_steps = check_int("max_steps", max_steps, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = check_float("lr", lr, low=0.0)
+        self.schedule, self.warmup = check_schedule(schedule, warmup, self.max_steps)
         self.eval_every = check_int("eval_every", eval_every, minimum=1)
         self.patience = check_int("patience", patience, minimum=1)
         self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
@@ -185,10 +195,7 @@ class MaskedTokenModel(Learner):
     # ------------------------------------------------------------- masks
     def _draw_mask(self, P: int, rng: torch.Generator) -> torch.Tensor:
         """A bool mask of shape ``(P, s**L)`` from this learner's scheme: whole level-1 tuples, rate per sample."""
-        low, high = self.mask_range
-        rate = low + (high - low) * torch.rand(P, 1, generator=rng)
-        hidden = torch.rand(P, self.s ** (self.L - 1), generator=rng) < rate
-        return hidden.repeat_interleave(self.s, dim=1)
+        return block_mask(P, self.s, self.L, 1, self.mask_range, rng)
 
     def sample_mask(self, P: int, seed: int) -> np.ndarray:
         """``P`` masks of this learner's scheme, drawn from ``seed``: bool array ``(P, s**L)``, ``True`` = hidden."""
@@ -220,6 +227,8 @@ class MaskedTokenModel(Learner):
                 max_steps=self.max_steps,
                 batch_size=self.batch_size,
                 lr=self.lr,
+                schedule=self.schedule,
+                warmup=self.warmup,
                 rng=rng,
                 eval_every=self.eval_every,
                 val_loss=lambda: self._loss(network, x_val, val_mask),
@@ -250,11 +259,7 @@ class MaskedTokenModel(Learner):
         """
         self._check_fitted("network_")
         tokens = self._check_tokens(tokens)
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != tokens.shape:
-            raise ValueError(f"mask must be a bool array of the tokens' shape {tokens.shape}, got {mask.dtype} {mask.shape}")
-        if not mask.any():
-            raise ValueError("mask must hide at least one token")
+        mask = check_hidden_mask(mask, tokens.shape)
         with torch_threads(self.threads):
             x = as_long_tensor(tokens, self.device)
             return self._loss(self.network_, x, torch.as_tensor(mask, device=self.device))

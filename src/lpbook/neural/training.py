@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import numbers
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,8 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from .._validate import check_int
 
 
 def check_float(name: str, value, *, low: float, high: float = float("inf"), closed: bool = False) -> float:
@@ -201,6 +204,36 @@ class LearningCurve:
         return min(self.val_loss) if self.val_loss else float("nan")
 
 
+#: The learning-rate schedules of :func:`train`.
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_factor(step: int, max_steps: int, schedule: str, warmup: int) -> float:
+    """The factor of the learning rate at optimiser step ``step`` (0-based) of ``max_steps``.
+
+    ``(step + 1) / warmup`` during the first ``warmup`` steps; after them 1
+    (``"constant"``), or ``(1 + cos(pi t)) / 2`` with ``t`` the fraction of
+    the steps after the warmup that are done (``"cosine"``: 1 at the end of
+    the warmup, 0 at ``max_steps``).
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    done = (step - warmup) / max(max_steps - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+
+
+def check_schedule(schedule, warmup, max_steps: int) -> tuple[str, int]:
+    """``(schedule, warmup)`` checked: ``schedule`` one of :data:`SCHEDULES`, ``0 <= warmup < max_steps``."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {schedule!r}")
+    warmup = check_int("warmup", warmup, minimum=0)
+    if warmup >= max_steps:
+        raise ValueError(f"warmup must be < max_steps = {max_steps}, got {warmup}")
+    return schedule, warmup
+
+
 def train(
     model: torch.nn.Module,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
@@ -215,6 +248,8 @@ def train(
     patience: int = 5,
     min_delta: float = 0.0,
     stop_below: float = 0.0,
+    schedule: str = "constant",
+    warmup: int = 0,
     progress: bool = False,
     desc: str = "train",
 ) -> LearningCurve:
@@ -249,6 +284,11 @@ def train(
     stop_below : float
         Stop once the mean training loss since the last evaluation is below
         this (default 0: never).
+    schedule, warmup
+        The learning rate at each step (:func:`learning_rate_factor`): ``lr``
+        times a linear ramp over the first ``warmup`` steps, then constant
+        (``"constant"``, the default) or decaying to 0 along a half cosine at
+        ``max_steps`` (``"cosine"``).
     progress, desc
         A tqdm bar over steps, labelled ``desc``.
 
@@ -259,6 +299,11 @@ def train(
     steps_per_epoch = -(-n_samples // batch_size)
     eval_every = steps_per_epoch if eval_every is None else eval_every
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = None
+    if schedule != "constant" or warmup:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: learning_rate_factor(step, max_steps, schedule, warmup)
+        )
     curve = LearningCurve()
     best_state, best, waited = None, float("inf"), 0
     total, count, step = 0.0, 0, 0
@@ -271,6 +316,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total, count, step = total + loss.item() * len(index), count + len(index), step + 1
             bar.update()
             if step % eval_every and step < max_steps:
