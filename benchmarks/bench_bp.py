@@ -12,19 +12,10 @@ Run: ``python benchmarks/bench_bp.py``.
 
 from __future__ import annotations
 
-import os
+import _one_core  # first: one thread for numpy
+import numpy as np
 
-# One core: set before numpy is imported.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
-
-import resource  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from lpbook import RHM, bp  # noqa: E402
+from lpbook import RHM, bp
 
 P = 10**5
 HIDDEN = 0.15
@@ -32,29 +23,15 @@ REPEATS = 3
 TIME_TARGET_S = 2.0
 
 
-def _cpu() -> tuple[float, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime
-
-
 def measure(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, dtype) -> None:
     """Print the best of REPEATS runs of ``bp.posteriors`` with ``dtype``, and its traced peak memory."""
     bp.posteriors(rhm, tokens[:1000], mask[:1000], dtype=dtype)  # warm up
-    times, cpu_times = [], []
-    for _ in range(REPEATS):
-        start, cpu_start = time.perf_counter(), _cpu()
-        post = bp.posteriors(rhm, tokens, mask, dtype=dtype)
-        times.append(time.perf_counter() - start)
-        cpu_times.append(tuple(b - a for a, b in zip(cpu_start, _cpu())))
-        del post
+    times, cpu_times = _one_core.best_of(lambda _: bp.posteriors(rhm, tokens, mask, dtype=dtype), REPEATS)
     best = min(times)
-    tracemalloc.start()
-    post = bp.posteriors(rhm, tokens, mask, dtype=dtype)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    post, peak = _one_core.traced_peak(lambda: bp.posteriors(rhm, tokens, mask, dtype=dtype))
     returned = sum(p.nbytes for p in post.values())
     del post
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = _one_core.load()
     print(f"bp.posteriors(dtype={np.dtype(dtype).name}), {rhm}, P = {P:.0e}, {HIDDEN:.0%} hidden, best of {REPEATS}: "
           f"{best:.3f} s (median {sorted(times)[REPEATS // 2]:.3f} s; 1-min load average {load:.2f})")
     user, system = min(cpu_times, key=sum)
@@ -68,8 +45,7 @@ def measure(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, dtype) -> None:
 
 
 def main() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _one_core.pin()
     rhm = RHM(v=16, m=4, s=2, L=6, seed=0)
     tokens = rhm.sample(P, seed=1).tokens
     mask = np.random.default_rng(2).random(tokens.shape) < HIDDEN

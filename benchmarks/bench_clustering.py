@@ -7,23 +7,18 @@ phase. Run: ``python benchmarks/bench_clustering.py``.
 
 from __future__ import annotations
 
-import os
+import _one_core  # first: one thread for numpy
+import time
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
-
-import time  # noqa: E402
-
-from lpbook import RHM, level_accuracy  # noqa: E402
-from lpbook.learners import REGISTRY  # noqa: E402
+from lpbook import RHM, level_accuracy
+from lpbook.learners import REGISTRY
 
 P, L, v, m, s = 10**6, 7, 16, 4, 2
 TARGET_S = 5.0
 
 
 def main() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _one_core.pin()
     rhm = RHM(v=v, m=m, s=s, L=L, seed=0)
     train = rhm.sample(P, seed=1)
     test = rhm.sample(10_000, seed=2)

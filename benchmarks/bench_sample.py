@@ -8,16 +8,9 @@ does not distort the timing. Run: ``python benchmarks/bench_sample.py``.
 
 from __future__ import annotations
 
-import os
+import _one_core  # first: one thread for numpy
 
-# One core: set before numpy is imported.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
-
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-
-from lpbook import RHM  # noqa: E402
+from lpbook import RHM
 
 P = 10**6
 REPEATS = 5
@@ -26,21 +19,12 @@ MEMORY_TARGET = 2.0
 
 
 def main() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _one_core.pin()
     rhm = RHM(v=32, m=8, s=2, L=6, seed=0)
     rhm.sample(1000, seed=0)  # warm up
-    times = []
-    for repeat in range(REPEATS):
-        start = time.perf_counter()
-        sample = rhm.sample(P, seed=repeat)
-        times.append(time.perf_counter() - start)
-        del sample
+    times, _ = _one_core.best_of(lambda repeat: rhm.sample(P, seed=repeat), REPEATS)
     best = min(times)
-    tracemalloc.start()
-    sample = rhm.sample(P, seed=0)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    sample, peak = _one_core.traced_peak(lambda: rhm.sample(P, seed=0))
     returned = sum(level.nbytes for level in sample.levels)
     n_tokens = sample.tokens.size
     print(f"{rhm}.sample({P:.0e}), best of {REPEATS}: {best:.3f} s (median {sorted(times)[REPEATS // 2]:.3f} s)")

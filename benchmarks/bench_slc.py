@@ -14,15 +14,11 @@ Run: ``python benchmarks/bench_slc.py``.
 
 from __future__ import annotations
 
-import os
+import _one_core  # first: one thread for numpy
+import resource
+import time
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
-
-import resource  # noqa: E402
-import time  # noqa: E402
-
-from lpbook import RHM, SLC, level_accuracy, scale  # noqa: E402
+from lpbook import RHM, SLC, level_accuracy, scale
 
 TARGET_S = 60.0
 
@@ -39,8 +35,7 @@ def fit(rhm: RHM, P: int, seed: int = 0, **options) -> tuple[SLC, float, dict]:
 
 
 def main() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    _one_core.pin()
 
     cfg = scale.settings("slc")
     m, L = max(cfg.m), max(cfg.L)

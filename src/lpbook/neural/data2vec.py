@@ -24,7 +24,6 @@ One training step, for a batch of token strings ``x`` of shape ``(B, s**L)``:
 from __future__ import annotations
 
 import copy
-import numbers
 
 import numpy as np
 
@@ -36,35 +35,18 @@ from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
 from .masking import block_mask, check_hidden_mask
+from .options import check_pair, set_encoder_options
 from .readout import NeighbourReadout
 from .training import (
     as_long_tensor,
     check_float,
     generator,
     in_batches,
-    resolve_device,
     seeded,
     split_validation,
     torch_threads,
     train,
 )
-
-
-def _check_pair(name: str, value, *, low: float, high: float, closed: bool) -> tuple[float, float]:
-    """``value`` as a pair ``(a, b)`` with ``a <= b``, both in ``[low, high]`` (``closed``) or ``(low, high)``."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
-        raise TypeError(f"{name} must be a pair of numbers (first, last), got {value!r}")
-    for x in value:
-        if isinstance(x, bool) or not isinstance(x, numbers.Real):
-            raise TypeError(f"{name} must hold real numbers, got {value!r}")
-    a, b = float(value[0]), float(value[1])
-    inside = (lambda x: low <= x <= high) if closed else (lambda x: low < x < high)
-    if not (inside(a) and inside(b)):
-        interval = f"[{low}, {high}]" if closed else f"({low}, {high})"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    if a > b:
-        raise ValueError(f"{name} must be (first, last) with first <= last, got {value!r}")
-    return a, b
 
 
 def ema_decay(step: int, n_steps: int, tau0: float, tau_end: float) -> float:
@@ -295,28 +277,18 @@ class Data2Vec(Learner):
     ):
         super().__init__(v, s, L, seed)
         check_int("L", L, minimum=2)
-        self.d_model = check_int("d_model", d_model, minimum=1)
-        self.n_layers = check_int("n_layers", n_layers, minimum=1)
-        self.n_heads = check_int("n_heads", n_heads, minimum=1)
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
+        set_encoder_options(self, d_model=d_model, n_layers=n_layers, n_heads=n_heads, mask_range=mask_range,
+                            max_steps=max_steps, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                            n_init=n_init, candidates=candidates, device=device, threads=threads, progress=progress)
         self.K = check_int("K", K, minimum=1)
         if self.K > self.n_layers:
             raise ValueError(f"K must be <= n_layers = {self.n_layers} (the blocks it averages), got {K}")
-        self.ema = _check_pair("ema", ema, low=0.0, high=1.0, closed=True)
+        self.ema = check_pair("ema", ema, low=0.0, high=1.0, closed=True)
         self.mask_level = check_int("mask_level", mask_level, minimum=0)
         if self.mask_level >= self.L:
             raise ValueError(f"mask_level must be < L = {self.L}, got {mask_level}")
-        self.mask_range = _check_pair("mask_range", mask_range, low=0.0, high=1.0, closed=False)
         self.beta = check_float("beta", beta, low=0.0)
-        self.max_steps = check_int("max_steps", max_steps, minimum=1)
-        self.batch_size = check_int("batch_size", batch_size, minimum=1)
-        self.lr = check_float("lr", lr, low=0.0)
-        self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
         self.probe_steps = check_int("probe_steps", probe_steps, minimum=0)
-        self.n_init = check_int("n_init", n_init, minimum=1)
-        self.candidates = None if candidates is None else tuple(candidates)
-        NeighbourReadout(self.v, self.s, self.L, candidates=self.candidates)  # checks the option
         if read not in ("student", "teacher"):
             raise ValueError(f"read must be 'student' or 'teacher', got {read!r}")
         self.read = read
@@ -325,9 +297,6 @@ class Data2Vec(Learner):
         self.trace_steps = tuple(sorted({check_int("trace_steps", t, minimum=0) for t in trace_steps}))
         if self.trace_steps and self.trace_steps[-1] > self.max_steps:
             raise ValueError(f"trace_steps must be <= max_steps = {self.max_steps}, got {self.trace_steps[-1]}")
-        self.device = resolve_device(device, check_available=False)  # checked where the data move
-        self.threads = check_int("threads", threads, minimum=1)
-        self.progress = bool(progress)
 
     # ------------------------------------------------------------- fitting
     def build(self) -> Data2VecNetwork:

@@ -11,15 +11,14 @@ from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
 from .masking import block_mask, check_hidden_mask
+from .options import set_encoder_options
 from .readout import NeighbourReadout
 from .training import (
     INFERENCE_BATCH,
     as_long_tensor,
-    check_float,
     check_schedule,
     generator,
     in_batches,
-    resolve_device,
     seeded,
     split_validation,
     torch_threads,
@@ -156,30 +155,12 @@ class MaskedTokenModel(Learner):
     ):
         super().__init__(v, s, L, seed)
         check_int("L", L, minimum=2)
-        self.d_model = check_int("d_model", d_model, minimum=1)
-        self.n_layers = check_int("n_layers", n_layers, minimum=1)
-        self.n_heads = check_int("n_heads", n_heads, minimum=1)
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
-        if not isinstance(mask_range, (tuple, list)) or len(mask_range) != 2:
-            raise TypeError(f"mask_range must be a pair (low, high), got {mask_range!r}")
-        low, high = (check_float(f"mask_range[{i}]", r, low=0.0, high=2.0) for i, r in enumerate(mask_range))
-        if not low <= high <= 1.0:
-            raise ValueError(f"mask_range must satisfy 0 < low <= high <= 1, got {mask_range!r}")
-        self.mask_range = (low, high)
-        self.max_steps = check_int("max_steps", max_steps, minimum=1)
-        self.batch_size = check_int("batch_size", batch_size, minimum=1)
-        self.lr = check_float("lr", lr, low=0.0)
+        set_encoder_options(self, d_model=d_model, n_layers=n_layers, n_heads=n_heads, mask_range=mask_range,
+                            max_steps=max_steps, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                            n_init=n_init, candidates=candidates, device=device, threads=threads, progress=progress)
         self.schedule, self.warmup = check_schedule(schedule, warmup, self.max_steps)
         self.eval_every = check_int("eval_every", eval_every, minimum=1)
         self.patience = check_int("patience", patience, minimum=1)
-        self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
-        self.n_init = check_int("n_init", n_init, minimum=1)
-        self.candidates = None if candidates is None else tuple(candidates)
-        NeighbourReadout(self.v, self.s, self.L, candidates=self.candidates)  # checks the option
-        self.device = resolve_device(device, check_available=False)  # checked in fit
-        self.threads = check_int("threads", threads, minimum=1)
-        self.progress = bool(progress)
 
     @property
     def levels(self) -> tuple[int, ...]:
