@@ -95,7 +95,7 @@ class MaskedTokenModel(Learner):
         order, masks, k-means).
     d_model, n_layers, n_heads : int
         Width, blocks and heads of the encoder (defaults 64, 2, 4).
-    mask_range : pair of floats in (0, 1]
+    mask_range : pair of floats (low, high) in (0, 1), low <= high
         The range of per-sample mask rates (default ``(0.2, 0.95)``).
     max_steps, batch_size, lr
         Step budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
