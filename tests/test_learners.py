@@ -252,3 +252,15 @@ def test_readme_table_lists_every_learner_with_its_labels_and_options():
         assert table[name]["cls"] == cls_name and table[name]["labels"] == (labels == "yes"), name
         assert listed == set(table[name]["options"]), (name, listed ^ set(table[name]["options"]))
         previous = listed
+
+
+def test_load_gives_back_list_and_tuple_parameters_as_given(data, tmp_path):
+    torch_learners = pytest.importorskip("lpbook.neural")
+    _, train, _ = data
+    options = dict(d_model=8, n_heads=2, n_layers=1, max_steps=5, eval_every=5, n_init=1, progress=False)
+    for mask_range in ([0.3, 0.9], (0.3, 0.9)):
+        learner = torch_learners.MaskedTokenModel(4, 2, 3, mask_range=mask_range, **options).fit(train.tokens)
+        learner.save(tmp_path / "learner.npz")
+        loaded = Learner.load(tmp_path / "learner.npz")
+        assert loaded.get_params() == learner.get_params()
+        assert type(loaded.get_params()["mask_range"]) is type(mask_range)

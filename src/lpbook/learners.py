@@ -328,6 +328,9 @@ class Learner:
             "format": SAVE_FORMAT,
             "class": f"{cls.__module__}:{cls.__qualname__}",
             "params": json.loads(json.dumps(self.get_params(), default=_param_json)),
+            # JSON writes tuples and lists alike: record which parameters were lists, so that
+            # load gives back the arguments as they were given (get_params compares equal)
+            "list_params": sorted(name for name, value in self.get_params().items() if isinstance(value, list)),
             "state": _pack(self._fitted_state(), arrays, "the fitted state"),
         }
         with open(os.fspath(path), "wb") as file:
@@ -352,8 +355,10 @@ class Learner:
             found = getattr(found, part)
         if not (isinstance(found, type) and issubclass(found, cls)):
             raise TypeError(f"{os.fspath(path)!r} holds a {qualname}, not a {cls.__name__}")
-        saved = {name: tuple(value) if isinstance(value, list) else value for name, value in header["params"].items()}
-        learner = found(**(saved | params))  # JSON keeps sequences as lists; parameters hold tuples
+        lists = set(header.get("list_params", ()))
+        saved = {name: tuple(value) if isinstance(value, list) and name not in lists else value
+                 for name, value in header["params"].items()}
+        learner = found(**(saved | params))
         learner._restore_state(_unpack(header["state"], arrays))
         return learner
 
