@@ -128,11 +128,16 @@ class Grammar:
     zipf_a: float | None = None
 
     def __post_init__(self):
-        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
-        rhm = RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, rule_probs=self.rule_probs, zipf_a=zipf_a)
+        rhm = self.rhm()
         for name in ("v", "m", "s", "L", "n_classes"):
             object.__setattr__(self, name, getattr(rhm, name))
         object.__setattr__(self, "zipf_a", None if rhm.rule_probs == "uniform" else rhm.zipf_a)
+
+    def rhm(self, seed: int = 0) -> RHM:
+        """The grammar of this shape and law drawn with ``seed``."""
+        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
+        return RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, seed=seed,
+                   rule_probs=self.rule_probs, zipf_a=zipf_a)
 
     def as_dict(self) -> dict:
         """The grammar as a JSON-compatible dict, without the production law when it is uniform."""
@@ -200,9 +205,7 @@ class Point:
 
     def rhm(self) -> RHM:
         """The point's grammar, drawn with its seed."""
-        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
-        return RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, seed=self.seed,
-                   rule_probs=self.rule_probs, zipf_a=zipf_a)
+        return self.grammar.rhm(self.seed)
 
 
 @dataclass(frozen=True)
