@@ -277,6 +277,61 @@ def test_masked_token_loss_matches_enumeration():
     assert bp.bayes_masked_token_loss(rhm, tokens, mask) == pytest.approx(-np.log(p_true[mask]).mean(), abs=1e-10)
 
 
+def lower_brute_force_nll(rhm: RHM, levels: int, tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``-log p`` at hidden tokens under the model whose level-``levels`` nodes are independent draws from their
+    exact marginals, each generating its span by the rules of levels ``1..levels``: every span enumerated."""
+    k, P = levels, tokens.shape[0]
+    marginal = exact.marginals(rhm)[k]
+    if k == 0:
+        p = np.take_along_axis(np.broadcast_to(marginal, (P, *marginal.shape)), tokens[:, :, None], axis=2)[:, :, 0]
+    else:
+        lower = make(rhm.v, rhm.m, rhm.s, k, rhm.v, rhm.seed, rhm.zipf_a if rhm.rule_probs == "zipf" else None)
+        every = lower.enumerate(max_strings=20_000)
+        prob = derivation_probabilities(lower, every) * rhm.v  # the uniform root prior divided out
+        width = rhm.s**k
+        spans, hidden = tokens.reshape(P, -1, width), mask.reshape(P, -1, width)
+        p = np.empty(spans.shape)
+        for node in range(spans.shape[1]):
+            weight = prob * marginal[node][every.labels]  # (n,)
+            agree = (every.tokens[None] == spans[:, node, None]) | hidden[:, node, None]  # (P, n, width)
+            visible = agree.all(axis=2) * weight
+            # p(true value at i | visible) = P(visible and the true value at i) / P(visible)
+            joint = (agree.all(axis=2)[:, :, None] & (every.tokens[None] == spans[:, node, None])) * weight[None, :, None]
+            p[:, node] = joint.sum(axis=1) / visible.sum(axis=1)[:, None]
+        p = p.reshape(P, -1)
+    with np.errstate(divide="ignore"):
+        return np.where(mask, -np.log(p), np.nan)
+
+
+@pytest.mark.parametrize("params", [g for g in GRAMMARS if g[3] >= 2], ids=lambda p: "v{}m{}s{}L{}c{}a{}".format(*p[:5], p[6]))
+def test_lower_levels_floor_matches_enumeration(params):
+    rhm = make(*params)
+    sample = rhm.sample(30, seed=1)
+    tokens = sample.tokens.astype(np.int64)
+    rng = np.random.default_rng(2)
+    mask = rng.random(tokens.shape) < rng.random((30, 1))
+    mask[0] = True
+    for levels in range(rhm.L):
+        expected = lower_brute_force_nll(rhm, levels, tokens, mask)
+        got = bp.masked_token_nll(rhm, tokens, mask, levels=levels)
+        np.testing.assert_allclose(got[mask], expected[mask], rtol=0, atol=1e-9, err_msg=f"levels = {levels}")
+        assert np.isnan(got[~mask]).all()
+        assert bp.bayes_masked_token_loss(rhm, tokens, mask, levels=levels) == pytest.approx(expected[mask].mean(), abs=1e-10)
+    assert bp.bayes_masked_token_loss(rhm, tokens, mask, levels=rhm.L) == bp.bayes_masked_token_loss(rhm, tokens, mask)
+
+
+def test_lower_levels_floor_is_checked():
+    rhm = RHM(4, 2, 2, 2, seed=0)
+    tokens = rhm.sample(5, seed=0).tokens
+    mask = np.ones(tokens.shape, dtype=bool)
+    with pytest.raises(ValueError, match="levels"):
+        bp.bayes_masked_token_loss(rhm, tokens, mask, levels=3)
+    with pytest.raises(ValueError, match="levels"):
+        bp.bayes_masked_token_loss(rhm, tokens, mask, levels=-1)
+    with pytest.raises(TypeError, match="levels"):
+        bp.masked_token_nll(rhm, tokens, mask, levels=1.0)
+
+
 def test_root_accuracy_against_enumeration():
     rhm = RHM(3, 2, 2, 3, n_classes=3, seed=2)
     sample = rhm.sample(200, seed=5)

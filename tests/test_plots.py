@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from lpbook.plots import pstar_points  # noqa: E402
 from lpbook.sweep import PStar  # noqa: E402
@@ -37,3 +38,17 @@ def test_pstar_points_draws_open_intervals_as_arrows_without_warnings():
     low, high = ax.get_ylim()
     assert low > 0 and high < 1e4  # the axis follows the data, not the infinite bound
     plt.close(fig)
+
+
+def test_floor_lines_label_the_ladder_and_subtract_the_top():
+    from lpbook.plots import floor_lines, loss_against_steps
+
+    fig, ax = plt.subplots()
+    floor_lines(ax, {1: 2.6, 2: 2.3, 3: 2.2}, minus=2.2)
+    lines = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()}
+    assert lines == {"rules of levels $\\leq$ 1": pytest.approx(0.4), "rules of levels $\\leq$ 2": pytest.approx(0.1),
+                     "Bayes, every level": 0.0}
+    fig, ax = plt.subplots()
+    loss_against_steps(ax, [10, 20], {"validation": [2.5, 2.4]}, {0: 2.7, 2: 2.2})
+    assert [line.get_label() for line in ax.get_lines()] == ["validation", "token marginals", "Bayes, every level"]
+    assert ax.get_xlabel() == "optimiser steps"

@@ -141,10 +141,18 @@ def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
     # No predictor beats the Bayes floor by more than the test set's noise; an
     # untrained 20-step network stays well above it.
     assert point.excess_loss == point.test_loss - point.bayes_loss and point.excess_loss > 0.05
+    # The ladder of floors ends at the Bayes floor; the validation floors are on fit's own validation pairs.
+    assert sorted(point.floors) == sorted(point.val_floors) == [0, 1, 2, 3] and point.floors[3] == point.bayes_loss
+    assert point.floors[2] == pytest.approx(bp.bayes_masked_token_loss(rhm, test.tokens, mask, levels=2))
+    model = MaskedTokenModel(4, 2, 3, seed=1, **options, progress=False).fit(rhm.sample(200, seed=2).tokens)
+    val_tokens, val_mask = model.validation_split(rhm.sample(200, seed=2).tokens)
+    assert model.masked_token_loss(val_tokens, val_mask) == pytest.approx(model.curve_.best_val_loss, abs=1e-6)
+    assert point.val_floors[3] == pytest.approx(bp.bayes_masked_token_loss(rhm, val_tokens, val_mask))
     assert set(point.accuracy) == set(point.clean_accuracy) == set(point.choice) == {1, 2}
     assert all(0 <= a <= 1 for a in [*point.accuracy.values(), *point.clean_accuracy.values()])
     assert point.curve.steps == [10, 20] and point.seconds > 0
     assert point.curve.seconds[-1] > 0 and len(point.curve.seconds) == 2
     assert seconds_per_step(grammar, options, steps=3) > 0
+    assert seconds_per_step(grammar, {**options, "schedule": "cosine", "warmup": 300}, steps=3) > 0  # warmup > steps
     with pytest.raises(ValueError, match="steps must be >= 1"):
         seconds_per_step(grammar, options, steps=0)

@@ -49,10 +49,14 @@ import numpy as np
 from tqdm import tqdm
 
 from ._validate import check_int, check_int_array, check_range
+from .exact import marginals
 from .grammar import RHM, UngrammaticalError, encode_tuples
 
 #: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
-_CHUNK_ENTRIES = 2**17
+_CHUNK_ENTRIES = 2**18
+
+#: The smallest positive double: the floor put under messages before dividing by them.
+_SMALLEST = np.finfo(np.float64).smallest_subnormal
 
 #: Largest ``(v + 1)**s`` for which child tuples are mapped to productions by a dense table
 #: (beyond it, by binary search in the grammar's sorted tuple codes).
@@ -324,6 +328,11 @@ def posteriors(rhm: RHM, tokens, mask=None, *, dtype=np.float64) -> dict[int, np
     row have probability zero.
     """
     tokens, mask = _check(rhm, tokens, mask)
+    return _posteriors(rhm, tokens, mask, dtype, _root_prior(rhm))
+
+
+def _posteriors(rhm: RHM, tokens: np.ndarray, mask: np.ndarray, dtype, prior: np.ndarray) -> dict[int, np.ndarray]:
+    """:func:`posteriors` on checked inputs, the root of row ``r`` drawn from ``prior[r]`` (``prior`` (P, n_classes) or (n_classes,))."""
     try:
         dtype = np.dtype(dtype)
     except TypeError as error:
@@ -338,7 +347,7 @@ def posteriors(rhm: RHM, tokens, mask=None, *, dtype=np.float64) -> dict[int, np
     out = {l: np.empty((P, *sizes[l]), dtype=dtype) for l in range(rhm.L + 1)}
     for array in out.values():
         array.fill(0.0)
-    prior = _root_prior(rhm)
+    prior = np.broadcast_to(prior, (P, rhm.n_classes))
     for lo, hi in _chunks(rhm, P):
         N = hi - lo
         up = _upward(rhm, tables, _symbols(tokens[lo:hi], mask[lo:hi]), True)
@@ -346,14 +355,15 @@ def posteriors(rhm: RHM, tokens, mask=None, *, dtype=np.float64) -> dict[int, np
             _raise_ungrammatical(rhm, up, lo)
         top = out[rhm.L][lo:hi]
         _set_known(top, up.known[rhm.L])
-        post = prior * up.root
+        post = prior[lo:hi][up.uncertain[rhm.L].index] * up.root
         top.reshape(N, -1)[up.uncertain[rhm.L].index] = post / post.sum(axis=1, keepdims=True)
         for level in range(rhm.L, 0, -1):
             node = up.uncertain[level]
             (n_pos, n), k = sizes[level], node.index.size
-            # P(production | visible) / w = post[a] * terms / beta[a]; where beta = 0, post = 0 too
+            # P(production | visible) / w = post[a] * terms / beta[a]; where beta = 0, post = 0 too, and
+            # 0 / (the smallest positive double) = 0 (cheaper than a masked division; positive betas are unchanged)
             ratio = out[level][lo:hi].reshape(N * n_pos, n)[node.index].astype(np.float64, copy=False)
-            np.divide(ratio, node.beta, out=ratio, where=node.beta > 0)
+            ratio /= np.maximum(node.beta, _SMALLEST, out=node.beta)
             Q = node.terms.reshape(k, rhm.m, n)
             Q *= ratio[:, None, :]
             child = Q.reshape(k, rhm.m * n) @ tables[level].scatter
@@ -418,32 +428,66 @@ def root_posterior(rhm: RHM, tokens, mask=None) -> np.ndarray:
     return post / post.sum(axis=1, keepdims=True)
 
 
-def masked_token_nll(rhm: RHM, tokens, mask) -> np.ndarray:
+def masked_token_nll(rhm: RHM, tokens, mask, levels=None) -> np.ndarray:
     """``-log p(tokens[r, i] | visible tokens of row r)`` at hidden positions, NaN at visible ones.
 
     ``tokens`` (P, s**L) must hold the true values at hidden positions too;
     ``mask`` (same shape, ``True`` = hidden) is required. Returns float64 of
     shape ``(P, s**L)``; a true value of posterior probability zero gives ``inf``.
+
+    ``levels`` (an int in ``[0, L]``, default ``L``) limits the predictor to
+    the rules of levels ``1..levels``: it is Bayes-optimal for a model in which
+    the level-``levels`` nodes are independent, each with its exact marginal
+    (:func:`lpbook.exact.marginals`), and generate the tokens below them by
+    the grammar's rules. ``levels = L`` is the exact posterior; ``levels = 0``
+    predicts each token by its marginal. It measures what knowing the rules
+    up to a level is worth, in the units of :func:`bayes_masked_token_loss`.
     """
     if mask is None:
         raise TypeError("mask is required: a boolean array of the tokens' shape, True = hidden")
     tokens, mask = _check(rhm, tokens, mask)
     check_range("tokens (hidden)", tokens[mask], 0, rhm.v)
-    post = posteriors(rhm, tokens, mask)[0]
+    levels = rhm.L if levels is None else check_int("levels", levels, minimum=0)
+    if levels > rhm.L:
+        raise ValueError(f"levels must be <= L = {rhm.L}, got {levels}")
+    if levels == rhm.L:
+        post = posteriors(rhm, tokens, mask)[0]
+    else:
+        post = _lower_posteriors(rhm, levels, tokens, mask)
     p_true = np.take_along_axis(post, np.clip(tokens, 0, rhm.v - 1)[:, :, None].astype(np.intp), axis=2)[:, :, 0]
     with np.errstate(divide="ignore"):
         return np.where(mask, -np.log(p_true), np.nan)
 
 
-def bayes_masked_token_loss(rhm: RHM, tokens, mask) -> float:
+def _lower_posteriors(rhm: RHM, levels: int, tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Level-0 posteriors (P, s**L, v) of the model that keeps the rules of levels ``1..levels < L`` only."""
+    P, k = tokens.shape[0], levels
+    marginal = marginals(rhm)[k]  # (N_k, v): one independent prior per level-k node
+    if k == 0:
+        return np.broadcast_to(marginal, (P, *marginal.shape))
+    lower = RHM(rhm.v, rhm.m, rhm.s, k, n_classes=rhm.v, seed=rhm.seed, rule_probs=rhm.rule_probs, zipf_a=rhm.zipf_a)
+    same = all(np.array_equal(lower.rules[l], rhm.rules[l]) and np.array_equal(lower.production_probs[l], rhm.production_probs[l])
+               for l in range(1, k + 1))
+    if not same:  # the grammar draws each level's rules from its own stream, so this cannot happen
+        raise RuntimeError(f"the depth-{k} grammar of seed {rhm.seed} does not share the rules of {rhm}")
+    width = rhm.s**k  # one row per level-k node: its span of tokens
+    post = _posteriors(lower, tokens.reshape(-1, width), mask.reshape(-1, width), np.float64, np.tile(marginal, (P, 1)))
+    return post[0].reshape(P, rhm.s**rhm.L, rhm.v)
+
+
+def bayes_masked_token_loss(rhm: RHM, tokens, mask, levels=None) -> float:
     """The Bayes-optimal masked-token cross-entropy, in nats per hidden token.
 
     The mean of :func:`masked_token_nll` over all hidden positions of all rows
     (rows with more hidden tokens weigh more): the floor that a network's test
     loss on the same tokens and mask is compared against. Any mask works;
-    it must hide at least one token.
+    it must hide at least one token. With ``levels < L`` it is the loss of
+    the predictor that knows only the rules of levels ``1..levels``
+    (see :func:`masked_token_nll`): the ladder of floors from ``levels = 0``
+    (token marginals) to ``levels = L`` (the Bayes floor) tells which levels
+    a network's loss has paid for.
     """
-    nll = masked_token_nll(rhm, tokens, mask)
+    nll = masked_token_nll(rhm, tokens, mask, levels)
     hidden = ~np.isnan(nll)
     if not hidden.any():
         raise ValueError("mask must hide at least one token")

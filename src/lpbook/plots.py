@@ -102,6 +102,30 @@ def excess_loss_curve(ax: plt.Axes, P, excess, *, target: float | None = None, *
     return line
 
 
+def floor_lines(ax: plt.Axes, floors: dict, *, minus: float = 0.0) -> None:
+    """Horizontal lines at the ladder of Bayes floors ``{k: loss}`` (``lpbook.bp.bayes_masked_token_loss(..., levels=k)``).
+
+    Each line, ``floors[k] - minus``, is labelled by the rules it knows
+    ("rules of levels <= k"; the top one "Bayes, every level"), dashed and
+    darker for more levels. ``minus`` turns losses into excess losses (pass
+    the top floor).
+    """
+    top = max(floors)
+    shades = plt.cm.Greys(np.linspace(0.35, 0.9, len(floors)))
+    for shade, k in zip(shades, sorted(floors)):
+        label = "Bayes, every level" if k == top else ("token marginals" if k == 0 else f"rules of levels $\\leq$ {k}")
+        ax.axhline(floors[k] - minus, color=shade, ls="--" if k < top else "-", lw=1, label=label)
+
+
+def loss_against_steps(ax: plt.Axes, steps, losses: dict, floors: dict) -> None:
+    """Losses (``{label: values}``, nats per hidden token, one value per entry of ``steps``) against steps, over the floors."""
+    for label, values in losses.items():
+        ax.plot(steps, values, marker="o", ms=3, label=label)
+    floor_lines(ax, floors)
+    ax.set_xlabel("optimiser steps")
+    ax.set_ylabel("masked-token loss (nats per hidden token)")
+
+
 def root_accuracy_curves(ax: plt.Axes, fractions, curves: dict, *, chance: float, title: str = "") -> None:
     """Bayes-optimal root accuracy against the fraction of hidden tokens, one line per depth.
 

@@ -183,15 +183,32 @@ class MaskedTokenModel(Learner):
         P = check_int("P", P, minimum=1)
         return self._draw_mask(P, generator(check_int("seed", seed, minimum=0))).numpy()
 
+    def _split(self, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Training rows, validation rows and the validation masks (drawn once, seed ``seed + 1``) of ``P`` samples."""
+        train_rows, val_rows = split_validation(P, self.val_fraction, self.seed)
+        return train_rows, val_rows, self._draw_mask(len(val_rows), generator(self.seed + 1)).numpy()
+
+    def validation_split(self, tokens) -> tuple[np.ndarray, np.ndarray]:
+        """The validation strings that :meth:`fit` holds out of ``tokens`` (P, s**L), and their fixed masks.
+
+        Returns ``(tokens[val_rows], mask)``, shapes ``(P_val, s**L)``, the mask
+        bool (``True`` = hidden): the pairs on which ``curve_.val_loss`` is
+        measured, so that :func:`lpbook.bp.bayes_masked_token_loss` gives its
+        floors on exactly the same strings and masks.
+        """
+        tokens = self._check_tokens(tokens)
+        _, val_rows, mask = self._split(tokens.shape[0])
+        return tokens[val_rows], mask
+
     # ----------------------------------------------------------- fitting
     def fit(self, tokens, labels=None) -> MaskedTokenModel:
         """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels``, if given, are checked and ignored), then fit the readout."""
         tokens, _ = self._fit_inputs(tokens, labels)
-        train_rows, val_rows = split_validation(tokens.shape[0], self.val_fraction, self.seed)
+        train_rows, val_rows, val_mask = self._split(tokens.shape[0])
         with torch_threads(self.threads):
             x = as_long_tensor(tokens[train_rows], self.device)
             x_val = as_long_tensor(tokens[val_rows], self.device)
-            val_mask = self._draw_mask(len(val_rows), generator(self.seed + 1)).to(self.device)
+            val_mask = torch.as_tensor(val_mask, device=self.device)
             network = self._build_networks()["network_"]
             network.to(self.device)
             rng = generator(self.seed)

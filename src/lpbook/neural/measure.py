@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from .. import bp
 from .._validate import check_int
 from ..grammar import RHM
@@ -46,6 +44,11 @@ class MaskedTokenPoint:
         The network's masked-token cross-entropy on the test samples, and the
         Bayes-optimal one (:func:`lpbook.bp.bayes_masked_token_loss`) for the
         same masks, in nats per hidden token.
+    floors, val_floors : dict[int, float]
+        The ladder of floors ``{k: bayes_masked_token_loss(..., levels=k)}``
+        for ``k = 0..L`` (the loss of the predictor that knows the rules of
+        levels ``1..k`` only; ``floors[L] == bayes_loss``), on the test samples
+        and on the validation samples and masks of ``curve.val_loss``.
     curve : LearningCurve
     seconds : float
         CPU seconds of the fit (training and readout) in this process.
@@ -58,6 +61,8 @@ class MaskedTokenPoint:
     clean_accuracy: dict[int, float]
     test_loss: float
     bayes_loss: float
+    floors: dict[int, float]
+    val_floors: dict[int, float]
     curve: LearningCurve
     seconds: float
 
@@ -87,6 +92,8 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
     probe = LatentProbe(rhm.v, rhm.s, rhm.L, seed=seed).fit(model.hidden_states(train.tokens[:PROBE_SAMPLES]))
     clean = score_layers(probe.transform(model.hidden_states(test.tokens)), test.levels)
     mask = model.sample_mask(n_test, seed=2 * seed + 1)
+    val_tokens, val_mask = model.validation_split(train.tokens)
+    floors = {k: bp.bayes_masked_token_loss(rhm, test.tokens, mask, levels=k) for k in range(rhm.L + 1)}
     return MaskedTokenPoint(
         P=P,
         seed=seed,
@@ -94,7 +101,9 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
         choice=dict(model.readout_.choice_),
         clean_accuracy={level: clean.accuracy[level][clean.best_layer[level]] for level in levels},
         test_loss=model.masked_token_loss(test.tokens, mask),
-        bayes_loss=float(bp.bayes_masked_token_loss(rhm, np.asarray(test.tokens), mask)),
+        bayes_loss=floors[rhm.L],
+        floors=floors,
+        val_floors={k: bp.bayes_masked_token_loss(rhm, val_tokens, val_mask, levels=k) for k in range(rhm.L + 1)},
         curve=model.curve_,
         seconds=seconds,
     )
@@ -103,13 +112,14 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
 def seconds_per_step(grammar: dict, options: dict | None = None, steps: int = 30, seed: int = 0) -> float:
     """CPU seconds of one training step of :class:`MaskedTokenModel` with ``options``, measured in this process.
 
-    One fit of ``steps`` steps (no early stopping) on ``2 * batch_size``
+    One fit of ``steps`` steps (no early stopping, no warmup) on ``2 * batch_size``
     samples of ``RHM(**grammar, seed=seed)``; the training loop's own clock
     (:attr:`LearningCurve.seconds`) divided by the steps, so building the
     network and fitting the readout are left out.
     """
     steps = check_int("steps", steps, minimum=1)
-    options = {"progress": False, **(options or {}), "max_steps": steps, "eval_every": steps, "candidates": ["output"]}
+    options = {"progress": False, **(options or {}), "max_steps": steps, "warmup": 0, "eval_every": steps,
+               "candidates": ["output"]}  # the schedule's warmup does not change a step's cost
     rhm = RHM(**grammar, seed=seed)
     model = MaskedTokenModel(rhm.v, rhm.s, rhm.L, seed=seed, **options)
     model.fit(rhm.sample(2 * model.batch_size, seed=seed).tokens)
