@@ -212,10 +212,10 @@ def _combine(t: _Level, rows: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarra
     Returns the production terms (k, n*m) (products of the children's
     messages, without the weights), the node messages (k, n) and their sums (k,).
     """
-    picked = np.take(rows, t.gather, axis=1).reshape(rows.shape[0], s, t.summer.shape[0])
-    terms = picked[:, 0] * picked[:, 1]
+    columns = t.gather.reshape(s, -1)  # one gather per child: faster than one gather of all children, then slices
+    terms = np.take(rows, columns[0], axis=1) * np.take(rows, columns[1], axis=1)
     for i in range(2, s):
-        terms *= picked[:, i]
+        terms *= np.take(rows, columns[i], axis=1)
     beta = terms @ t.summer
     return terms, beta, beta.sum(axis=1)
 
@@ -263,7 +263,9 @@ def _upward(rhm: RHM, tables: dict[int, _Level], symbols: np.ndarray, keep: bool
         up.log_z += np.bincount(index // n_pos, weights=np.log(z), minlength=N)
         up.uncertain[level] = _Uncertain(index, beta, terms if keep else None)
         if level < rhm.L:  # known nodes: a one-hot row; the others: their normalised message
-            stack = np.vstack([np.eye(n), beta / z[:, None]])
+            stack = np.empty((n + index.size, n))
+            stack[:n] = np.eye(n)
+            np.divide(beta, z[:, None], out=stack[n:])
             slot = up.known[level].ravel().copy()
             slot[index] = n + np.arange(index.size)
         else:
