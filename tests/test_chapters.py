@@ -236,6 +236,23 @@ def test_cache_dir_is_one_folder_per_chapter(tmp_path, monkeypatch):
         cache_dir("../escape")
 
 
+def test_saved_points_come_back_with_int_levels_and_feed_estimate_pstar(tmp_path, monkeypatch):
+    from lpbook.notebook import load_points, save_points
+    from lpbook.sweep import estimate_pstar
+
+    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path / "cache"))
+    assert load_points("tokens", "masked-token-book") is None
+    rows = [{"P": P, "seed": 0, "accuracy": {1: acc, 2: 0.2}, "excess_loss": 0.1}
+            for P, acc in ((100, 0.3), (1000, 0.95), (10000, 1.0))]
+    path = save_points("tokens", "masked-token-book", rows)
+    assert path.name == "masked-token-book.json" and not path.with_suffix(".json.partial").exists()
+    back = load_points("tokens", "masked-token-book")
+    assert back == rows
+    assert estimate_pstar(back, 1).censored is None and estimate_pstar(back, 2).censored == "above"
+    with pytest.raises(ValueError, match="name must be"):
+        save_points("tokens", "../x", rows)
+
+
 def test_readme_python_snippets_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

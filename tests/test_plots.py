@@ -52,3 +52,19 @@ def test_floor_lines_label_the_ladder_and_subtract_the_top():
     loss_against_steps(ax, [10, 20], {"validation": [2.5, 2.4]}, {0: 2.7, 2: 2.2})
     assert [line.get_label() for line in ax.get_lines()] == ["validation", "token marginals", "Bayes, every level"]
     assert ax.get_xlabel() == "optimiser steps"
+
+
+def test_pstar_points_draws_censored_points_as_bounds_only_when_asked():
+    grid = np.array([100.0, 1000.0])
+
+    def censored(side):
+        return PStar(value=np.nan, low=np.nan, high=np.nan, censored=side, level=1, threshold=0.9, confidence=0.9,
+                     n_seeds=1, P_grid=grid, median=np.array([0.5, 0.6]), boot=np.array([0.5]), missing=())
+
+    fig, ax = plt.subplots()
+    assert pstar_points(ax, [3, 4], [censored("above"), censored("below")], color="C1") is None
+    assert not ax.collections
+    pstar_points(ax, [3, 4], [censored("above"), censored("below")], show_censored=True, color="C1", label="net")
+    offsets = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert offsets == {"net: above the grid": [[3.0, 1000.0]], "net: below the grid": [[4.0, 100.0]]}
+    assert ax.get_yscale() == "log"

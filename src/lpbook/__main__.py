@@ -64,6 +64,7 @@ def _int_at_least(minimum: int):
     return _checked(int, lambda x: x >= minimum, f">= {minimum}")
 
 
+_at_least_1, _at_least_2 = _int_at_least(1), _int_at_least(2)
 _fraction = _checked(float, lambda x: 0 < x <= 1, "in (0, 1]")
 _positive = _checked(float, lambda x: 0 < x < math.inf, "a positive number")
 _non_negative = _checked(float, lambda x: 0 <= x < math.inf, "a number >= 0")
@@ -148,18 +149,17 @@ def _scale(text: str):
 
 
 def _add_sweep(parser: argparse.ArgumentParser) -> None:
-    at_least_1, at_least_2 = _int_at_least(1), _int_at_least(2)
     parser.epilog = (
         "The database gets one row per point; its 'seconds' column is the wall time of the learner's fit "
         "and transform only (not sampling the data, not scoring). A database takes one sweep at a time: "
         "a second 'lpbook sweep' into it is refused while the first runs."
     )
     parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
-    parser.add_argument("--v", type=at_least_2, nargs="+", required=True, help="alphabet sizes")
-    parser.add_argument("--m", type=at_least_1, nargs="+", required=True, help="productions per symbol")
-    parser.add_argument("--s", type=at_least_2, nargs="+", required=True, help="branching factors")
-    parser.add_argument("--L", type=at_least_1, nargs="+", required=True, help="depths")
-    parser.add_argument("--n-classes", type=at_least_1, help="root alphabet size (default: v)")
+    parser.add_argument("--v", type=_at_least_2, nargs="+", required=True, help="alphabet sizes")
+    parser.add_argument("--m", type=_at_least_1, nargs="+", required=True, help="productions per symbol")
+    parser.add_argument("--s", type=_at_least_2, nargs="+", required=True, help="branching factors")
+    parser.add_argument("--L", type=_at_least_1, nargs="+", required=True, help="depths")
+    parser.add_argument("--n-classes", type=_at_least_1, help="root alphabet size (default: v)")
     parser.add_argument(
         "--rule-probs", choices=RULE_PROBS, default="uniform",
         help="how a symbol picks its productions: uniformly (the paper's grammars, the default) or with Zipf "
@@ -170,9 +170,9 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
         help="Zipf exponents a >= 0, one sweep grammar each (needs --rule-probs zipf; default 1)",
     )
     grid = parser.add_mutually_exclusive_group(required=True)
-    grid.add_argument("--P", type=at_least_1, nargs="+", help="training-set sizes")
+    grid.add_argument("--P", type=_at_least_1, nargs="+", help="training-set sizes")
     grid.add_argument(
-        "--P-range", type=at_least_1, nargs=3, metavar=("MIN", "MAX", "N"), help="N log-spaced sizes from MIN to MAX"
+        "--P-range", type=_at_least_1, nargs=3, metavar=("MIN", "MAX", "N"), help="N log-spaced sizes from MIN to MAX"
     )
     grid.add_argument(
         "--P-range-scaled", type=_positive, nargs=3, metavar=("LO", "HI", "N"),
@@ -183,11 +183,11 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
         "--scale", type=_scale, metavar="EXPR",
         help="with --P-range-scaled: an expression in v, m, s, L, n_classes, e.g. 'v*m**3' or 'n_classes*m**L'",
     )
-    parser.add_argument("--seeds", type=at_least_1, default=5, help="number of seeds, 0..N-1 (default 5)")
-    parser.add_argument("--n-test", type=at_least_1, default=2000, help="test-set size (default 2000)")
+    parser.add_argument("--seeds", type=_at_least_1, default=5, help="number of seeds, 0..N-1 (default 5)")
+    parser.add_argument("--n-test", type=_at_least_1, default=2000, help="test-set size (default 2000)")
     parser.add_argument("--db", required=True, help="SQLite file of results (created if missing)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=at_least_1, help="worker processes, one thread each (default: every CPU, os.cpu_count())")
+    where.add_argument("--workers", type=_at_least_1, help="worker processes, one thread each (default: every CPU, os.cpu_count())")
     where.add_argument(
         "--dask", metavar="ADDRESS",
         help="run the points on the Dask scheduler at ADDRESS (tcp://host:8786) instead; needs lpbook[cluster]",
@@ -226,7 +226,6 @@ def _resolve_level(level, L: int) -> int:
 
 
 def _add_pstar(parser: argparse.ArgumentParser) -> None:
-    at_least_1, at_least_2 = _int_at_least(1), _int_at_least(2)
     parser.epilog = (
         "P* is where the median accuracy over seeds first reaches the threshold (linear in log P); "
         "(P, seed) pairs missing from a grid are left out and listed on stderr. "
@@ -240,15 +239,15 @@ def _add_pstar(parser: argparse.ArgumentParser) -> None:
         "(-1 is L-1), 'top' (L-1, the highest latent level) or 'root' (L)",
     )
     parser.add_argument("--threshold", type=_fraction, default=0.9, help="accuracy that defines P* (default 0.9)")
-    parser.add_argument("--n-boot", type=at_least_1, default=1000, help="bootstrap draws (default 1000)")
+    parser.add_argument("--n-boot", type=_at_least_1, default=1000, help="bootstrap draws (default 1000)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the bootstrap (default 0)")
     filters = parser.add_argument_group("filters (keep the settings that match)")
-    filters.add_argument("--v", type=at_least_2, nargs="+", help="alphabet sizes")
-    filters.add_argument("--m", type=at_least_1, nargs="+", help="productions per symbol")
-    filters.add_argument("--s", type=at_least_2, nargs="+", help="branching factors")
-    filters.add_argument("--L", type=at_least_1, nargs="+", help="depths")
-    filters.add_argument("--n-classes", type=at_least_1, nargs="+", help="root alphabet sizes")
-    filters.add_argument("--n-test", type=at_least_1, nargs="+", help="test-set sizes")
+    filters.add_argument("--v", type=_at_least_2, nargs="+", help="alphabet sizes")
+    filters.add_argument("--m", type=_at_least_1, nargs="+", help="productions per symbol")
+    filters.add_argument("--s", type=_at_least_2, nargs="+", help="branching factors")
+    filters.add_argument("--L", type=_at_least_1, nargs="+", help="depths")
+    filters.add_argument("--n-classes", type=_at_least_1, nargs="+", help="root alphabet sizes")
+    filters.add_argument("--n-test", type=_at_least_1, nargs="+", help="test-set sizes")
     filters.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="keep settings whose learner option KEY equals VALUE (parsed as JSON when possible; repeatable)",

@@ -52,6 +52,11 @@ from ._validate import check_int, check_int_array, check_range
 from .exact import marginals
 from .grammar import RHM, UngrammaticalError, encode_tuples
 
+#: The book's criterion for a trained network: it is called converged when its masked-token test
+#: loss exceeds :func:`bayes_masked_token_loss` on the same strings and masks by at most this many
+#: nats per hidden token (at the largest training set of its chapter).
+CONVERGED_EXCESS = 0.05
+
 #: Target number of level-0 posterior entries (``s**L * v`` per row) per chunk of rows.
 _CHUNK_ENTRIES = 2**18
 

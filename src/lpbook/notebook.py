@@ -12,6 +12,7 @@ starting over, and nothing is left in temporary folders.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -106,3 +107,33 @@ def cache_dir(chapter: str) -> Path:
     folder = user_cache_root() / __version__ / chapter
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def save_points(chapter: str, name: str, rows: list[dict]) -> Path:
+    """Keep measured points that are not sweep rows (single neural fits, say) in ``chapter``'s :func:`cache_dir`.
+
+    ``rows`` is a list of dicts of JSON values, each with ``accuracy``
+    mapping levels (int) to accuracies like a sweep row, so that
+    :func:`lpbook.sweep.estimate_pstar` reads them. They are written as
+    ``<name>.json`` (atomically); ``name`` should name the settings that made
+    them (for instance end in the scale), since a later chapter reads them by
+    name with :func:`load_points` instead of recomputing. Returns the path.
+    """
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError(f"name must be a non-empty name of letters, digits, '-' and '_', got {name!r}")
+    path = cache_dir(chapter) / f"{name}.json"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(rows, indent=1, sort_keys=True))
+    partial.replace(path)
+    return path
+
+
+def load_points(chapter: str, name: str) -> list[dict] | None:
+    """The rows that :func:`save_points` kept under ``name`` (``accuracy`` keyed by int level again), or ``None``."""
+    path = cache_dir(chapter) / f"{name}.json"
+    if not path.exists():
+        return None
+    rows = json.loads(path.read_text())
+    for row in rows:
+        row["accuracy"] = {int(level): value for level, value in row["accuracy"].items()}
+    return rows

@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
@@ -71,8 +72,8 @@ def _inertia(X: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float:
     """The weighted k-means objective of ``labels`` (shape ``(n,)``) on the rows of ``X`` (``(n, D)``), weights ``(n,)``."""
     k = int(labels.max()) + 1
     mass = np.bincount(labels, weights, minlength=k)
-    centres = np.zeros((k, X.shape[1]))
-    np.add.at(centres, labels, weights[:, None] * X)
+    members = sparse.csr_matrix((weights, (labels, np.arange(labels.size))), shape=(k, labels.size))
+    centres = members @ X  # (k, D): the weighted sum of each cluster's rows
     centres /= np.maximum(mass, np.finfo(float).tiny)[:, None]
     return float(np.sum(weights * ((X - centres[labels]) ** 2).sum(axis=1)))
 

@@ -27,13 +27,22 @@ def accuracy_curve(ax: plt.Axes, rows: list, level: int, *, scale: float = 1.0, 
     return line
 
 
-def pstar_points(ax: plt.Axes, x, pstars: list[PStar], **style):
-    """``P*`` against ``x`` on a log scale, with bootstrap intervals; censored points are left out.
+def pstar_points(ax: plt.Axes, x, pstars: list[PStar], *, show_censored: bool = False, **style):
+    """``P*`` against ``x`` on a log scale, with bootstrap intervals; censored points are left out unless ``show_censored``.
 
     An interval open above (some bootstrap resample never crossed the threshold) ends in an arrow
     pointing up at 3 times the estimate, and one open below (some resample crossed before the
-    grid) in an arrow pointing down at a third of it.
+    grid) in an arrow pointing down at a third of it. With ``show_censored``, a ``P*`` that the
+    grid censors is drawn as a bound: an open triangle pointing up at the largest ``P`` of its grid
+    (``P*`` lies above) or down at the smallest (below), in ``style``'s colour.
     """
+    if show_censored:
+        for side, end, marker in (("above", -1, "^"), ("below", 0, "v")):
+            bounds = [(xi, p.P_grid[end]) for xi, p in zip(x, pstars) if p.censored == side]
+            if bounds:
+                ax.scatter(*zip(*bounds), marker=marker, s=60, facecolors="none",
+                           edgecolors=style.get("color", "k"), label=f"{style.get('label', 'P*')}: {side} the grid")
+                ax.set_yscale("log")
     kept = [(xi, p) for xi, p in zip(x, pstars) if p.censored is None]
     if not kept:
         return None
