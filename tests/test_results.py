@@ -111,3 +111,56 @@ def test_every_committed_database_matches_its_sidecar(db):
     sidecar = results.check_database(db)
     assert load_results(db), f"{db.name} is empty"
     assert sidecar["command"].startswith("lpbook sweep ") and f"--db results/{db.name}" in sidecar["command"]
+
+
+# ---------------------------------------------------------------- networks
+def fit_command(out, *extra) -> list[str]:
+    """``lpbook fit`` of a tiny ILC (no torch needed) on one training set."""
+    return ["fit", "--learner", "ilc", "--v", "4", "--m", "2", "--s", "2", "--L", "3", "--P", "300", "--seed", "1",
+            "--option", "n_init=2", "--out", str(out), *extra]
+
+
+def test_fit_saves_the_learner_of_the_sweep_points_training_set(tmp_path, capsys):
+    from lpbook import ILC, RHM
+
+    out = tmp_path / "ilc.npz"
+    assert cli.main(fit_command(out, "--record")) == 0
+    assert f"saved the fitted ILC to {out}" in capsys.readouterr().out
+    sidecar = results.read_sidecar(out)
+    assert sidecar["settings"] == {"learner": "ilc", "options": {"n_init": 2}, "P": 300, "seed": 1,
+                                   "grammar": {"v": 4, "m": 2, "s": 2, "L": 3, "n_classes": 4}}
+    assert sidecar["command"] == "lpbook " + " ".join(fit_command(out, "--record"))
+    loaded = results.check_network(out)
+    rhm = RHM(4, 2, 2, 3, seed=1)
+    direct = ILC(4, 2, 3, seed=1, n_init=2).fit(rhm.sample(300, seed=2).tokens)  # the training set of seed 1
+    test = rhm.sample(100, seed=3).tokens
+    assert all((loaded.transform(test)[k] == c).all() for k, c in direct.transform(test).items())
+    # a refit replaces the sidecar's time instead of adding to it; another fit into the same file is refused
+    assert cli.main(fit_command(out, "--record")) == 0
+    assert results.read_sidecar(out)["started"] >= sidecar["started"]
+    with pytest.raises(SystemExit):
+        cli.main(fit_command(out, "--record", "--P", "400"))  # a later --P wins
+    assert "records another fit" in capsys.readouterr().err
+
+
+def test_check_network_finds_a_learner_that_is_not_its_sidecars(tmp_path):
+    out = tmp_path / "ilc.npz"
+    assert cli.main(fit_command(out, "--record")) == 0
+    record_ = json.loads(results.sidecar_path(out).read_text())
+    record_["settings"]["options"]["n_init"] = 5
+    results.sidecar_path(out).write_text(json.dumps(record_))
+    with pytest.raises(ValueError, match="parameter n_init is 2, its sidecar says 5"):
+        results.check_network(out)
+    with pytest.raises(SystemExit):
+        cli.main(fit_command(tmp_path / "x.npz", "--P", "1"))
+
+
+@pytest.mark.parametrize("path", committed(results.committed_networks(ROOT)), ids=lambda p: p.name)
+def test_every_committed_network_matches_its_sidecar(path):
+    if importlib.util.find_spec("torch") is None and results.read_sidecar(path)["settings"]["learner"] not in available():
+        pytest.skip(f"{path.name} needs torch")
+    learner = results.check_network(path)
+    sidecar = results.read_sidecar(path)
+    assert sidecar["command"].startswith("lpbook fit ") and f"--out results/networks/{path.name}" in sidecar["command"]
+    assert not sidecar["git_dirty"], f"{path.name} was trained from uncommitted code"
+    assert hasattr(learner, "readout_") or not hasattr(learner, "network_")

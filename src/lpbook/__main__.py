@@ -89,7 +89,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar`` and ``learners``."""
+    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar``, ``fit`` and ``learners``."""
     parser = _Parser(
         prog="lpbook",
         description="Sample-complexity sweeps of the RHM learners. The options of every command follow.",
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, add, handler, summary in [
         ("sweep", _add_sweep, _run_sweep, "run a sweep (resumes an interrupted one)"),
         ("pstar", _add_pstar, _run_pstar, "print P* for each grammar of a sweep database, or fit exponents"),
+        ("fit", _add_fit, _run_fit, "fit one learner on one training set and save it (a network too costly to train live)"),
         ("learners", lambda p: None, _run_learners, "list the learners, whether they need labels, and their options"),
     ]:
         subparser = commands.add_parser(name, allow_abbrev=False, help=summary, description=summary)
@@ -381,6 +382,57 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
             _fail(exc)
         print(f"its sidecar is {path}")
     print(f"{len(rows)} points of this sweep are stored in {args.db}")
+
+
+# --------------------------------------------------------------------- fit
+def _add_fit(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "The training set is the one a sweep point of the same grammar, P and seed uses (grammar seed SEED, "
+        "sample seed 2*SEED), so the point's test set (sample seed 2*SEED+1) measures the saved learner. "
+        "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar."
+    )
+    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
+    parser.add_argument("--v", type=_at_least_2, required=True, help="alphabet size")
+    parser.add_argument("--m", type=_at_least_1, required=True, help="productions per symbol")
+    parser.add_argument("--s", type=_at_least_2, required=True, help="branching factor")
+    parser.add_argument("--L", type=_at_least_1, required=True, help="depth")
+    parser.add_argument("--n-classes", type=_at_least_1, help="root alphabet size (default: v)")
+    parser.add_argument("--P", type=_at_least_2, required=True, help="training-set size")
+    parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the grammar and the samples (default 0)")
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="learner option, VALUE parsed as JSON when possible (repeatable)",
+    )
+    parser.add_argument("--out", required=True, help="file to save the fitted learner to (.npz)")
+    parser.add_argument(
+        "--record", action="store_true",
+        help="write the sidecar OUT.json (command, settings, version, git commit, hardware, wall time)",
+    )
+
+
+def _run_fit(parser: argparse.ArgumentParser, args) -> None:
+    options = _parse_options(parser, args.option)
+    _check_learner(parser, args.learner)
+    try:
+        grammar = sweep.Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
+        settings = results.network_settings(args.learner, grammar, args.P, args.seed, options)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    if args.record and results.sidecar_path(args.out).exists() and results.read_sidecar(args.out)["settings"] != settings:
+        parser.error(f"{results.sidecar_path(args.out)} records another fit; use another --out for this one")
+    started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
+    try:
+        learner = results.fit_network(settings)
+        learner.save(args.out)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    except (RuntimeError, OSError, ImportError) as exc:
+        _fail(exc)
+    if args.record:  # a refit replaces the sidecar (a sweep's adds its time, since it resumes)
+        results.sidecar_path(args.out).unlink(missing_ok=True)
+        path = results.write_sidecar(args.out, args.argv, settings, source, started, time.perf_counter() - clock)
+        print(f"its sidecar is {path}")
+    print(f"saved the fitted {type(learner).__name__} to {args.out}")
 
 
 # ------------------------------------------------------------------- pstar

@@ -16,6 +16,13 @@ committed under ``results/`` (``make results`` regenerates them). Next to each
 
 :func:`check_database` verifies that a database holds exactly the points its
 sidecar's settings define, each computed by the recorded version.
+
+Trained networks too costly to train live are kept the same way: ``lpbook fit
+... --out results/networks/NAME.npz --record`` fits one learner
+(:func:`fit_network`), saves it with :meth:`lpbook.learners.Learner.save` and
+writes ``NAME.json`` beside it, whose ``settings`` (:func:`network_settings`)
+say which grammar, ``P``, seed and options made it; :func:`check_network`
+loads it and checks it against them.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 import lpbook
 
 from . import sweep
+from ._validate import check_int
 
 #: Where the committed databases live, relative to the repository root.
 RESULTS_DIR = "results"
@@ -203,3 +211,67 @@ def find_results_dir(start=None) -> Path | None:
         if (folder / RESULTS_DIR).is_dir():
             return folder / RESULTS_DIR
     return None
+
+
+# ---------------------------------------------------------------- networks
+#: Where committed trained networks live, inside :data:`RESULTS_DIR`.
+NETWORKS_DIR = "networks"
+
+
+def network_settings(learner: str, grammar: sweep.Grammar, P: int, seed: int, options: dict | None = None) -> dict:
+    """The canonical description of one fit: ``learner``, ``options``, ``grammar`` (as sweeps store it), ``P``, ``seed``.
+
+    Raises ``ValueError`` for an unknown learner, or ``P < 2``, ``seed < 0``.
+    """
+    from .learners import get
+
+    get(learner)
+    if not isinstance(grammar, sweep.Grammar):
+        raise TypeError(f"grammar must be an lpbook.sweep.Grammar, got {type(grammar).__name__}")
+    P, seed = check_int("P", P, minimum=2), check_int("seed", seed, minimum=0)
+    return {"learner": learner, "options": dict(options or {}), "grammar": grammar.as_dict(), "P": P, "seed": seed}
+
+
+def fit_network(settings: dict):
+    """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
+
+    The grammar is ``Grammar(**settings["grammar"]).rhm(seed)`` and the samples are
+    ``rhm.sample(P, seed=2 * seed)``: the training set of the sweep point of the
+    same grammar, ``P`` and seed (:func:`lpbook.sweep.run_point`), so that its
+    test set is ``rhm.sample(n_test, seed=2 * seed + 1)``.
+    """
+    from .learners import get
+
+    grammar = sweep.Grammar(**settings["grammar"])
+    rhm = grammar.rhm(settings["seed"])
+    learner = get(settings["learner"])(rhm.v, rhm.s, rhm.L, seed=settings["seed"], **settings["options"])
+    train = rhm.sample(settings["P"], seed=2 * settings["seed"])
+    return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
+
+
+def committed_networks(root) -> list[Path]:
+    """The saved learners (``*.npz``) under ``root/results/networks``, sorted."""
+    return sorted((Path(root) / RESULTS_DIR / NETWORKS_DIR).glob("*.npz"))
+
+
+def check_network(path):
+    """Load the learner saved at ``path`` and check it against its sidecar; return it.
+
+    The sidecar's settings must name the learner's registered class, its
+    grammar's ``v, s, L``, its seed, and options equal to the learner's
+    parameters; ``ValueError`` names the first mismatch.
+    """
+    from .learners import Learner, get
+
+    record = read_sidecar(path)
+    settings = record["settings"]
+    learner = Learner.load(path)
+    if type(learner) is not get(settings["learner"]):
+        raise ValueError(f"{path} holds a {type(learner).__name__}, its sidecar says {settings['learner']!r}")
+    params = learner.get_params()
+    grammar = settings["grammar"]
+    expected = {"v": grammar["v"], "s": grammar["s"], "L": grammar["L"], "seed": settings["seed"], **settings["options"]}
+    for name, value in expected.items():
+        if json.loads(json.dumps(params.get(name))) != json.loads(json.dumps(value)):
+            raise ValueError(f"{path}: parameter {name} is {params.get(name)!r}, its sidecar says {value!r}")
+    return learner
