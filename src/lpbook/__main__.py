@@ -149,18 +149,24 @@ def _scale(text: str):
     return scale
 
 
+def _add_learner_and_grammar(parser: argparse.ArgumentParser, *, many: bool) -> None:
+    """``--learner`` and the grammar's ``--v --m --s --L --n-classes``: lists of values when ``many``, else one each."""
+    nargs, plural = ({"nargs": "+"}, "s") if many else ({}, "")
+    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
+    parser.add_argument("--v", type=_at_least_2, required=True, help=f"alphabet size{plural}", **nargs)
+    parser.add_argument("--m", type=_at_least_1, required=True, help="productions per symbol", **nargs)
+    parser.add_argument("--s", type=_at_least_2, required=True, help=f"branching factor{plural}", **nargs)
+    parser.add_argument("--L", type=_at_least_1, required=True, help="depths" if many else "depth", **nargs)
+    parser.add_argument("--n-classes", type=_at_least_1, help="root alphabet size (default: v)")
+
+
 def _add_sweep(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "The database gets one row per point; its 'seconds' column is the wall time of the learner's fit "
         "and transform only (not sampling the data, not scoring). A database takes one sweep at a time: "
         "a second 'lpbook sweep' into it is refused while the first runs."
     )
-    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
-    parser.add_argument("--v", type=_at_least_2, nargs="+", required=True, help="alphabet sizes")
-    parser.add_argument("--m", type=_at_least_1, nargs="+", required=True, help="productions per symbol")
-    parser.add_argument("--s", type=_at_least_2, nargs="+", required=True, help="branching factors")
-    parser.add_argument("--L", type=_at_least_1, nargs="+", required=True, help="depths")
-    parser.add_argument("--n-classes", type=_at_least_1, help="root alphabet size (default: v)")
+    _add_learner_and_grammar(parser, many=True)
     parser.add_argument(
         "--rule-probs", choices=RULE_PROBS, default="uniform",
         help="how a symbol picks its productions: uniformly (the paper's grammars, the default) or with Zipf "
@@ -391,12 +397,7 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         "sample seed 2*SEED), so the point's test set (sample seed 2*SEED+1) measures the saved learner. "
         "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar."
     )
-    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
-    parser.add_argument("--v", type=_at_least_2, required=True, help="alphabet size")
-    parser.add_argument("--m", type=_at_least_1, required=True, help="productions per symbol")
-    parser.add_argument("--s", type=_at_least_2, required=True, help="branching factor")
-    parser.add_argument("--L", type=_at_least_1, required=True, help="depth")
-    parser.add_argument("--n-classes", type=_at_least_1, help="root alphabet size (default: v)")
+    _add_learner_and_grammar(parser, many=False)
     parser.add_argument("--P", type=_at_least_2, required=True, help="training-set size")
     parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the grammar and the samples (default 0)")
     parser.add_argument(
