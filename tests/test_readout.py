@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -129,7 +131,7 @@ def test_a_trained_network_is_read_better_than_an_untrained_one():
 
 def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
     from lpbook import bp
-    from lpbook.neural.measure import measure_masked_token, seconds_per_step
+    from lpbook.neural.measure import measure_fitted, measure_masked_token, seconds_per_step
 
     grammar = dict(v=4, m=2, s=2, L=3)
     options = dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10, n_init=1)
@@ -148,6 +150,11 @@ def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
     val_tokens, val_mask = model.validation_split(rhm.sample(200, seed=2).tokens)
     assert model.masked_token_loss(val_tokens, val_mask) == pytest.approx(model.curve_.best_val_loss, abs=1e-6)
     assert point.val_floors[3] == pytest.approx(bp.bayes_masked_token_loss(rhm, val_tokens, val_mask))
+    # the same network measured after the fact (as a loaded one is) gives the same point, its training CPU aside
+    again = measure_fitted(model, grammar, 200, seed=1, n_test=300)
+    assert dataclasses.replace(again, seconds=point.seconds) == point and again.seconds == model.curve_.seconds[-1]
+    with pytest.raises(ValueError, match="model was built for"):
+        measure_fitted(model, grammar, 200, seed=2)
     assert set(point.accuracy) == set(point.clean_accuracy) == set(point.choice) == {1, 2}
     assert all(0 <= a <= 1 for a in [*point.accuracy.values(), *point.clean_accuracy.values()])
     assert point.curve.steps == [10, 20] and point.seconds > 0

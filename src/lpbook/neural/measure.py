@@ -81,12 +81,27 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
     (:meth:`MaskedTokenModel.sample_mask`, seed ``2 * seed + 1``).
     """
     rhm = RHM(**grammar, seed=seed)
-    train = rhm.sample(P, seed=2 * seed)
-    test = rhm.sample(n_test, seed=2 * seed + 1)
     model = MaskedTokenModel(rhm.v, rhm.s, rhm.L, seed=seed, **{"progress": False, **(options or {})})
     start = time.process_time()
-    model.fit(train.tokens)
-    seconds = time.process_time() - start
+    model.fit(rhm.sample(P, seed=2 * seed).tokens)
+    return measure_fitted(model, grammar, P, seed, n_test, seconds=time.process_time() - start)
+
+
+def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0, n_test: int = 2000,
+                   seconds: float | None = None) -> MaskedTokenPoint:
+    """Measure a :class:`MaskedTokenModel` already fitted on the ``P`` training samples of ``RHM(**grammar, seed=seed)``.
+
+    The measurements of :func:`measure_masked_token`, for a network trained
+    elsewhere, e.g. loaded from ``results/networks`` (:func:`lpbook.results.check_network`).
+    ``seconds`` defaults to the CPU seconds of its training loop (``model.curve_.seconds[-1]``).
+    """
+    rhm = RHM(**grammar, seed=seed)
+    if (model.v, model.s, model.L, model.seed) != (rhm.v, rhm.s, rhm.L, seed):
+        raise ValueError(f"model was built for v={model.v}, s={model.s}, L={model.L}, seed={model.seed}; "
+                         f"grammar and seed give v={rhm.v}, s={rhm.s}, L={rhm.L}, seed={seed}")
+    train = rhm.sample(P, seed=2 * seed)
+    test = rhm.sample(n_test, seed=2 * seed + 1)
+    seconds = model.curve_.seconds[-1] if seconds is None else seconds
     levels = range(1, rhm.L)
     codes = model.transform(test.tokens)
     probe = LatentProbe(rhm.v, rhm.s, rhm.L, seed=seed).fit(model.hidden_states(train.tokens[:PROBE_SAMPLES]))
