@@ -95,11 +95,20 @@ MLM_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option 
 	--option schedule=cosine --option warmup=300 --option max_steps=30000 --option eval_every=500 \
 	--option patience=10 --option progress=false
 
+# Chapter 5's data2vec networks, the same way (three blocks, batch 128, 8,000 steps, a longer token probe: its best step came near the end of 3,000).
+D2V_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
+	--option max_steps=8000 --option probe_steps=6000 --option n_init=2 --option progress=false
+
 results-networks: $(STAMP)
 	mkdir -p results/networks
 	for P in 1000 4000 16000; do \
 		$(BIN)/lpbook fit --learner masked-token --v 16 --m 3 --s 2 --L 3 --P $$P --seed 0 $(MLM_LONG) \
 			--out results/networks/masked-token-v16-m3-L3-P$$P-seed0.npz --record || exit 1; \
+	done
+	for LP in "3 1000" "3 4000" "4 4000"; do \
+		set -- $$LP; \
+		$(BIN)/lpbook fit --learner data2vec --v 8 --m 2 --s 2 --L $$1 --P $$2 --seed 0 $(D2V_LONG) \
+			--out results/networks/data2vec-v8-m2-L$$1-P$$2-seed0.npz --record || exit 1; \
 	done
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
