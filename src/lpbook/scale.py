@@ -95,7 +95,8 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
     # headline comparison; ctx_*: context variants; sep_*: exact separations;
     # search_*: k-means' search against the true centres near exact recovery;
     # pipe_*: ILC + root probe against the supervised CNN (to L = 5 at book scale: at L = 6
-    # the CNN alone took 60% of the chapter's time, at P near its P*, where it trains longest).
+    # the CNN alone took 60% of the chapter's time, at P near its P*, where it trains longest; 6 sizes
+    # per depth, not 7, after the chapter took 189 s with a competing load on a slow day).
     "ilc": {
         "smoke": dict(
             v=16, ilc_m=(2, 3), ilc_L=(3, 4), ilc_L_all_m=3, points=6, seeds=2,
@@ -110,7 +111,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             pred_v=(16, 32, 64), pred_m=(2, 3, 4, 6, 8, 12), pred_grammars=10, search_v=(16, 64), search_m=3, search_restarts=30,
             single_m=(2, 3, 4), prop_m=3, prop_factors=(2, 8), prop_etas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3),
             depth_L=(3, 4, 5, 6, 7, 8), depth_grammars=60,
-            pipe_v=16, pipe_m=2, pipe_L=(3, 4, 5), pipe_points=7, probe_labels=(8, 16, 32, 64, 128, 256, 512),
+            pipe_v=16, pipe_m=2, pipe_L=(3, 4, 5), pipe_points=6, probe_labels=(8, 16, 32, 64, 128, 256, 512),
         ),
         "full": dict(
             v=32, ilc_m=(2, 3, 4, 6, 8), ilc_L=(3, 4, 5, 6, 7, 8), ilc_L_all_m=4, points=16, seeds=8,
