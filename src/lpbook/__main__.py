@@ -417,10 +417,10 @@ def _run_fit(parser: argparse.ArgumentParser, args) -> None:
     try:
         grammar = sweep.Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
         settings = results.network_settings(args.learner, grammar, args.P, args.seed, options)
+        if args.record:
+            results.check_sidecar_settings(args.out, settings, kind="fit", option="--out")
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    if args.record and results.sidecar_path(args.out).exists() and results.read_sidecar(args.out)["settings"] != settings:
-        parser.error(f"{results.sidecar_path(args.out)} records another fit; use another --out for this one")
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
         learner = results.fit_network(settings)

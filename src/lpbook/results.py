@@ -152,13 +152,16 @@ def write_sidecar(db, argv: list[str], settings: dict, source: dict, started: da
     return path
 
 
-def check_sidecar_settings(db, settings: dict) -> dict | None:
-    """The existing sidecar of ``db`` (``None`` if there is none); ``ValueError`` if it records other settings."""
+def check_sidecar_settings(db, settings: dict, *, kind: str = "sweep", option: str = "--db") -> dict | None:
+    """The existing sidecar of ``db`` (``None`` if there is none); ``ValueError`` if it records other settings.
+
+    ``kind`` and ``option`` name, in the message, what the file holds and the command-line option that chose it.
+    """
     if not sidecar_path(db).exists():
         return None
     previous = read_sidecar(db)
     if previous["settings"] != settings:
-        raise ValueError(f"{sidecar_path(db)} records another sweep; use another --db for this one")
+        raise ValueError(f"{sidecar_path(db)} records another {kind}; use another {option} for this one")
     return previous
 
 
