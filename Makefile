@@ -98,6 +98,12 @@ MLM_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option 
 # Chapter 5's data2vec networks, the same way (three blocks, batch 128, 8,000 steps, a longer token probe: its best step came near the end of 3,000).
 D2V_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
 	--option max_steps=8000 --option probe_steps=6000 --option n_init=2 --option progress=false
+# Chapter 5's controlled pair: data2vec on Chapter 2's grammar and strings (v = 16, m = 3, L = 3, seed 0) with
+# the masked-token networks' recipe (three blocks, batch 128, the same cosine schedule over 30,000 steps, all of them:
+# data2vec's loss is no stopping criterion); only the target differs.
+D2V_MATCHED := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
+	--option schedule=cosine --option warmup=300 --option max_steps=30000 --option probe_steps=6000 --option n_init=2 \
+	--option progress=false
 
 results-networks: $(STAMP)
 	mkdir -p results/networks
@@ -109,6 +115,10 @@ results-networks: $(STAMP)
 		set -- $$LP; \
 		$(BIN)/lpbook fit --learner data2vec --v 8 --m 2 --s 2 --L $$1 --P $$2 --seed 0 $(D2V_LONG) \
 			--out results/networks/data2vec-v8-m2-L$$1-P$$2-seed0.npz --record || exit 1; \
+	done
+	for P in 16000 4000 1000; do \
+		$(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P $$P --seed 0 $(D2V_MATCHED) \
+			--out results/networks/data2vec-v16-m3-L3-P$$P-seed0.npz --record || exit 1; \
 	done
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.

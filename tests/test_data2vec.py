@@ -144,6 +144,8 @@ def test_block_mask_is_reproducible():
         (dict(beta=0), ValueError, "beta must lie in"),
         (dict(d_model=9), ValueError, "d_model must be divisible by n_heads"),
         (dict(device="tpu"), ValueError, "device must"),
+        (dict(schedule="linear"), ValueError, "schedule must be one of"),
+        (dict(warmup=10, max_steps=10), ValueError, "warmup must be < max_steps = 10"),
     ],
 )
 def test_bad_options_raise_naming_them(options, error, message):
@@ -214,6 +216,16 @@ def test_the_traced_networks_are_the_training_path(small):
     student = torch.cat([p.ravel() for p in learner.network_.encoder.parameters()])
     teacher = torch.cat([p.ravel() for p in learner.network_.teacher.parameters()])
     assert not torch.equal(student, teacher)
+
+
+def test_the_schedule_reaches_the_optimiser(small):
+    """A warmed-up cosine schedule takes other steps than the constant rate from the same start and batches."""
+    rhm, train, _ = small
+    constant = Data2Vec(4, 2, 3, probe_steps=0, **FAST).fit(train.tokens)
+    cosine = Data2Vec(4, 2, 3, probe_steps=0, schedule="cosine", warmup=2, **FAST).fit(train.tokens)
+    assert cosine.schedule == "cosine" and cosine.warmup == 2
+    weights = [torch.cat([p.ravel() for p in run.network_.encoder.parameters()]) for run in (constant, cosine)]
+    assert not torch.allclose(*weights)
 
 
 def test_same_seed_same_bytes(small):

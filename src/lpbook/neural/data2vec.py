@@ -40,6 +40,7 @@ from .readout import NeighbourReadout
 from .training import (
     as_long_tensor,
     check_float,
+    check_schedule,
     generator,
     in_batches,
     seeded,
@@ -227,6 +228,11 @@ class Data2Vec(Learner):
         Smooth-L1 threshold, ``> 0`` (default 1).
     max_steps, batch_size, lr
         Training budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
+    schedule, warmup
+        The learning rate's schedule, ``"constant"`` (default) or ``"cosine"``
+        (to 0 at ``max_steps``), after a linear warmup of ``warmup`` steps
+        (default 0), as for :class:`~lpbook.neural.masked.MaskedTokenModel`.
+        The token probe always runs at the constant ``lr``.
     val_fraction : float in (0, 1)
         Strings held out for the probe's early stopping and the readout's choice (default 0.1).
     probe_steps : int
@@ -274,6 +280,8 @@ class Data2Vec(Learner):
         max_steps=4000,
         batch_size=128,
         lr=1e-3,
+        schedule="constant",
+        warmup=0,
         val_fraction=0.1,
         probe_steps=1000,
         n_init=4,
@@ -289,6 +297,7 @@ class Data2Vec(Learner):
         set_encoder_options(self, d_model=d_model, n_layers=n_layers, n_heads=n_heads, mask_range=mask_range,
                             max_steps=max_steps, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
                             n_init=n_init, candidates=candidates, device=device, threads=threads, progress=progress)
+        self.schedule, self.warmup = check_schedule(schedule, warmup, self.max_steps)
         self.K = check_int("K", K, minimum=1)
         if self.K > self.n_layers:
             raise ValueError(f"K must be <= n_layers = {self.n_layers} (the blocks it averages), got {K}")
@@ -377,7 +386,8 @@ class Data2Vec(Learner):
 
             self.curve_ = train(
                 network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
-                lr=self.lr, rng=rng, progress=self.progress, desc=type(self).__name__,
+                lr=self.lr, schedule=self.schedule, warmup=self.warmup, rng=rng, progress=self.progress,
+                desc=type(self).__name__,
             )
             network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
             if step in self.trace_steps:
