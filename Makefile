@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean results results-cpu results-networks
+.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean results results-cpu results-networks results-slc results-ilc
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -86,6 +86,29 @@ results-cpu: $(STAMP)
 	$(BIN)/lpbook sweep --learner data2vec $(CPU_GRID) $(CPU_NET) --db results/data2vec-cpu.sqlite
 	$(BIN)/lpbook sweep --learner masked-token $(CPU_GRID) $(CPU_NET) --db results/masked-token-cpu.sqlite
 	$(BIN)/lpbook sweep --learner ilc $(CPU_GRID) --db results/ilc-cpu.sqlite
+
+# Chapter 4's grid at v = 16 (L = 3, 4, 5; m = 2, 3; five seeds), SLC with 400 steps per stage and 4 restarts, and ILC
+# on the same points (about 15 minutes on one core); Chapter 4 reads them.
+SLC_GRID := --v 16 --m 2 3 --s 2 --L 3 4 5 --P-range-scaled 0.25 16 8 --scale 'v*m**3' --seeds 5 --n-test 4000 \
+	--workers 1 --record --no-progress
+
+results-slc: $(STAMP)
+	mkdir -p results
+	$(BIN)/lpbook sweep --learner slc $(SLC_GRID) --option steps=400 --option restarts=4 --option progress=false \
+		--db results/slc-v16.sqlite
+	$(BIN)/lpbook sweep --learner ilc $(SLC_GRID) --db results/ilc-v16.sqlite
+
+# Chapter 3's precomputed ILC sweeps (issue 8's measurements, about 20 minutes on one core): depth to L = 8, and the
+# exponent in m at v = 16, 32, 64 on the grammars of lpbook.theory's prediction (seeds 0-9); Chapter 2's
+# TokenClustering exponents at v = 32.
+results-ilc: $(STAMP)
+	mkdir -p results
+	$(BIN)/lpbook sweep --learner ilc --v 16 --m 3 --s 2 --L 3 4 5 6 7 8 --P-range 288 86400 20 --seeds 16 \
+		--n-test 2000 --workers 1 --record --no-progress --db results/ilc-depth.sqlite
+	$(BIN)/lpbook sweep --learner ilc --v 16 32 64 --m 2 3 4 6 8 12 --s 2 --L 3 --P-range-scaled 1 256 20 \
+		--scale 'v*m**2' --seeds 10 --n-test 2000 --workers 1 --record --no-progress --db results/ilc-exponents.sqlite
+	$(BIN)/lpbook sweep --learner token-clustering --v 32 --m 2 3 4 6 8 --s 2 --L 3 --P-range-scaled 1 1024 20 \
+		--scale 'v*m**2' --seeds 8 --n-test 2000 --workers 1 --record --no-progress --db results/tc-exponents.sqlite
 
 # Chapter 2's masked-token networks trained past the chapter's budget, on the CPU (minutes each, one thread):
 # the chapter loads each one and measures it against the Bayes floor. lpbook fit --record writes the sidecar;

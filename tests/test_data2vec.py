@@ -294,3 +294,42 @@ def test_sample_mask_is_the_masked_token_scheme():
     d2v = Data2Vec(4, 2, 3, mask_range=(0.3, 0.9), progress=False)
     mtm = MaskedTokenModel(4, 2, 3, mask_range=(0.3, 0.9), progress=False)
     assert np.array_equal(d2v.sample_mask(50, seed=7), mtm.sample_mask(50, seed=7))
+
+
+# ------------------------------------------------------------------ are the targets synonym-invariant?
+def _one_hot_tokens(tokens, v, swap):
+    """Targets (P, n, v): at position p the one-hot token of position p XOR swap (swap 2: the other tuple of the pair)."""
+    return np.eye(v, dtype=np.float32)[tokens[:, np.arange(tokens.shape[1]) ^ swap]]
+
+
+def test_target_synonymy_separates_invariant_from_leaking_targets(monkeypatch):
+    """The neighbour's own tokens are invariant given the node's latent; the node's tokens, copied there, are not."""
+    from lpbook.neural.measure import target_synonymy
+
+    rhm = RHM(8, 2, 2, 3, seed=0)
+    learner = Data2Vec(8, 2, 3, probe_steps=0, **FAST).fit(rhm.sample(200, seed=1).tokens)
+    monkeypatch.setattr(learner, "targets", lambda tokens: _one_hot_tokens(tokens, 8, 0))
+    invariant = target_synonymy(learner, rhm, 1, n=20000)
+    # a key mean over about 20000 / 16 strings: its noise is corrected, and what is left fluctuates by a few 1e-3
+    assert abs(invariant.share) < 0.02 and invariant.ideal_accuracy >= 0.95 and invariant.n == 20000
+    monkeypatch.setattr(learner, "targets", lambda tokens: _one_hot_tokens(tokens, 8, 2))
+    leaking = target_synonymy(learner, rhm, 1, n=20000)
+    assert leaking.share > 0.3
+
+
+def test_target_synonymy_reads_a_trained_teacher_and_checks_its_input(small):
+    from lpbook.neural.measure import target_synonymy
+
+    rhm, train, _ = small
+    learner = Data2Vec(4, 2, 3, probe_steps=0, **FAST).fit(train.tokens)
+    result = target_synonymy(learner, rhm, 2, n=500)
+    assert result.level == 2 and np.isfinite(result.share) and 0 <= result.ideal_accuracy <= 1
+    spans = {tuple(row) for row in rhm.sample(500, seed=0).tokens[:, :4]}  # the left level-2 node's spans seen
+    assert 500 / len(spans) == pytest.approx(result.per_span, rel=0.3)
+    assert learner.targets(train.tokens[:3]).shape == (3, 8, 8)
+    with pytest.raises(TypeError, match="model must be a fitted Data2Vec"):
+        target_synonymy(object(), rhm, 1)
+    with pytest.raises(ValueError, match="rhm must be an RHM with v=4"):
+        target_synonymy(learner, RHM(5, 2, 2, 3, seed=0), 1)
+    with pytest.raises(ValueError, match="level must be below the root"):
+        target_synonymy(learner, rhm, 3)

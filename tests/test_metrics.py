@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from lpbook import RHM, level_accuracy, synonym_partition_score
+from lpbook.metrics import synonym_share
 from lpbook.grammar import encode_tuples
 
 
@@ -87,3 +88,50 @@ def test_synonym_partition_score():
         synonym_partition_score(rhm, 4, perfect)
     with pytest.raises(TypeError, match="rhm must be an RHM"):
         synonym_partition_score("grammar", 1, perfect)
+
+
+def _keyed_features(offset_scale, n=20000, n_classes=10, keys_per_class=5, dim=4, seed=0):
+    """Observations of 50 keys in 10 classes: class centre + offset_scale * key offset + unit noise; the population share."""
+    rng = np.random.default_rng(seed)
+    key = rng.integers(0, n_classes * keys_per_class, size=n)
+    cls = key // keys_per_class
+    centres = rng.normal(size=(n_classes, dim))
+    offsets = offset_scale * rng.normal(size=(n_classes * keys_per_class, dim))
+    x = centres[cls] + offsets[key] + rng.normal(size=(n, dim))
+    # the population value for these centres and offsets, with the observed key frequencies as weights
+    w = np.bincount(key, minlength=offsets.shape[0]) / n
+    key_means = centres[np.arange(offsets.shape[0]) // keys_per_class] + offsets
+    wc = np.bincount(np.arange(offsets.shape[0]) // keys_per_class, weights=w)
+    class_means = np.array([w[c * keys_per_class:(c + 1) * keys_per_class] @ key_means[c * keys_per_class:(c + 1) * keys_per_class]
+                            for c in range(n_classes)]) / wc[:, None]
+    within = (w * ((key_means - np.repeat(class_means, keys_per_class, axis=0)) ** 2).sum(1)).sum()
+    between = (wc * ((class_means - w @ key_means) ** 2).sum(1)).sum()
+    return x, key, cls, within / (within + between)
+
+
+def test_synonym_share_is_zero_for_features_that_see_only_the_class():
+    x, key, cls, truth = _keyed_features(0.0)
+    assert truth == pytest.approx(0, abs=1e-12)
+    # each key mean has noise of variance dim / 400; its squared error fluctuates by about sqrt(2 dim) / 400
+    # around that, and 50 keys average it: a standard error near 2.5e-4 of a between-class spread near 4
+    assert abs(synonym_share(x, key, cls)) < 2e-3
+
+
+def test_synonym_share_recovers_the_within_class_share():
+    x, key, cls, truth = _keyed_features(0.5)
+    assert 0.1 < truth < 0.3
+    # the key means' noise (variance 4/400 each) crosses the offsets (squared norm near 1): a standard error
+    # near 2e-3 on the share, and 5 of them as tolerance
+    assert synonym_share(x, key, cls) == pytest.approx(truth, abs=1e-2)
+
+
+def test_synonym_share_errors_name_the_argument():
+    x, key, cls, _ = _keyed_features(0.0, n=200)
+    with pytest.raises(ValueError, match="features must have shape"):
+        synonym_share(x[:, 0], key, cls)
+    with pytest.raises(ValueError, match="one entry per row of features"):
+        synonym_share(x, key[:-1], cls)
+    with pytest.raises(ValueError, match="classes must be a function of keys"):
+        synonym_share(x, key, np.where(np.arange(200) == 0, cls + 1, cls))
+    with pytest.raises(ValueError, match="every key is seen once"):
+        synonym_share(x[:3], np.arange(3), np.arange(3))

@@ -40,6 +40,20 @@ def test_pstar_points_draws_open_intervals_as_arrows_without_warnings():
     plt.close(fig)
 
 
+def test_pstar_points_divides_values_intervals_and_bounds_by_per():
+    fig, ax = plt.subplots()
+    bars = pstar_points(ax, [1, 2], [_pstar(100, 50, 200), _pstar(400, 300, 800)], per=[10, 100])
+    (segments,) = [bars.lines[2][0].get_segments()]
+    assert [(seg[0][1], seg[1][1]) for seg in segments] == [(5, 20), (3, 8)]  # the intervals, divided point by point
+    assert list(bars.lines[0].get_ydata()) == [10, 4]
+    grid = np.array([100.0, 1000.0])
+    above = PStar(value=np.nan, low=np.nan, high=np.nan, censored="above", level=1, threshold=0.9, confidence=0.9,
+                  n_seeds=1, P_grid=grid, median=np.array([0.5, 0.6]), boot=np.array([0.5]), missing=())
+    pstar_points(ax, [3], [above], per=4, show_censored=True, label="net")
+    assert ax.collections[-1].get_offsets().tolist() == [[3.0, 250.0]]
+    plt.close(fig)
+
+
 def test_floor_lines_label_the_ladder_and_subtract_the_top():
     from lpbook.plots import floor_lines, loss_against_steps
 

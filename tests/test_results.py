@@ -54,6 +54,33 @@ def test_record_writes_a_sidecar_that_matches(tmp_path, capsys):
     assert sidecar["git_commit"] is None or len(sidecar["git_commit"]) == 40
 
 
+def test_provenance_names_the_command_commit_and_hardware(tmp_path):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    sidecar = results.read_sidecar(db)
+    text = results.provenance(db)
+    assert text.startswith("`ilc.sqlite`: precomputed by `lpbook sweep --learner ilc ")
+    assert f"lpbook {lpbook.__version__}" in text and f"{sidecar['hardware']['cpu_count']} CPU cores" in text
+    assert (sidecar["git_commit"] or "outside a git checkout")[:10] in text
+    with pytest.raises(FileNotFoundError, match="sidecar"):
+        results.provenance(tmp_path / "other.sqlite")
+
+
+def test_committed_sweep_reads_rows_and_caption_or_says_none(tmp_path, monkeypatch):
+    folder = tmp_path / "repo" / "results"
+    folder.mkdir(parents=True)
+    (tmp_path / "repo" / "book").mkdir()
+    assert results.committed_sweep("ilc", tmp_path / "repo" / "book") is None  # no database
+    assert record(folder / "ilc.sqlite") == 0
+    rows, caption = results.committed_sweep("ilc", tmp_path / "repo" / "book")
+    assert rows == load_results(folder / "ilc.sqlite") and len(rows) == 4
+    assert caption == results.provenance(folder / "ilc.sqlite")
+    results.sidecar_path(folder / "ilc.sqlite").unlink()
+    assert results.committed_sweep("ilc", tmp_path / "repo" / "book") is None  # a sweep without its sidecar
+    monkeypatch.chdir(tmp_path)
+    assert results.committed_sweep("ilc") is None  # no results folder above the working directory
+
+
 def test_resuming_adds_wall_time_and_keeps_the_start(tmp_path):
     db = tmp_path / "ilc.sqlite"
     assert record(db) == 0

@@ -21,7 +21,7 @@ import pytest
 import lpbook
 from lpbook import RHM, level_accuracy
 from lpbook.learners import REGISTRY, Learner
-from lpbook.notebook import estimate_text
+from lpbook.notebook import estimate_text, pstar_text
 from lpbook.sweep import (
     DatabaseError,
     Grammar,
@@ -592,6 +592,12 @@ def test_try_fit_exponent_returns_none_without_two_measured_points():
     assert try_fit_exponent(m[1:], pstars[1:]) is None
     assert "not measured" in estimate_text(None).data
     assert estimate_text(fit_exponent(m, pstars)).data.startswith(f"{np.log(10) / np.log(1.5):.2f} (")
+
+
+def test_pstar_text_gives_the_value_or_the_side_of_the_grid():
+    measured, beyond, before = pstars_for([3000.0, 1e12, 1.0], noisy=False)
+    assert pstar_text(measured) == f"{measured.value:,.0f}" and "," in pstar_text(measured)
+    assert pstar_text(beyond) == "above 10,000,000" and pstar_text(before) == "below 10"
 
 
 def test_fit_exponent_errors():

@@ -133,3 +133,56 @@ def synonym_partition_score(rhm: RHM, level: int, assignment) -> float:
     parents = np.repeat(np.arange(rules.shape[0]), rhm.m)
     clusters = assignment[encode_tuples(rules.reshape(-1, rhm.s), rhm.v)]
     return _matched_fraction(parents, clusters.astype(np.int64))
+
+
+def synonym_share(features, keys, classes) -> float:
+    """How much of what ``features`` say about ``keys`` is *not* carried by their ``classes``: 0 for synonym-invariant features.
+
+    Each observation ``n`` has a feature vector ``features[n]`` (shape
+    ``(N, D)``), a key ``keys[n]`` (shape ``(N,)``, e.g. the value of the
+    tuple a network was shown) and the class of that key ``classes[n]``
+    (shape ``(N,)``, e.g. the tuple's parent; a function of the key). With
+    ``mu_k`` the mean feature of key ``k`` and ``mu_c`` the mean of class
+    ``c``, both weighted by counts, the result is ``W / (W + B)``: ``W`` is the
+    weighted spread of the key means around their class means and ``B`` the
+    spread of the class means, each ``sum_k w_k ||.||^2``. Both are corrected
+    for the sampling noise of the key means (each key's unbiased variance over
+    its ``n_k`` observations, divided by ``n_k``), so that features that depend on
+    the key only through its class give 0 up to noise of order
+    ``1 / sqrt(N)`` (the estimate can be slightly negative). Keys seen once
+    carry no noise estimate and are left out.
+    """
+    x = np.asarray(features, dtype=float)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"features must have shape (N, D) with N >= 1, got {x.shape}")
+    key = check_int_array("keys", keys).ravel()
+    cls = check_int_array("classes", classes).ravel()
+    if key.size != x.shape[0] or cls.size != x.shape[0]:
+        raise ValueError(f"keys and classes must have one entry per row of features ({x.shape[0]}), "
+                         f"got {key.size} and {cls.size}")
+    values, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    key_class = np.empty(values.size, dtype=np.int64)
+    key_class[inverse] = cls
+    if np.any(key_class[inverse] != cls):
+        raise ValueError("classes must be a function of keys: a key was given two classes")
+    sums = np.zeros((values.size, x.shape[1]))
+    np.add.at(sums, inverse, x)
+    squares = np.bincount(inverse, weights=(x**2).sum(axis=1), minlength=values.size)
+    kept = counts > 1
+    if not kept.any():
+        raise ValueError("every key is seen once: the noise of the key means cannot be estimated")
+    counts, means, squares, key_class = counts[kept], sums[kept] / counts[kept, None], squares[kept], key_class[kept]
+    noise = (squares - counts * (means**2).sum(axis=1)) / (counts - 1) / counts  # variance of each key mean
+    weights = counts / counts.sum()
+    class_values, class_index = np.unique(key_class, return_inverse=True)
+    class_weight = np.bincount(class_index, weights=weights)
+    class_means = np.zeros((class_values.size, x.shape[1]))
+    np.add.at(class_means, class_index, weights[:, None] * means)
+    class_means /= class_weight[:, None]
+    share = weights / class_weight[class_index]  # each key's weight within its class
+    # E||mean_k - class mean||^2 exceeds its population value by noise_k (1 - share_k), and the class means'
+    # spread around the grand mean exceeds its own by the sum of w_k noise_k (share_k - w_k)
+    within = float((weights * (((means - class_means[class_index]) ** 2).sum(axis=1) - noise * (1 - share))).sum())
+    between = float((class_weight * ((class_means - weights @ means) ** 2).sum(axis=1)).sum()
+                    - (weights * noise * (share - weights)).sum())
+    return within / (within + between)

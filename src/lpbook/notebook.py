@@ -73,6 +73,15 @@ def estimate_text(fit, transform=lambda value: value):
     return Markdown(f"{transform(fit.slope):.2f} ({transform(fit.low):.2f} to {transform(fit.high):.2f})")
 
 
+def pstar_text(pstar) -> str:
+    """A :class:`lpbook.sweep.PStar` as text: ``"1,234"``, or where it lies when the grid censors it ("above 4,000")."""
+    if pstar.censored == "above":
+        return f"above {pstar.P_grid[-1]:,.0f}"
+    if pstar.censored == "below":
+        return f"below {pstar.P_grid[0]:,.0f}"
+    return f"{pstar.value:,.0f}"
+
+
 def user_cache_root() -> Path:
     """The user's cache folder for lpbook: ``$LPBOOK_CACHE`` if set, else the platform's convention.
 

@@ -27,8 +27,11 @@ def accuracy_curve(ax: plt.Axes, rows: list, level: int, *, scale: float = 1.0, 
     return line
 
 
-def pstar_points(ax: plt.Axes, x, pstars: list[PStar], *, show_censored: bool = False, **style):
+def pstar_points(ax: plt.Axes, x, pstars: list[PStar], *, per=None, show_censored: bool = False, **style):
     """``P*`` against ``x`` on a log scale, with bootstrap intervals; censored points are left out unless ``show_censored``.
+
+    ``per`` (a number, or one per point) divides every drawn value, e.g. ``v * m**3`` to draw
+    ``P* / (v m^3)``.
 
     An interval open above (some bootstrap resample never crossed the threshold) ends in an arrow
     pointing up at 3 times the estimate, and one open below (some resample crossed before the
@@ -36,20 +39,21 @@ def pstar_points(ax: plt.Axes, x, pstars: list[PStar], *, show_censored: bool = 
     grid censors is drawn as a bound: an open triangle pointing up at the largest ``P`` of its grid
     (``P*`` lies above) or down at the smallest (below), in ``style``'s colour.
     """
+    per = np.broadcast_to(np.asarray(1.0 if per is None else per, dtype=float), (len(pstars),))
     if show_censored:
         for side, end, marker in (("above", -1, "^"), ("below", 0, "v")):
-            bounds = [(xi, p.P_grid[end]) for xi, p in zip(x, pstars) if p.censored == side]
+            bounds = [(xi, p.P_grid[end] / d) for xi, p, d in zip(x, pstars, per) if p.censored == side]
             if bounds:
                 ax.scatter(*zip(*bounds), marker=marker, s=60, facecolors="none",
                            edgecolors=style.get("color", "k"), label=f"{style.get('label', 'P*')}: {side} the grid")
                 ax.set_yscale("log")
-    kept = [(xi, p) for xi, p in zip(x, pstars) if p.censored is None]
+    kept = [(xi, p, d) for xi, p, d in zip(x, pstars, per) if p.censored is None]
     if not kept:
         return None
-    xs = np.array([xi for xi, _ in kept], dtype=float)
-    values = np.array([p.value for _, p in kept])
-    low = np.array([p.low for _, p in kept])
-    high = np.array([p.high for _, p in kept])
+    xs = np.array([xi for xi, _, _ in kept], dtype=float)
+    values = np.array([p.value / d for _, p, d in kept])
+    low = np.array([p.low / d for _, p, d in kept])
+    high = np.array([p.high / d for _, p, d in kept])
     open_above, open_below = ~np.isfinite(high), ~(low > 0)
     bars = ax.errorbar(xs, values, yerr=[np.where(open_below, 0, values - low), np.where(open_above, 0, high - values)],
                        fmt="o", capsize=3, **style)

@@ -177,6 +177,22 @@ def read_sidecar(db) -> dict:
     return record
 
 
+def provenance(path) -> str:
+    """How the database or network at ``path`` was made, as one Markdown sentence for a figure's caption.
+
+    Read from its sidecar: the exact command, the package version and commit,
+    the hardware and the wall time, so that a chapter can label a precomputed
+    figure without repeating that text.
+    """
+    record = read_sidecar(path)
+    hw = record["hardware"]
+    commit = (record["git_commit"] or "outside a git checkout")[:10]
+    torch_text = f", torch {hw['torch']}" if hw.get("torch") else ""
+    return (f"`{Path(path).name}`: precomputed by `{record['command']}` (lpbook {record['version']}, commit {commit}) "
+            f"on {hw['cpu_count']} CPU cores ({hw['processor']}, accelerator: {hw['accelerator'] or 'none'}{torch_text}) "
+            f"in {record['wall_seconds'] / 60:.0f} minutes of wall time, finished {record['finished'][:10]}.")
+
+
 def check_database(db) -> dict:
     """Check that ``db`` holds exactly the points of its sidecar's sweep, computed by its recorded version.
 
@@ -214,6 +230,21 @@ def find_results_dir(start=None) -> Path | None:
         if (folder / RESULTS_DIR).is_dir():
             return folder / RESULTS_DIR
     return None
+
+
+def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
+    """The rows (:func:`lpbook.sweep.load_results`) and the :func:`provenance` of ``results/NAME.sqlite``.
+
+    The ``results`` folder is the one :func:`find_results_dir` finds from
+    ``start``. ``None`` when there is none (e.g. on Colab), or when the
+    database or its sidecar is missing (a sweep still running has no
+    sidecar yet): a chapter then says so instead of drawing the figure.
+    """
+    folder = find_results_dir(start)
+    db = None if folder is None else folder / f"{name}.sqlite"
+    if db is None or not db.is_file() or not sidecar_path(db).is_file():
+        return None
+    return sweep.load_results(db), provenance(db)
 
 
 # ---------------------------------------------------------------- networks

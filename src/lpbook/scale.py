@@ -129,22 +129,24 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
     # sizes per depth for the sample-complexity comparison (on grammar v, m); abl_*: ablations;
     # ilc_points: the ILC sweep's grid; probe_steps: the data2vec token probe's budget; slc: options of
     # Chapter 4's SLC on the same training sets (fewer restarts than its default, for the CPU budget).
+    # synonymy_n: strings from which target_synonymy estimates the conditional means of the teachers' targets.
     "data2vec": {
         "smoke": dict(
             v=8, m=2, net=dict(d_model=16, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=1), steps=40,
             trace_P=400, trace_steps=(0, 40), sc_P={3: (200, 400), 4: (400,)}, n_test=300,
-            abl_steps=20, probe_steps=10, ilc_points=4, seeds=1, slc=dict(restarts=1, steps=50),
+            abl_steps=20, probe_steps=10, ilc_points=4, seeds=1, slc=dict(restarts=1, steps=50), synonymy_n=3000,
         ),
         "book": dict(
             v=8, m=2, net=dict(d_model=32, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=2), steps=800,
             trace_P=4000, trace_steps=(0, 400, 800), sc_P={3: (1000, 4000), 4: (4000,)},
             n_test=1000, abl_steps=500, probe_steps=200, ilc_points=7, seeds=1, slc=dict(restarts=2),
+            synonymy_n=40000,
         ),
         "full": dict(
             v=8, m=2, net=dict(d_model=64, n_layers=2, n_heads=4, lr=1e-3, batch_size=128), steps=12000,
             trace_P=16000, trace_steps=(0, 1000, 2000, 4000, 8000, 12000),
             sc_P={3: (1000, 4000, 16000, 64000), 4: (4000, 16000, 64000)}, n_test=4000,
-            abl_steps=12000, probe_steps=2000, ilc_points=12, seeds=3, slc=dict(),
+            abl_steps=12000, probe_steps=2000, ilc_points=12, seeds=3, slc=dict(), synonymy_n=100000,
         ),
     },
     # Chapter 4. SLC sweeps over m and L (v fixed), the same grids for ILC;

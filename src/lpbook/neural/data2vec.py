@@ -469,6 +469,19 @@ class Data2Vec(Learner):
             network = self.network_ if step is None else self.traces_[step].to(self.device)
             return self._readout(step, which).transform(self._view(network, which), tokens)
 
+    def targets(self, tokens) -> np.ndarray:
+        """The trained teacher's targets on the full ``tokens`` (P, s**L): float32 array ``(P, s**L, d_model)``.
+
+        What the student regresses at masked positions (:func:`teacher_targets`
+        with this learner's ``K``), computed without gradient.
+        """
+        self._check_fitted("network_")
+        tokens = self._check_tokens(tokens)
+        with torch_threads(self.threads):
+            x = as_long_tensor(tokens, self.device)
+            return in_batches(lambda rows: teacher_targets(self.network_.teacher, x[rows], self.K),
+                              torch.arange(len(x))).numpy()
+
     def masked_token_loss(self, tokens, mask) -> float:
         """The token probe's cross-entropy in nats per hidden token, for ``tokens`` and a bool ``mask`` of shape ``(P, s**L)``.
 

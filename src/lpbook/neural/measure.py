@@ -1,9 +1,15 @@
-"""One measured point of a masked-token network: latents by both readouts, and the test loss against the Bayes floor.
+"""Measurements of trained networks against the grammar's truth.
 
-:func:`measure_masked_token` is what a chapter maps over a grid of ``P``
-(it is a module-level function, so a process pool can run it). It draws the
-grammar and the samples as :func:`lpbook.sweep.run_point` does (grammar
-``seed``, training sample ``2 * seed``, test sample ``2 * seed + 1``).
+:func:`measure_masked_token` is one measured point of a masked-token network
+(latents by both readouts, and the test loss against the Bayes floor), what a
+chapter maps over a grid of ``P`` (it is a module-level function, so a process
+pool can run it). It draws the grammar and the samples as
+:func:`lpbook.sweep.run_point` does (grammar ``seed``, training sample
+``2 * seed``, test sample ``2 * seed + 1``).
+
+:func:`target_synonymy` asks of a trained :class:`~lpbook.neural.data2vec.Data2Vec`
+whether its teacher's targets are synonym-invariant, the hypothesis under
+which its masked regression is one step of ILC (Chapter 5).
 """
 
 from __future__ import annotations
@@ -11,10 +17,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+from sklearn.cluster import KMeans
+
 from .. import bp
 from .._validate import check_int
 from ..grammar import RHM
-from ..metrics import level_accuracy
+from ..metrics import level_accuracy, synonym_share
+from ..tree import Node, descendants, siblings
+from .data2vec import Data2Vec
 from .masked import MaskedTokenModel
 from .probe import LatentProbe, score_layers
 from .training import LearningCurve
@@ -139,3 +150,79 @@ def seconds_per_step(grammar: dict, options: dict | None = None, steps: int = 30
     model = MaskedTokenModel(rhm.v, rhm.s, rhm.L, seed=seed, **options)
     model.fit(rhm.sample(2 * model.batch_size, seed=seed).tokens)
     return model.curve_.seconds[-1] / steps
+
+
+@dataclass(frozen=True)
+class TargetSynonymy:
+    """What :func:`target_synonymy` measured at one level.
+
+    Attributes
+    ----------
+    level : int
+    share : float
+        :func:`lpbook.metrics.synonym_share` of the teacher's targets at the
+        node's siblings' positions, keyed by (node position, span value), with
+        the node's latent as class: 0 when the targets depend on the node's
+        span only through its latent.
+    ideal_accuracy : float
+        The accuracy, averaged over node positions, of a weighted k-means with
+        ``v`` clusters on the *exact* conditional means of those targets, one
+        per span value (estimated from the sample): the readout of a student
+        that predicts the targets perfectly.
+    n : int
+        The strings the conditional means were estimated from.
+    per_span : float
+        Strings per distinct span value, averaged over node positions: the
+        ideal readout is only as good as the means it clusters, so read it
+        where this is large (tens or more).
+    """
+
+    level: int
+    share: float
+    ideal_accuracy: float
+    n: int
+    per_span: float
+
+
+def target_synonymy(model: Data2Vec, rhm: RHM, level: int, n: int = 20000, seed: int = 0) -> TargetSynonymy:
+    """Are the trained teacher's targets at a hidden neighbour of a level-``level`` node a function of the node's latent alone?
+
+    The regression of data2vec is one step of ILC when its targets at a
+    node's neighbours depend on the node only through its latent (Chapter 5).
+    A teacher reading the full input may also encode the node's own tokens
+    there. Draws ``n`` strings of ``rhm`` (sample seed ``seed``), computes
+    :meth:`Data2Vec.targets` on them and, for every level-``level`` node
+    position, the targets at its siblings' spans (concatenated), and returns
+    their :func:`~lpbook.metrics.synonym_share` and the ``ideal_accuracy`` of
+    :class:`TargetSynonymy`. k-means: ``n_init=10``, ``random_state=seed``.
+    """
+    if not isinstance(model, Data2Vec):
+        raise TypeError(f"model must be a fitted Data2Vec, got {type(model).__name__}")
+    if not isinstance(rhm, RHM) or (rhm.v, rhm.s, rhm.L) != (model.v, model.s, model.L):
+        raise ValueError(f"rhm must be an RHM with v={model.v}, s={model.s}, L={model.L}, as the model")
+    level = check_int("level", level, minimum=1)
+    if level >= rhm.L:
+        raise ValueError(f"level must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {level}")
+    n = check_int("n", n, minimum=2)
+    sample = rhm.sample(n, seed=check_int("seed", seed, minimum=0))
+    targets = model.targets(sample.tokens)
+    features, keys, classes, accuracies, distinct = [], [], [], [], []
+    for i in range(rhm.n_positions(level)):
+        span = [node.pos for node in descendants(Node(level, i), 0, rhm.s)]
+        around = [node.pos for sib in siblings(Node(level, i), rhm.s) for node in descendants(sib, 0, rhm.s)]
+        x = targets[:, around, :].reshape(n, -1)
+        _, key, counts = np.unique(sample.tokens[:, span], axis=0, return_inverse=True, return_counts=True)
+        key = key.ravel()
+        means = np.zeros((counts.size, x.shape[1]))
+        np.add.at(means, key, x)
+        means /= counts[:, None]
+        means -= counts @ means / counts.sum()
+        clusters = KMeans(rhm.v, n_init=10, random_state=seed).fit(means, sample_weight=counts).labels_
+        accuracies.append(level_accuracy(sample.levels[level][:, i], clusters[key]))
+        distinct.append(counts.size)
+        features.append(x)
+        keys.append(i * n + key)  # keys of different positions never meet
+        classes.append(i * rhm.v + sample.levels[level][:, i].astype(np.int64))
+    share = synonym_share(np.concatenate(features), np.concatenate(keys), np.concatenate(classes))
+    return TargetSynonymy(level=level, share=share, ideal_accuracy=float(np.mean(accuracies)), n=n,
+                          per_span=n / float(np.mean(distinct)))
