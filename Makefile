@@ -123,7 +123,8 @@ D2V_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option 
 	--option max_steps=8000 --option probe_steps=6000 --option n_init=2 --option progress=false
 # Chapter 5's controlled pair: data2vec on Chapter 2's grammar and strings (v = 16, m = 3, L = 3, seed 0) with
 # the masked-token networks' recipe (three blocks, batch 128, the same cosine schedule over 30,000 steps, all of them:
-# data2vec's loss is no stopping criterion); only the target differs.
+# data2vec's loss is no stopping criterion); only the target differs. The two data2vec-hidden networks are our
+# variant whose teacher reads only the tokens hidden from the student (Chapter 5, "targets that see the node").
 D2V_MATCHED := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
 	--option schedule=cosine --option warmup=300 --option max_steps=30000 --option probe_steps=6000 --option n_init=2 \
 	--option progress=false
@@ -143,6 +144,10 @@ results-networks: $(STAMP)
 		$(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P $$P --seed 0 $(D2V_MATCHED) \
 			--out results/networks/data2vec-v16-m3-L3-P$$P-seed0.npz --record || exit 1; \
 	done
+	$(BIN)/lpbook fit --learner data2vec --v 8 --m 2 --s 2 --L 3 --P 4000 --seed 0 $(D2V_LONG) \
+		--option teacher_input=hidden --out results/networks/data2vec-hidden-v8-m2-L3-P4000-seed0.npz --record
+	$(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P 16000 --seed 0 $(D2V_MATCHED) \
+		--option teacher_input=hidden --out results/networks/data2vec-hidden-v16-m3-L3-P16000-seed0.npz --record
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)

@@ -106,6 +106,10 @@ def test_loss_is_zero_when_the_student_predicts_the_targets_and_counts_only_mask
     predictions = net(tokens, mask)
     expected = torch.nn.functional.smooth_l1_loss(predictions[:, :2], targets[:, :2], beta=0.5)
     torch.testing.assert_close(net.loss(tokens, mask, K=1, beta=0.5), expected)
+    hidden_targets = teacher_targets(net.teacher, tokens, K=1, hide=~mask)  # the teacher reads the hidden tokens only
+    expected = torch.nn.functional.smooth_l1_loss(predictions[:, :2], hidden_targets[:, :2], beta=0.5)
+    torch.testing.assert_close(net.loss(tokens, mask, K=1, beta=0.5, teacher_input="hidden"), expected)
+    assert not torch.allclose(hidden_targets[:, :2], targets[:, :2])
 
 
 # ------------------------------------------------------------------ the masks
@@ -145,6 +149,7 @@ def test_block_mask_is_reproducible():
         (dict(d_model=9), ValueError, "d_model must be divisible by n_heads"),
         (dict(device="tpu"), ValueError, "device must"),
         (dict(schedule="linear"), ValueError, "schedule must be one of"),
+        (dict(teacher_input="visible"), ValueError, "teacher_input must be one of 'all', 'hidden'"),
         (dict(warmup=10, max_steps=10), ValueError, "warmup must be < max_steps = 10"),
     ],
 )
@@ -308,11 +313,11 @@ def test_target_synonymy_separates_invariant_from_leaking_targets(monkeypatch):
 
     rhm = RHM(8, 2, 2, 3, seed=0)
     learner = Data2Vec(8, 2, 3, probe_steps=0, **FAST).fit(rhm.sample(200, seed=1).tokens)
-    monkeypatch.setattr(learner, "targets", lambda tokens: _one_hot_tokens(tokens, 8, 0))
+    monkeypatch.setattr(learner, "targets", lambda tokens, mask: _one_hot_tokens(tokens, 8, 0))
     invariant = target_synonymy(learner, rhm, 1, n=20000)
     # a key mean over about 20000 / 16 strings: its noise is corrected, and what is left fluctuates by a few 1e-3
     assert abs(invariant.share) < 0.02 and invariant.ideal_accuracy >= 0.95 and invariant.n == 20000
-    monkeypatch.setattr(learner, "targets", lambda tokens: _one_hot_tokens(tokens, 8, 2))
+    monkeypatch.setattr(learner, "targets", lambda tokens, mask: _one_hot_tokens(tokens, 8, 2))
     leaking = target_synonymy(learner, rhm, 1, n=20000)
     assert leaking.share > 0.3
 
@@ -326,10 +331,25 @@ def test_target_synonymy_reads_a_trained_teacher_and_checks_its_input(small):
     assert result.level == 2 and np.isfinite(result.share) and 0 <= result.ideal_accuracy <= 1
     spans = {tuple(row) for row in rhm.sample(500, seed=0).tokens[:, :4]}  # the left level-2 node's spans seen
     assert 500 / len(spans) == pytest.approx(result.per_span, rel=0.3)
-    assert learner.targets(train.tokens[:3]).shape == (3, 8, 8)
+    mask = np.zeros((3, 8), dtype=bool)
+    mask[:, :2] = True
+    assert learner.targets(train.tokens[:3], mask).shape == (3, 8, 8)
     with pytest.raises(TypeError, match="model must be a fitted Data2Vec"):
         target_synonymy(object(), rhm, 1)
     with pytest.raises(ValueError, match="rhm must be an RHM with v=4"):
         target_synonymy(learner, RHM(5, 2, 2, 3, seed=0), 1)
     with pytest.raises(ValueError, match="level must be below the root"):
         target_synonymy(learner, rhm, 3)
+
+
+def test_a_teacher_of_the_hidden_tokens_never_sees_what_the_student_sees(small):
+    """teacher_input="hidden": the targets do not change with the visible tokens; with "all" they do."""
+    rhm, train, _ = small
+    mask = np.ones((len(train.tokens), 8), dtype=bool)
+    mask[:, :2] = False  # the student sees the first tuple only
+    changed = train.tokens.copy()
+    changed[:, :2] = (changed[:, :2] + 1) % 4  # other visible tokens, the same hidden ones
+    for teacher_input, moves in (("hidden", False), ("all", True)):
+        learner = Data2Vec(4, 2, 3, probe_steps=0, teacher_input=teacher_input, **FAST).fit(train.tokens)
+        before, after = learner.targets(train.tokens, mask), learner.targets(changed, mask)
+        assert np.allclose(before[:, 2:], after[:, 2:], atol=1e-6) is not moves

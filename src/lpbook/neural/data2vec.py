@@ -78,15 +78,20 @@ def combine_top(states: list[torch.Tensor], K: int) -> torch.Tensor:
     return normalise(torch.stack([normalise(x) for x in states[-K:]]).mean(dim=0))
 
 
+#: What the teacher reads: every token (data2vec's choice), or only the tokens hidden from the student (ours).
+TEACHER_INPUTS = ("all", "hidden")
+
+
 @torch.no_grad()
-def teacher_targets(teacher: Encoder, tokens: torch.Tensor, K: int) -> torch.Tensor:
+def teacher_targets(teacher: Encoder, tokens: torch.Tensor, K: int, hide: torch.Tensor | None = None) -> torch.Tensor:
     """data2vec's targets: shape ``(B, s**L, d_model)`` for int64 ``tokens`` of shape ``(B, s**L)``.
 
-    :func:`combine_top` of the teacher's top ``K`` block outputs on the full
-    input (layers ``n_layers - K + 1 .. n_layers``; the embedding, layer 0,
-    never counts). No gradient flows.
+    :func:`combine_top` of the teacher's top ``K`` block outputs (layers
+    ``n_layers - K + 1 .. n_layers``; the embedding, layer 0, never counts)
+    on the full input, or with the positions of the bool ``hide`` (same
+    shape) replaced by ``[MASK]``. No gradient flows.
     """
-    return combine_top(teacher(tokens), K)
+    return combine_top(teacher(tokens, hide), K)
 
 
 class Data2VecNetwork(nn.Module):
@@ -118,12 +123,14 @@ class Data2VecNetwork(nn.Module):
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.output(self.states(tokens, mask))
 
-    def loss(self, tokens: torch.Tensor, mask: torch.Tensor, K: int, beta: float) -> torch.Tensor:
+    def loss(self, tokens: torch.Tensor, mask: torch.Tensor, K: int, beta: float, teacher_input: str = "all") -> torch.Tensor:
         """Smooth-L1 regression of the teacher's targets at the masked positions, averaged over them and ``d_model``.
 
-        A batch without masked positions contributes 0.
+        The teacher reads every token (``teacher_input="all"``) or only the
+        masked ones (``"hidden"``: the tokens the student sees are hidden from
+        it). A batch without masked positions contributes 0.
         """
-        targets = teacher_targets(self.teacher, tokens, K)
+        targets = teacher_targets(self.teacher, tokens, K, None if teacher_input == "all" else ~mask)
         predictions = self(tokens, mask)
         total = F.smooth_l1_loss(predictions[mask], targets[mask], beta=beta, reduction="sum")
         return total / (mask.sum() * targets.shape[-1]).clamp(min=1)
@@ -193,7 +200,10 @@ class Data2Vec(Learner):
     - **Teacher:** the EMA of the student's encoder, decay rising linearly from
       ``ema[0]`` to ``ema[1]`` over ``max_steps``; before each optimiser step
       the teacher moves toward the student's current weights.
-    - **Targets:** :func:`teacher_targets` with ``K`` blocks, no gradient.
+    - **Targets:** :func:`teacher_targets` with ``K`` blocks, no gradient, on
+      the full string (``teacher_input="all"``, data2vec's choice) or on the
+      tokens hidden from the student only (``"hidden"``, OUR variant: then the
+      targets cannot carry the tokens the student sees, see Chapter 5).
     - **Training:** Adam at ``lr`` for ``max_steps`` steps on all but a
       validation split of ``val_fraction`` of the strings. data2vec's loss
       has a moving target, so its value is no convergence criterion and there
@@ -218,6 +228,9 @@ class Data2Vec(Learner):
         The encoder (defaults 64, 2, 4, as for :class:`~lpbook.neural.masked.MaskedTokenModel`).
     K : int
         Teacher blocks averaged into the target, ``1 <= K <= n_layers`` (default 2).
+    teacher_input : "all" or "hidden"
+        What the teacher reads: every token (default, data2vec's), or only the
+        tokens hidden from the student.
     ema : (float, float)
         Teacher decay at the first and the last step, each in ``[0, 1]`` (default ``(0.99, 0.999)``).
     mask_level : int
@@ -273,6 +286,7 @@ class Data2Vec(Learner):
         n_layers=2,
         n_heads=4,
         K=2,
+        teacher_input="all",
         ema=(0.99, 0.999),
         mask_level=1,
         mask_range=(0.2, 0.95),
@@ -301,6 +315,9 @@ class Data2Vec(Learner):
         self.K = check_int("K", K, minimum=1)
         if self.K > self.n_layers:
             raise ValueError(f"K must be <= n_layers = {self.n_layers} (the blocks it averages), got {K}")
+        if teacher_input not in TEACHER_INPUTS:
+            raise ValueError(f"teacher_input must be one of {', '.join(map(repr, TEACHER_INPUTS))}, got {teacher_input!r}")
+        self.teacher_input = teacher_input
         self.ema = check_pair("ema", ema, low=0.0, high=1.0, closed=True)
         self.mask_level = check_int("mask_level", mask_level, minimum=0)
         if self.mask_level >= self.L:
@@ -382,7 +399,7 @@ class Data2Vec(Learner):
                 if step in self.trace_steps:
                     self.traces_[step] = copy.deepcopy(network).cpu()
                 step += 1
-                return network.loss(x[index], self._mask(len(index), rng), self.K, self.beta)
+                return network.loss(x[index], self._mask(len(index), rng), self.K, self.beta, self.teacher_input)
 
             self.curve_ = train(
                 network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
@@ -469,18 +486,23 @@ class Data2Vec(Learner):
             network = self.network_ if step is None else self.traces_[step].to(self.device)
             return self._readout(step, which).transform(self._view(network, which), tokens)
 
-    def targets(self, tokens) -> np.ndarray:
-        """The trained teacher's targets on the full ``tokens`` (P, s**L): float32 array ``(P, s**L, d_model)``.
+    def targets(self, tokens, mask) -> np.ndarray:
+        """The trained teacher's targets for ``tokens`` (P, s**L) shown to the student with the bool ``mask`` (same shape, ``True`` = hidden).
 
-        What the student regresses at masked positions (:func:`teacher_targets`
-        with this learner's ``K``), computed without gradient.
+        What the student regresses at the masked positions
+        (:func:`teacher_targets` with this learner's ``K`` and
+        ``teacher_input``: the mask matters only for ``"hidden"``), as a
+        float32 array ``(P, s**L, d_model)``, computed without gradient.
         """
         self._check_fitted("network_")
         tokens = self._check_tokens(tokens)
+        mask = check_hidden_mask(mask, tokens.shape)
         with torch_threads(self.threads):
             x = as_long_tensor(tokens, self.device)
-            return in_batches(lambda rows: teacher_targets(self.network_.teacher, x[rows], self.K),
-                              torch.arange(len(x))).numpy()
+            hide = None if self.teacher_input == "all" else ~torch.as_tensor(mask, device=self.device)
+            return in_batches(
+                lambda rows: teacher_targets(self.network_.teacher, x[rows], self.K, None if hide is None else hide[rows]),
+                torch.arange(len(x))).numpy()
 
     def masked_token_loss(self, tokens, mask) -> float:
         """The token probe's cross-entropy in nats per hidden token, for ``tokens`` and a bool ``mask`` of shape ``(P, s**L)``.

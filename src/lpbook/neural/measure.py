@@ -190,9 +190,10 @@ def target_synonymy(model: Data2Vec, rhm: RHM, level: int, n: int = 20000, seed:
     The regression of data2vec is one step of ILC when its targets at a
     node's neighbours depend on the node only through its latent (Chapter 5).
     A teacher reading the full input may also encode the node's own tokens
-    there. Draws ``n`` strings of ``rhm`` (sample seed ``seed``), computes
-    :meth:`Data2Vec.targets` on them and, for every level-``level`` node
-    position, the targets at its siblings' spans (concatenated), and returns
+    there. Draws ``n`` strings of ``rhm`` (sample seed ``seed``) and, for
+    every level-``level`` node position, computes :meth:`Data2Vec.targets`
+    with the node shown alone (the readout's input) at its siblings' spans
+    (concatenated), and returns
     their :func:`~lpbook.metrics.synonym_share` and the ``ideal_accuracy`` of
     :class:`TargetSynonymy`. k-means: ``n_init=10``, ``random_state=seed``.
     """
@@ -205,12 +206,13 @@ def target_synonymy(model: Data2Vec, rhm: RHM, level: int, n: int = 20000, seed:
         raise ValueError(f"level must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {level}")
     n = check_int("n", n, minimum=2)
     sample = rhm.sample(n, seed=check_int("seed", seed, minimum=0))
-    targets = model.targets(sample.tokens)
     features, keys, classes, accuracies, distinct = [], [], [], [], []
     for i in range(rhm.n_positions(level)):
         span = [node.pos for node in descendants(Node(level, i), 0, rhm.s)]
         around = [node.pos for sib in siblings(Node(level, i), rhm.s) for node in descendants(sib, 0, rhm.s)]
-        x = targets[:, around, :].reshape(n, -1)
+        alone = np.ones(sample.tokens.shape, dtype=bool)  # the readout's input: the node alone
+        alone[:, span] = False
+        x = model.targets(sample.tokens, alone)[:, around, :].reshape(n, -1)
         _, key, counts = np.unique(sample.tokens[:, span], axis=0, return_inverse=True, return_counts=True)
         key = key.ravel()
         means = np.zeros((counts.size, x.shape[1]))
