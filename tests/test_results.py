@@ -81,6 +81,21 @@ def test_committed_sweep_reads_rows_and_caption_or_says_none(tmp_path, monkeypat
     assert results.committed_sweep("ilc") is None  # no results folder above the working directory
 
 
+def test_a_scaled_grid_is_recorded_per_grammar_and_checks(tmp_path):
+    """--P-range-scaled gives each grammar its own sizes: the sidecar lists them per grammar, and the check passes."""
+    db = tmp_path / "scaled.sqlite"
+    assert cli.main([
+        "sweep", "--learner", "ilc", "--v", "4", "--m", "2", "3", "--s", "2", "--L", "3", "--P-range-scaled", "2", "8", "2",
+        "--scale", "v*m", "--seeds", "1", "--n-test", "50", "--db", str(db), "--workers", "1", "--no-progress", "--record",
+    ]) == 0
+    settings = results.check_database(db)["settings"]
+    assert "P_grid" not in settings and settings["P_grids"] == [[16, 64], [24, 96]]
+    assert [g["m"] for g in settings["grammars"]] == [2, 3]
+    assert len(results.settings_points(settings)) == 4
+    one_grid = results.sweep_settings("ilc", [dict(v=4, m=2, s=2, L=3), dict(v=4, m=3, s=2, L=3)], [50, 100], 1)
+    assert one_grid["P_grid"] == [50, 100] and "P_grids" not in one_grid  # as every sidecar written before
+
+
 def test_resuming_adds_wall_time_and_keeps_the_start(tmp_path):
     db = tmp_path / "ilc.sqlite"
     assert record(db) == 0

@@ -7,7 +7,8 @@ committed under ``results/`` (``make results`` regenerates them). Next to each
 ``lpbook sweep ... --record`` (:func:`write_sidecar`) with
 
 - ``command``: the exact command line, and ``settings``: the sweep it defines
-  (learner, options, grammars, ``P_grid``, seeds, ``n_test``);
+  (learner, options, grammars, ``P_grid`` or one grid per grammar ``P_grids``,
+  seeds, ``n_test``);
 - ``version``: :data:`lpbook.__version__`; ``git_commit`` and ``git_dirty``:
   the source tree when the (last) run started (``None`` outside a git checkout);
 - ``hardware``: platform, processor, CPU count, Python, torch and accelerator;
@@ -59,26 +60,41 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
 
     Returns a JSON-compatible dict with keys ``learner``, ``options``,
     ``grammars`` (list of ``{v, m, s, L, n_classes}``, plus ``rule_probs`` and
-    ``zipf_a`` for a grammar whose production law is not uniform), ``P_grid``, ``seeds``
-    and ``n_test``. Raises what :func:`~lpbook.sweep.make_points` raises.
+    ``zipf_a`` for a grammar whose production law is not uniform), ``seeds``,
+    ``n_test``, and the sizes: ``P_grid`` when every grammar has the same
+    ones, else ``P_grids``, one sorted list per grammar in the order of
+    ``grammars`` (a ``P_grid`` that is a function of the grammar, e.g.
+    :func:`~lpbook.sweep.scaled_grid`). Raises what
+    :func:`~lpbook.sweep.make_points` raises.
     """
     points = sweep.make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
     first = points[0]
-    grammars = list({p.grammar: None for p in points})
-    return {
+    grids: dict[sweep.Grammar, set[int]] = {}
+    for p in points:
+        grids.setdefault(p.grammar, set()).add(p.P)
+    settings = {
         "learner": first.learner,
         "options": first.options,
-        "grammars": [g.as_dict() for g in grammars],
-        "P_grid": sorted({p.P for p in points}),
+        "grammars": [g.as_dict() for g in grids],
         "seeds": sorted({p.seed for p in points}),
         "n_test": first.n_test,
     }
+    if len({frozenset(grid) for grid in grids.values()}) == 1:
+        settings["P_grid"] = sorted(next(iter(grids.values())))
+    else:
+        settings["P_grids"] = [sorted(grid) for grid in grids.values()]
+    return settings
 
 
 def settings_points(settings: dict) -> list[sweep.Point]:
     """Every point of the sweep that ``settings`` (from :func:`sweep_settings`) describes."""
+    if "P_grids" in settings:
+        by_grammar = {sweep.Grammar(**g): grid for g, grid in zip(settings["grammars"], settings["P_grids"], strict=True)}
+        P_grid = by_grammar.__getitem__
+    else:
+        P_grid = settings["P_grid"]
     return sweep.make_points(
-        settings["learner"], settings["grammars"], settings["P_grid"], settings["seeds"],
+        settings["learner"], settings["grammars"], P_grid, settings["seeds"],
         options=settings["options"], n_test=settings["n_test"],
     )
 
