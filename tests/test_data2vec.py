@@ -314,11 +314,11 @@ def test_target_synonymy_separates_invariant_from_leaking_targets(monkeypatch):
     rhm = RHM(8, 2, 2, 3, seed=0)
     learner = Data2Vec(8, 2, 3, probe_steps=0, **FAST).fit(rhm.sample(200, seed=1).tokens)
     monkeypatch.setattr(learner, "targets", lambda tokens, mask: _one_hot_tokens(tokens, 8, 0))
-    invariant = target_synonymy(learner, rhm, 1, n=20000)
+    invariant = target_synonymy(learner, rhm, [1], n=20000)[1]
     # a key mean over about 20000 / 16 strings: its noise is corrected, and what is left fluctuates by a few 1e-3
     assert abs(invariant.share) < 0.02 and invariant.ideal_accuracy >= 0.95 and invariant.n == 20000
     monkeypatch.setattr(learner, "targets", lambda tokens, mask: _one_hot_tokens(tokens, 8, 2))
-    leaking = target_synonymy(learner, rhm, 1, n=20000)
+    leaking = target_synonymy(learner, rhm, [1], n=20000)[1]
     assert leaking.share > 0.3
 
 
@@ -327,7 +327,9 @@ def test_target_synonymy_reads_a_trained_teacher_and_checks_its_input(small):
 
     rhm, train, _ = small
     learner = Data2Vec(4, 2, 3, probe_steps=0, **FAST).fit(train.tokens)
-    result = target_synonymy(learner, rhm, 2, n=500)
+    both = target_synonymy(learner, rhm, n=500)
+    assert sorted(both) == [1, 2]
+    result = both[2]
     assert result.level == 2 and np.isfinite(result.share) and 0 <= result.ideal_accuracy <= 1
     spans = {tuple(row) for row in rhm.sample(500, seed=0).tokens[:, :4]}  # the left level-2 node's spans seen
     assert 500 / len(spans) == pytest.approx(result.per_span, rel=0.3)
@@ -335,11 +337,11 @@ def test_target_synonymy_reads_a_trained_teacher_and_checks_its_input(small):
     mask[:, :2] = True
     assert learner.targets(train.tokens[:3], mask).shape == (3, 8, 8)
     with pytest.raises(TypeError, match="model must be a fitted Data2Vec"):
-        target_synonymy(object(), rhm, 1)
+        target_synonymy(object(), rhm)
     with pytest.raises(ValueError, match="rhm must be an RHM with v=4"):
-        target_synonymy(learner, RHM(5, 2, 2, 3, seed=0), 1)
-    with pytest.raises(ValueError, match="level must be below the root"):
-        target_synonymy(learner, rhm, 3)
+        target_synonymy(learner, RHM(5, 2, 2, 3, seed=0))
+    with pytest.raises(ValueError, match="levels must be below the root"):
+        target_synonymy(learner, rhm, [1, 3])
 
 
 def test_a_teacher_of_the_hidden_tokens_never_sees_what_the_student_sees(small):

@@ -140,7 +140,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             v=8, m=2, net=dict(d_model=32, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=2), steps=800,
             trace_P=4000, trace_steps=(0, 400, 800), sc_P={3: (1000, 4000), 4: (4000,)},
             n_test=1000, abl_steps=500, probe_steps=200, ilc_points=7, seeds=1, slc=dict(restarts=2),
-            synonymy_n=40000,
+            synonymy_n=20000,
         ),
         "full": dict(
             v=8, m=2, net=dict(d_model=64, n_layers=2, n_heads=4, lr=1e-3, batch_size=128), steps=12000,

@@ -184,47 +184,58 @@ class TargetSynonymy:
     per_span: float
 
 
-def target_synonymy(model: Data2Vec, rhm: RHM, level: int, n: int = 20000, seed: int = 0) -> TargetSynonymy:
-    """Are the trained teacher's targets at a hidden neighbour of a level-``level`` node a function of the node's latent alone?
+def target_synonymy(model: Data2Vec, rhm: RHM, levels=None, n: int = 20000, seed: int = 0) -> dict[int, TargetSynonymy]:
+    """Are the trained teacher's targets at a hidden neighbour of a node a function of the node's latent alone?
 
     The regression of data2vec is one step of ILC when its targets at a
     node's neighbours depend on the node only through its latent (Chapter 5).
     A teacher reading the full input may also encode the node's own tokens
     there. Draws ``n`` strings of ``rhm`` (sample seed ``seed``) and, for
-    every level-``level`` node position, computes :meth:`Data2Vec.targets`
-    with the node shown alone (the readout's input) at its siblings' spans
-    (concatenated), and returns
-    their :func:`~lpbook.metrics.synonym_share` and the ``ideal_accuracy`` of
-    :class:`TargetSynonymy`. k-means: ``n_init=10``, ``random_state=seed``.
+    every node position of each level in ``levels`` (default ``1..L-1``),
+    computes :meth:`Data2Vec.targets` with the node shown alone (the
+    readout's input) at its siblings' spans (concatenated). Returns
+    ``{level: TargetSynonymy}``: their :func:`~lpbook.metrics.synonym_share`
+    and ``ideal_accuracy``. k-means: ``n_init=10``, ``random_state=seed``.
+    A teacher that reads every token (``teacher_input="all"``) is run once on
+    the sample; one that reads the hidden tokens, once per node position.
     """
     if not isinstance(model, Data2Vec):
         raise TypeError(f"model must be a fitted Data2Vec, got {type(model).__name__}")
     if not isinstance(rhm, RHM) or (rhm.v, rhm.s, rhm.L) != (model.v, model.s, model.L):
         raise ValueError(f"rhm must be an RHM with v={model.v}, s={model.s}, L={model.L}, as the model")
-    level = check_int("level", level, minimum=1)
-    if level >= rhm.L:
-        raise ValueError(f"level must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {level}")
+    levels = range(1, rhm.L) if levels is None else [check_int("levels", level, minimum=1) for level in levels]
+    if any(level >= rhm.L for level in levels):
+        raise ValueError(f"levels must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {list(levels)}")
     n = check_int("n", n, minimum=2)
     sample = rhm.sample(n, seed=check_int("seed", seed, minimum=0))
-    features, keys, classes, accuracies, distinct = [], [], [], [], []
-    for i in range(rhm.n_positions(level)):
-        span = [node.pos for node in descendants(Node(level, i), 0, rhm.s)]
-        around = [node.pos for sib in siblings(Node(level, i), rhm.s) for node in descendants(sib, 0, rhm.s)]
-        alone = np.ones(sample.tokens.shape, dtype=bool)  # the readout's input: the node alone
-        alone[:, span] = False
-        x = model.targets(sample.tokens, alone)[:, around, :].reshape(n, -1)
-        _, key, counts = np.unique(sample.tokens[:, span], axis=0, return_inverse=True, return_counts=True)
-        key = key.ravel()
-        means = np.zeros((counts.size, x.shape[1]))
-        np.add.at(means, key, x)
-        means /= counts[:, None]
-        means -= counts @ means / counts.sum()
-        clusters = KMeans(rhm.v, n_init=10, random_state=seed).fit(means, sample_weight=counts).labels_
-        accuracies.append(level_accuracy(sample.levels[level][:, i], clusters[key]))
-        distinct.append(counts.size)
-        features.append(x)
-        keys.append(i * n + key)  # keys of different positions never meet
-        classes.append(i * rhm.v + sample.levels[level][:, i].astype(np.int64))
-    share = synonym_share(np.concatenate(features), np.concatenate(keys), np.concatenate(classes))
-    return TargetSynonymy(level=level, share=share, ideal_accuracy=float(np.mean(accuracies)), n=n,
-                          per_span=n / float(np.mean(distinct)))
+    shared = None  # the targets of a teacher that reads every token do not depend on the student's mask
+    out = {}
+    for level in levels:
+        features, keys, classes, accuracies, distinct = [], [], [], [], []
+        for i in range(rhm.n_positions(level)):
+            span = [node.pos for node in descendants(Node(level, i), 0, rhm.s)]
+            around = [node.pos for sib in siblings(Node(level, i), rhm.s) for node in descendants(sib, 0, rhm.s)]
+            alone = np.ones(sample.tokens.shape, dtype=bool)  # the readout's input: the node alone
+            alone[:, span] = False
+            if model.teacher_input == "all":
+                shared = model.targets(sample.tokens, alone) if shared is None else shared
+                targets = shared
+            else:
+                targets = model.targets(sample.tokens, alone)
+            x = targets[:, around, :].reshape(n, -1)
+            _, key, counts = np.unique(sample.tokens[:, span], axis=0, return_inverse=True, return_counts=True)
+            key = key.ravel()
+            means = np.zeros((counts.size, x.shape[1]))
+            np.add.at(means, key, x)
+            means /= counts[:, None]
+            means -= counts @ means / counts.sum()
+            clusters = KMeans(rhm.v, n_init=10, random_state=seed).fit(means, sample_weight=counts).labels_
+            accuracies.append(level_accuracy(sample.levels[level][:, i], clusters[key]))
+            distinct.append(counts.size)
+            features.append(x)
+            keys.append(i * n + key)  # keys of different positions never meet
+            classes.append(i * rhm.v + sample.levels[level][:, i].astype(np.int64))
+        share = synonym_share(np.concatenate(features), np.concatenate(keys), np.concatenate(classes))
+        out[level] = TargetSynonymy(level=level, share=share, ideal_accuracy=float(np.mean(accuracies)), n=n,
+                                    per_span=n / float(np.mean(distinct)))
+    return out
