@@ -75,11 +75,11 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
         ),
         "book": dict(
             gap_grammars=20, gap_v=32, gap_m=(2, 3, 4, 6),
-            tc_v=16, tc_m=3, tc_L=(3, 4, 5, 6), tc_m_grid=(2, 3, 4), tc_L_m=4, tc_points=10, seeds=3,
-            sc_L=(3, 4), cnn_v=8, cnn_m=3, cnn_L=(2, 3), cnn_points=7,
+            tc_v=16, tc_m=3, tc_L=(3, 4, 5, 6), tc_m_grid=(2, 3, 4), tc_L_m=4, tc_points=9, seeds=3,
+            sc_L=(3, 4), cnn_v=8, cnn_m=3, cnn_L=(2, 3), cnn_points=5,
             mlm_grammar=dict(v=16, m=3, s=2, L=3), mlm_P=(1000, 4000, 16000), mlm_seeds=1,
             mlm_options=dict(d_model=32, n_heads=2, batch_size=64, lr=3e-3, schedule="cosine", warmup=150,
-                             max_steps=3000, eval_every=250, patience=3),
+                             max_steps=2000, eval_every=250, patience=3),
         ),
         "full": dict(
             gap_grammars=100, gap_v=64, gap_m=(2, 3, 4, 6, 8),
@@ -106,12 +106,12 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             pipe_v=8, pipe_m=2, pipe_L=(2, 3), pipe_points=5, probe_labels=(8, 16, 32, 64),
         ),
         "book": dict(
-            v=16, ilc_m=(2, 3, 4, 6), ilc_L=(3, 4, 5, 6, 7), ilc_L_all_m=3, points=9, seeds=3,
-            tc_L=(3, 4, 5, 6), ctx_m=(2, 3, 4, 6), ctx_L=4, sep_grammars=20, sep_m=(2, 3, 4, 6),
+            v=16, ilc_m=(2, 3, 4, 6), ilc_L=(3, 4, 5, 6), ilc_L_all_m=3, points=9, seeds=3,
+            tc_L=(3, 4, 5, 6), ctx_m=(2, 3, 4), ctx_L=4, sep_grammars=20, sep_m=(2, 3, 4, 6),
             pred_v=(16, 32, 64), pred_m=(2, 3, 4, 6, 8, 12), pred_grammars=10, search_v=(16, 64), search_m=3, search_restarts=30,
             single_m=(2, 3, 4), prop_m=3, prop_factors=(2, 8), prop_etas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3),
             depth_L=(3, 4, 5, 6, 7, 8), depth_grammars=60,
-            pipe_v=16, pipe_m=2, pipe_L=(3, 4, 5), pipe_points=6, probe_labels=(8, 16, 32, 64, 128, 256, 512),
+            pipe_v=16, pipe_m=2, pipe_L=(3, 4, 5), pipe_points=5, probe_labels=(8, 16, 32, 64, 128, 256, 512),
         ),
         "full": dict(
             v=32, ilc_m=(2, 3, 4, 6, 8), ilc_L=(3, 4, 5, 6, 7, 8), ilc_L_all_m=4, points=16, seeds=8,
@@ -140,7 +140,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             v=8, m=2, net=dict(d_model=32, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=2), steps=800,
             trace_P=4000, trace_steps=(0, 400, 800), sc_P={3: (1000, 4000), 4: (4000,)},
             n_test=1000, abl_steps=500, probe_steps=200, ilc_points=7, seeds=1, slc=dict(restarts=2),
-            synonymy_n=20000,
+            synonymy_n=10000,
         ),
         "full": dict(
             v=8, m=2, net=dict(d_model=64, n_layers=2, n_heads=4, lr=1e-3, batch_size=128), steps=12000,
