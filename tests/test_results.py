@@ -62,6 +62,7 @@ def test_provenance_names_the_command_commit_and_hardware(tmp_path):
     assert text.startswith("`ilc.sqlite`: precomputed by `lpbook sweep --learner ilc ")
     assert f"lpbook {lpbook.__version__}" in text and f"{sidecar['hardware']['cpu_count']} CPU cores" in text
     assert (sidecar["git_commit"] or "outside a git checkout")[:10] in text
+    assert f"in {sidecar['wall_seconds']:.0f} seconds of wall time" in text  # a sweep of seconds, not "0 minutes"
     with pytest.raises(FileNotFoundError, match="sidecar"):
         results.provenance(tmp_path / "other.sqlite")
 

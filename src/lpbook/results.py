@@ -204,9 +204,11 @@ def provenance(path) -> str:
     hw = record["hardware"]
     commit = (record["git_commit"] or "outside a git checkout")[:10]
     torch_text = f", torch {hw['torch']}" if hw.get("torch") else ""
+    wall = record["wall_seconds"]
+    wall_text = f"{wall / 60:.0f} minutes" if wall >= 60 else f"{wall:.0f} seconds"
     return (f"`{Path(path).name}`: precomputed by `{record['command']}` (lpbook {record['version']}, commit {commit}) "
             f"on {hw['cpu_count']} CPU cores ({hw['processor']}, accelerator: {hw['accelerator'] or 'none'}{torch_text}) "
-            f"in {record['wall_seconds'] / 60:.0f} minutes of wall time, finished {record['finished'][:10]}.")
+            f"in {wall_text} of wall time, finished {record['finished'][:10]}.")
 
 
 def check_database(db) -> dict:
