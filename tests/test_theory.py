@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -44,7 +46,8 @@ def test_inverse_occupancy_limits():
 # ------------------------------------------------------- level statistics and the predicted P*
 from lpbook import ILC, level_accuracy  # noqa: E402
 from lpbook.theory import (  # noqa: E402
-    level_statistics, predicted_accuracy, predicted_pstar, required_occurrences, tuple_occurrences, tuple_pstar,
+    level_statistics, predicted_accuracy, predicted_pstar, required_occurrences, search_loss, seed_trials,
+    seeding_misses, tuple_occurrences, tuple_pstar,
 )
 from lpbook.tree import cousin_targets  # noqa: E402
 
@@ -128,12 +131,28 @@ def test_tuple_pstar_is_where_the_tuple_accuracy_crosses():
     w = tuple_occurrences(rhm, 2)
     need = required_occurrences(level_statistics(rhm, 2))[:, None]
 
-    def accuracy(P):  # brute force: every tuple below its required occurrences costs 0.75 of its share
-        return 1 - 0.75 * (w * (P * w < need)).sum() / w.sum()
+    def accuracy(P):  # brute force: every tuple below its required occurrences costs 0.75 of its share; then the search
+        return 1 - 0.75 * (w * (P * w < need)).sum() / w.sum() - search_loss(level_statistics(rhm, 2), P)
 
     for threshold in (0.5, 0.9, 0.99):
         p = tuple_pstar(rhm, 2, threshold)
         assert accuracy(p) >= threshold > accuracy(0.999 * p)
+
+
+def test_search_term_makes_exact_recovery_grow_with_v():
+    # With the search term the cost of accuracy 0.99 relative to 0.9 grows with v (Chapter 3); without it,
+    # a predicted P* would be the row-noise one, which the search term can only raise.
+    def ratio(v):
+        stats = [level_statistics(RHM(v, 3, 2, 3, seed=seed), 2) for seed in range(3)]
+        return np.median([predicted_pstar(st, 0.99) / predicted_pstar(st, 0.9) for st in stats])
+
+    assert ratio(64) > 1.5 * ratio(16)
+    stats = level_statistics(RHM(64, 3, 2, 3, seed=0), 2)
+    p = predicted_pstar(stats, 0.99)
+    assert search_loss(stats, 0.999 * p) > 0
+    assert np.all(p * stats.occurrences >= required_occurrences(stats))  # past the row noise, held back by the search
+    rows_only = predicted_pstar(stats, 0.99, search=False)
+    assert rows_only < p and predicted_accuracy(stats, rows_only, search=False) >= 0.99 > predicted_accuracy(stats, rows_only)
 
 
 def test_skewed_rules_cost_more_for_exact_recovery():
@@ -192,3 +211,92 @@ def test_kmeans_failures_near_exact_recovery_are_local_optima():
     assert searched[0].accuracy == top_step_accuracy(rhm_seeds[0], P, "k-means++", seed=0)
     with pytest.raises(ValueError, match="n_init"):
         top_step_outcome(rhm_seeds[0], P, "k-means++", n_init=0)
+
+
+# ------------------------------------------------------- a model of k-means' search: the seeding chain
+from sklearn.cluster import _kmeans  # noqa: E402
+
+from lpbook.oracle import seeding_trace, unseeded_classes  # noqa: E402
+
+
+def test_seed_trials_is_scikit_learns_rule():
+    # The model counts scikit-learn's greedy candidates per seed; if scikit-learn changes its rule, the model must follow.
+    assert "n_local_trials = 2 + int(np.log(n_clusters))" in inspect.getsource(_kmeans._kmeans_plusplus)
+    assert [seed_trials(k) for k in (1, 2, 8, 16, 64)] == [2, 2, 4, 4, 6]
+    with pytest.raises(ValueError, match="n_clusters"):
+        seed_trials(0)
+
+
+def test_seeding_misses_is_a_distribution_that_falls_with_P_and_restarts():
+    stats = level_statistics(RHM(32, 4, 2, 3, seed=0), 2)
+    P = 32 * 4**3 * np.array([0.5, 2, 8, 1e4])
+    dist = seeding_misses(stats, P, n_init=1)
+    assert dist.shape == (4, len(stats.purity) + 1)
+    assert np.all(dist >= -1e-12) and np.allclose(dist.sum(axis=1), 1)
+    mean = dist @ np.arange(dist.shape[1])
+    assert np.all(np.diff(mean) < 0) and mean[0] > 1 and dist[-1, 0] > 0.99
+    best = seeding_misses(stats, P[1], n_init=10)
+    assert best @ np.arange(best.size) < mean[1]
+    assert np.allclose(seeding_misses(stats, P[1]), best)  # ILC's ten restarts are the default
+    with pytest.raises(ValueError, match="n_init"):
+        seeding_misses(stats, P, n_init=0)
+
+
+def test_search_loss_costs_the_median_misses():
+    stats = level_statistics(RHM(64, 3, 2, 3, seed=0), 2)
+    P = 64 * 27 * np.array([1.0, 4.0, 1e4])
+    loss = search_loss(stats, P)
+    at_least = np.cumsum(seeding_misses(stats, P)[:, ::-1], axis=1)[:, ::-1]
+    median = (at_least[:, 1:] >= 0.5).sum(axis=1)
+    assert median[0] > median[1] >= 0 and median[2] == 0 and loss[2] == 0
+    # each unseeded class costs its own share plus half of a class
+    share = stats.weights
+    assert np.all(loss[:2] >= median[:2] * (share.min() + 0.5 / share.size) - 1e-12)
+    assert np.all(loss[:2] <= median[:2] * (share.max() + 0.5 / share.size) + 1e-12)
+
+
+@pytest.mark.parametrize("m", [3, 6])
+def test_seeding_misses_match_kmeans_plusplus(m):
+    # The chain against scikit-learn's k-means++ on the top step's real rows, one run each (n_init = 1), at
+    # P = 4 v m^3. The chain is an approximation (Chapter 3 measures it within about 30%), so the mean
+    # over runs must lie within 35% of it, plus three standard errors of that mean.
+    v, runs = 16, 40
+    for seed in (0, 1):
+        rhm = RHM(v, m, 2, 3, seed=seed)
+        P = 4 * v * m**3
+        counted = unseeded_classes(rhm, P, runs, seed=seed)
+        dist = seeding_misses(level_statistics(rhm, 2), P, n_init=1)
+        model = dist @ np.arange(dist.size)
+        assert abs(counted.mean() - model) <= 0.35 * model + 3 * counted.std(ddof=1) / np.sqrt(runs)
+
+
+@pytest.mark.parametrize("f", [0.5, 4])
+def test_seeding_trace_is_scikit_learns_seeding(f):
+    # Our traced copy of greedy k-means++ against scikit-learn's, on the same rows: the same mean number of
+    # classes without a seed within four standard errors of the difference; and the exact identity between
+    # the unseeded classes and the steps that seeded a class twice.
+    rhm, runs = RHM(16, 3, 2, 3, seed=1), 60
+    P = int(f * 16 * 27)
+    traces = seeding_trace(rhm, P, runs, seed=1)
+    ours = np.array([t.unseeded for t in traces])
+    theirs = unseeded_classes(rhm, P, runs, seed=1)
+    se = np.sqrt(ours.var(ddof=1) / runs + theirs.var(ddof=1) / runs)
+    assert abs(ours.mean() - theirs.mean()) <= 4 * se + 1e-9
+    assert all(t.unseeded == t.drawn_none + t.passed_over - (rhm.v - 16) for t in traces)  # all 16 classes present
+    assert seeding_trace(rhm, P, 2, seed=1) == traces[:2]  # same seed, same runs
+
+
+def test_seeding_trace_and_unseeded_classes_reject_bad_input():
+    rhm = RHM(8, 2, 2, 3, seed=0)
+    with pytest.raises(TypeError, match="rhm"):
+        unseeded_classes("grammar", 100, 2)
+    with pytest.raises(ValueError, match="n_runs"):
+        unseeded_classes(rhm, 100, 0)
+    with pytest.raises(ValueError, match="larger P"):
+        unseeded_classes(rhm, 1, 2)
+    with pytest.raises(TypeError, match="rhm"):
+        seeding_trace(None, 100, 2)
+    with pytest.raises(ValueError, match="n_runs"):
+        seeding_trace(rhm, 100, 0)
+    with pytest.raises(ValueError, match="P must be >= 1"):
+        seeding_trace(rhm, 0, 2)

@@ -46,6 +46,9 @@ BLOCK = 1 << 14
 MAX_ITEMS = 1 << 23
 
 METHODS = ("kmeans", "single", "spectral")
+#: The k-means restarts of every clustering step by default (scikit-learn's ``n_init``): the run
+#: with the lowest objective is kept.
+N_INIT = 10
 
 
 def _kmeans(features: np.ndarray, weights: np.ndarray, k: int, n_init: int, seed: int) -> KMeans:
@@ -57,7 +60,7 @@ def _kmeans(features: np.ndarray, weights: np.ndarray, k: int, n_init: int, seed
         return model.fit(features, sample_weight=weights)
 
 
-def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "kmeans", n_init: int = 10) -> np.ndarray:
+def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "kmeans", n_init: int = N_INIT) -> np.ndarray:
     """Cluster the rows of a count matrix by their normalised distributions.
 
     ``counts`` has shape ``(n_rows, n_features)``. Rows with no count are left
@@ -199,7 +202,7 @@ class ContextClustering(Learner):
     n_classes: int | None = None
 
     def __init__(
-        self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=10
+        self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=N_INIT
     ):
         super().__init__(v, s, L, seed)
         context = self.default_context if context is None else context

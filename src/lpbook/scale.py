@@ -93,15 +93,18 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
 
     # Chapter 3. ilc_*: ILC sweeps over m and L; tc_*: TokenClustering for the
     # headline comparison; ctx_*: context variants; sep_*: exact separations;
-    # search_*: k-means' search against the true centres near exact recovery;
+    # search_*: k-means' search against the true centres near exact recovery; seeding_*: the
+    # seeding chain against k-means++ (cases (v, m), sizes P/(v m^3), runs per grammar);
     # pipe_*: ILC + root probe against the supervised CNN (to L = 5 at book scale: at L = 6
     # the CNN alone took 60% of the chapter's time, at P near its P*, where it trains longest; 6 sizes
-    # per depth, not 7, after the chapter took 189 s with a competing load on a slow day).
+    # per depth, not 7, after the chapter took 189 s with a competing load on a slow day; 40 depth-drift
+    # grammars, not 60, when the seeding check came in and the chapter took 182 s under load).
     "ilc": {
         "smoke": dict(
             v=16, ilc_m=(2, 3), ilc_L=(3, 4), ilc_L_all_m=3, points=6, seeds=2,
             tc_L=(3, 4), ctx_m=(2, 3), ctx_L=3, sep_grammars=5, sep_m=(2, 3),
             pred_v=(16, 32), pred_m=(2, 3, 4), pred_grammars=3, search_v=(16,), search_m=3, search_restarts=30,
+            seeding_cases=((16, 3), (16, 12)), seeding_factors=(0.5, 4), seeding_runs=5,
             single_m=(2,), prop_m=2, prop_factors=(4,), prop_etas=(0.0, 0.05, 0.2), depth_L=(3, 4), depth_grammars=3,
             pipe_v=8, pipe_m=2, pipe_L=(2, 3), pipe_points=5, probe_labels=(8, 16, 32, 64),
         ),
@@ -109,14 +112,17 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             v=16, ilc_m=(2, 3, 4, 6), ilc_L=(3, 4, 5, 6), ilc_L_all_m=3, points=9, seeds=3,
             tc_L=(3, 4, 5, 6), ctx_m=(2, 3, 4), ctx_L=4, sep_grammars=20, sep_m=(2, 3, 4, 6),
             pred_v=(16, 32, 64), pred_m=(2, 3, 4, 6, 8, 12), pred_grammars=10, search_v=(16, 64), search_m=3, search_restarts=30,
+            seeding_cases=((16, 3), (16, 12), (64, 3)), seeding_factors=(0.5, 2, 8), seeding_runs=10,
             single_m=(2, 3, 4), prop_m=3, prop_factors=(2, 8), prop_etas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3),
-            depth_L=(3, 4, 5, 6, 7, 8), depth_grammars=60,
+            depth_L=(3, 4, 5, 6, 7, 8), depth_grammars=40,
             pipe_v=16, pipe_m=2, pipe_L=(3, 4, 5), pipe_points=5, probe_labels=(8, 16, 32, 64, 128, 256, 512),
         ),
         "full": dict(
             v=32, ilc_m=(2, 3, 4, 6, 8), ilc_L=(3, 4, 5, 6, 7, 8), ilc_L_all_m=4, points=16, seeds=8,
             tc_L=(3, 4, 5, 6, 7), ctx_m=(2, 3, 4, 6, 8), ctx_L=5, sep_grammars=200, sep_m=(2, 3, 4, 6, 8),
             pred_v=(16, 32, 64), pred_m=(2, 3, 4, 6, 8, 12), pred_grammars=40, search_v=(16, 32, 64), search_m=3, search_restarts=100,
+            seeding_cases=((16, 3), (16, 12), (32, 6), (64, 3), (64, 12)), seeding_factors=(0.5, 1, 2, 4, 8),
+            seeding_runs=50,
             single_m=(2, 3, 4, 6, 8), prop_m=4, prop_factors=(2, 8, 32), prop_etas=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3),
             depth_L=(3, 4, 5, 6, 7, 8), depth_grammars=200,
             pipe_v=16, pipe_m=3, pipe_L=(3, 4, 5, 6), pipe_points=12,

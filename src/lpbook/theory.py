@@ -7,6 +7,8 @@ statistics of sampled grammars (:mod:`lpbook.exact`) and with learners.
   (the signal lemma of Chapter 2);
 - :func:`level_statistics`: the exact per-parent quantities of one level's
   pooled contexts (occurrences, ``||q_a||^2``, pooled gaps);
+- :func:`seeding_misses` and :func:`search_loss`: how many classes k-means++
+  leaves without a seed, and what they cost (the search term of the prediction);
 - :func:`predicted_pstar`: the sample complexity of clustering that level by
   k-means, predicted from those quantities (Chapter 3, "The exponent in m");
 - :func:`tuple_pstar`: the same prediction tuple by tuple, for skewed
@@ -23,6 +25,7 @@ from scipy.special import gammaln
 
 from . import exact
 from ._validate import check_int
+from .clustering import N_INIT
 from .grammar import RHM
 from .tree import Node, cousin_targets
 
@@ -101,7 +104,9 @@ class LevelStatistics:
     - ``gaps``, shape ``(n, n)``: the pooled gaps ``||q_a - q_b||^2`` (zero on
       the diagonal);
     - ``slots``: the number ``R`` of context slots read per tuple, each
-      weighted ``1/R`` in ``q_a``.
+      weighted ``1/R`` in ``q_a``;
+    - ``alphabet``: the level's alphabet size ``v``, the number of clusters
+      that ILC asks k-means for (``None``: the number ``n`` of parents in use).
     """
 
     m: int
@@ -109,6 +114,16 @@ class LevelStatistics:
     occurrences: np.ndarray
     purity: np.ndarray
     gaps: np.ndarray
+    alphabet: int | None = None
+
+    @property
+    def noise(self) -> np.ndarray:
+        """``(1 - R ||q_a||^2) / R``, shape ``(n,)``: ``n_t`` times the mean squared noise of a row seen ``n_t`` times.
+
+        Each occurrence adds ``1/R`` to one value in each of ``R`` disjoint
+        slots; for ``R = 1`` it is the multinomial ``1 - ||q_a||^2``.
+        """
+        return (1 - self.slots * self.purity) / self.slots
 
     @property
     def nearest_gap(self) -> np.ndarray:
@@ -138,7 +153,7 @@ def level_statistics(
     used = per_parent > 0
     q = q[used]
     slots = len(targets(Node(level, 0), rhm.s))
-    return LevelStatistics(rhm.m, slots, per_parent[used] / rhm.m, (q**2).sum(axis=1), exact.squared_gaps(q))
+    return LevelStatistics(rhm.m, slots, per_parent[used] / rhm.m, (q**2).sum(axis=1), exact.squared_gaps(q), rhm.v)
 
 
 #: Occurrences per tuple that k-means needs even when noise is far below the
@@ -155,46 +170,162 @@ def required_occurrences(stats: LevelStatistics, floor: float = FLOOR_OCCURRENCE
     """Occurrences per tuple at which each parent's class is found by k-means, shape ``(n,)``.
 
     ``floor + noise_a / min_b ||q_a - q_b||^2``: a tuple seen ``n`` times has
-    an empirical context whose squared noise has mean ``noise_a / n``, with
-    ``noise_a = (1 - R ||q_a||^2) / R`` (each occurrence adds ``1/R`` to one
-    value in each of ``R`` disjoint slots; for ``R = 1`` it is the multinomial
-    ``1 - ||q_a||^2``). k-means starts from single rows (its seeds and first
+    an empirical context whose squared noise has mean ``noise_a / n``
+    (:attr:`LevelStatistics.noise`). k-means starts from single rows (its seeds and first
     assignments), which point to their class only once that noise is below
     the gap to the nearest other class. ``inf`` for a parent with a zero gap:
     no amount of data separates it.
     """
-    R = stats.slots
     with np.errstate(divide="ignore"):
-        return floor + (1 - R * stats.purity) / R / stats.nearest_gap
+        return floor + stats.noise / stats.nearest_gap
+
+
+def seed_trials(n_clusters: int) -> int:
+    """Candidates that scikit-learn's greedy k-means++ draws per seed, keeping the one that lowers the objective most.
+
+    ``2 + floor(log n_clusters)``, scikit-learn's default ``n_local_trials``.
+    """
+    return 2 + int(np.log(check_int("n_clusters", n_clusters, minimum=1)))
+
+
+def _seeding(stats: LevelStatistics, P, n_init: int):
+    """The seeding chain of :func:`seeding_misses` at each ``P`` (shape ``S``).
+
+    Returns ``Pr(D_best >= d)`` for ``d = 0..n``, shape ``S + (n + 1,)``,
+    and the classes in the order they are missed (increasing uncovered mass),
+    shape ``S + (n,)``.
+    """
+    m, n = stats.m, len(stats.purity)
+    k = stats.alphabet or n
+    P = np.asarray(P, dtype=float)[..., None]
+    uncovered = P * m * stats.occurrences * stats.nearest_gap + 2 * m * stats.noise  # S + (n,)
+    order = np.argsort(uncovered, axis=-1, kind="stable")
+    covered = 2 * (m - 1) * stats.noise
+    # With the i classes of least uncovered mass still unseeded (i = 1..n): the mass of the seeded ones...
+    M = np.maximum(covered.sum() - np.cumsum(covered[order], axis=-1), 0)
+    # ...and the chance that all of a step's candidates fall in it, so that the step seeds a class twice.
+    total = M + np.cumsum(np.take_along_axis(uncovered, order, axis=-1), axis=-1)
+    double = np.divide(M, total, out=np.zeros_like(total), where=total > 0) ** seed_trials(k)
+    dist = np.zeros(double.shape[:-1] + (n + 1,))
+    dist[..., n] = 1  # before the first seed, every class is unseeded
+    for _ in range(k):
+        step = dist.copy()
+        step[..., 1:] *= double
+        step[..., :-1] += dist[..., 1:] * (1 - double)
+        dist = step
+    at_least = np.cumsum(dist[..., ::-1], axis=-1)[..., ::-1]  # Pr(D >= d) for one run
+    return np.clip(at_least, 0, 1) ** n_init, order
+
+
+def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT) -> np.ndarray:
+    """``Pr(D = d)``, ``d = 0..n``, for the classes ``D`` that the best of ``n_init`` k-means++ runs leaves unseeded.
+
+    ``P`` is a scalar or an array of shape ``S``; the result has shape
+    ``S + (n + 1,)``. A model of scikit-learn's greedy k-means++ on the rows
+    of the level, one per tuple, weighted by their counts (our derivation,
+    Chapter 3, "A model of k-means' search"):
+
+    - a row of a seeded class lies at squared distance about ``2 sigma^2``
+      from the seed (two rows' noise), so the ``m - 1`` other rows of class
+      ``a`` weigh ``2 (m - 1) noise_a`` in the draw, whatever ``P``;
+    - a row of an unseeded class lies about its nearest gap away, so the
+      class weighs ``P W_a Delta_a^2 + 2 m noise_a`` (``W_a``: occurrences per
+      sample of all its tuples);
+    - each seed draws :func:`seed_trials` candidates in proportion to those
+      weights and keeps one of an unseeded class whenever it drew one (that
+      lowers the objective by ``P W_a Delta_a^2``, far more than a second seed
+      in a class), so a step seeds a class twice when every candidate falls
+      in seeded classes;
+    - classes are seeded in the order of their weight, so the unseeded ones
+      are those of least ``P W_a Delta_a^2``: a Markov chain over their
+      number, through the ``k`` seeds (``k`` = :attr:`LevelStatistics.alphabet`);
+    - Lloyd's iterations keep a class without a seed merged with its nearest
+      neighbour (a local optimum), and of ``n_init`` runs the one of lowest
+      objective, the one with fewest misses, is kept:
+      ``Pr(D_best >= d) = Pr(D >= d)**n_init``.
+    """
+    n_init = check_int("n_init", n_init, minimum=1)
+    at_least, _ = _seeding(stats, P, n_init)
+    return at_least - np.concatenate([at_least[..., 1:], np.zeros(at_least.shape[:-1] + (1,))], axis=-1)
+
+
+def search_loss(stats: LevelStatistics, P, *, n_init: int = N_INIT) -> np.ndarray:
+    """The accuracy lost to k-means' search at ``P`` (scalar or array, shape ``S``): the search term of the prediction.
+
+    At the median number of classes that the best of ``n_init`` runs leaves
+    unseeded (:func:`seeding_misses`): each such class (those of least
+    ``P W_a Delta_a^2`` first) loses its share :attr:`LevelStatistics.weights`
+    of the nodes, and the class seeded twice in its place half of one class,
+    since its two clusters compete for one label. The shares are those of
+    whole classes, so this term is the same under any production law.
+    """
+    n_init = check_int("n_init", n_init, minimum=1)
+    at_least, order = _seeding(stats, P, n_init)
+    median = (at_least[..., 1:] >= 0.5).sum(axis=-1)  # the largest d with Pr(D_best >= d) >= 1/2
+    share = stats.weights
+    lost = np.concatenate([np.zeros(order.shape[:-1] + (1,)), np.cumsum(share[order], axis=-1)], axis=-1)
+    return np.take_along_axis(lost, median[..., None], axis=-1)[..., 0] + 0.5 * median / len(share)
+
+
+def _accuracy(stats, P, needed, weights, n_init, search=True) -> np.ndarray:
+    """The predicted median accuracy at ``P`` (shape ``S``): the row-noise failures, then the search's misses.
+
+    ``needed`` and ``weights`` (shape ``(g,)``): the ``P`` at which each of
+    ``g`` groups of nodes is past its required occurrences, and its share.
+    """
+    P = np.asarray(P, dtype=float)
+    loss = LOSS_PER_FAILING_CLASS * ((P[..., None] < needed) @ weights)
+    if search:
+        loss = loss + search_loss(stats, P, n_init=n_init)
+    return np.clip(1 - loss, 0, 1)
+
+
+def predicted_accuracy(
+    stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENCES, *, n_init: int = N_INIT, search: bool = True
+) -> np.ndarray:
+    """Predicted median k-means accuracy of the level at ``P`` training samples (scalar or array).
+
+    Two terms, added:
+
+    - *row noise*: parent ``a`` fails while ``P * occurrences[a]`` is below
+      its :func:`required_occurrences`, and each failing parent costs
+      :data:`LOSS_PER_FAILING_CLASS` times its weight;
+    - *search* (:func:`search_loss`; left out with ``search=False``): the
+      classes that k-means++ leaves without a seed in the best of ``n_init``
+      runs, at the median of their number; each costs its weight and half of
+      another class.
+    """
+    n_init = check_int("n_init", n_init, minimum=1)
+    return _accuracy(stats, P, _needed_samples(stats, floor), stats.weights, n_init, search)
 
 
 def _needed_samples(stats: LevelStatistics, floor: float) -> np.ndarray:
-    """The ``P`` at which each parent's class is found: its required occurrences over its occurrences per sample."""
+    """The ``P`` at which each parent is past its required occurrences: those over its occurrences per sample."""
     return required_occurrences(stats, floor) / stats.occurrences
 
 
-def predicted_accuracy(stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENCES) -> np.ndarray:
-    """Predicted k-means accuracy of the level at ``P`` training samples (scalar or array).
-
-    Parent ``a`` fails while ``P * occurrences[a]`` is below its
-    :func:`required_occurrences`; each failing parent costs
-    :data:`LOSS_PER_FAILING_CLASS` times its weight.
-    """
-    P = np.asarray(P, dtype=float)
-    failing = P[..., None] < _needed_samples(stats, floor)
-    return np.clip(1 - LOSS_PER_FAILING_CLASS * (failing * stats.weights).sum(axis=-1), 0, 1)
-
-
-def predicted_pstar(stats: LevelStatistics, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES) -> float:
+def predicted_pstar(
+    stats: LevelStatistics, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES, *, n_init: int = N_INIT,
+    search: bool = True,
+) -> float:
     """The smallest ``P`` at which :func:`predicted_accuracy` reaches ``threshold`` (``inf`` if never)."""
-    return _smallest_P(_needed_samples(stats, floor), stats.weights, threshold)
+    n_init = check_int("n_init", n_init, minimum=1)
+    return _pstar(stats, _needed_samples(stats, floor), stats.weights, threshold, n_init, search)
 
 
-def _smallest_P(needed: np.ndarray, weights: np.ndarray, threshold) -> float:
-    """The smallest ``P`` at which the failing share of ``weights`` costs at most ``1 - threshold``.
+def _pstar(stats, needed, weights, threshold, n_init, search=True) -> float:
+    """The smallest ``P`` at which :func:`_accuracy` reaches ``threshold``: the row-noise ``P*``, then the search's."""
+    lower = _noise_pstar(needed, weights, threshold)
+    if not search:
+        return lower
+    return _smallest_P(lambda P: _accuracy(stats, P, needed, weights, n_init), lower, threshold)
 
-    ``needed`` and ``weights`` (same shape ``(k,)``, weights summing to 1): the
-    ``P`` at which each of ``k`` groups of nodes succeeds, and its share of the nodes.
+
+def _noise_pstar(needed: np.ndarray, weights: np.ndarray, threshold) -> float:
+    """The smallest ``P`` at which the row-noise failures alone cost at most ``1 - threshold``.
+
+    ``needed`` and ``weights`` (same shape ``(g,)``, weights summing to 1): the
+    ``P`` at which each of ``g`` groups of nodes succeeds, and its share of the nodes.
     """
     threshold = float(threshold)
     if not 0 < threshold <= 1:
@@ -205,6 +336,31 @@ def _smallest_P(needed: np.ndarray, weights: np.ndarray, threshold) -> float:
     if not ok.any():
         return float("inf")
     return float(needed[order][np.argmax(ok)])
+
+
+#: The search for P*: doublings above the row-noise P*, and the steps per doubling.
+_DOUBLINGS, _STEPS = 24, 8
+
+
+def _smallest_P(accuracy: Callable[[np.ndarray], np.ndarray], lower: float, threshold: float) -> float:
+    """The smallest ``P >= lower`` from which ``accuracy(P)`` (vectorised over ``P``) stays at ``threshold`` or above.
+
+    The search term only removes accuracy, so the row-noise ``P*`` is a lower
+    bound. A grid of ``_STEPS`` points per doubling up to ``2**_DOUBLINGS``
+    times that bound (``inf`` if ``threshold`` is not reached there), then two
+    refinements of the last crossing, 64 steps each: a relative precision below 1e-4.
+    """
+    if not np.isfinite(lower):
+        return float("inf")
+    grid = lower * 2.0 ** (np.arange(_DOUBLINGS * _STEPS + 1) / _STEPS)
+    for _ in range(3):
+        failing = np.flatnonzero(accuracy(grid) < threshold - 1e-12)
+        if failing.size == 0:
+            return float(grid[0])
+        if failing[-1] == grid.size - 1:
+            return float("inf")
+        grid = np.geomspace(grid[failing[-1]], grid[failing[-1] + 1], 65)
+    return float(grid[-1])
 
 
 def tuple_occurrences(rhm: RHM, level: int) -> np.ndarray:
@@ -227,16 +383,19 @@ def tuple_occurrences(rhm: RHM, level: int) -> np.ndarray:
     return per_parent[used, None] * rhm.production_probs[level][used]
 
 
-def tuple_pstar(rhm: RHM, level: int | None = None, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES) -> float:
+def tuple_pstar(
+    rhm: RHM, level: int | None = None, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES, *, n_init: int = N_INIT
+) -> float:
     """:func:`predicted_pstar` of ILC's context at ``level`` (default ``L - 1``), tuple by tuple.
 
-    For any production law: tuple ``t`` of parent ``a`` is clustered right once
-    ``P * w_t`` (:func:`tuple_occurrences`) reaches ``a``'s
+    For any production law: tuple ``t`` of parent ``a`` is past the row noise
+    once ``P * w_t`` (:func:`tuple_occurrences`) reaches ``a``'s
     :func:`required_occurrences`, and each failing tuple costs
     :data:`LOSS_PER_FAILING_CLASS` times its share ``w_t / sum w`` of the
-    level's nodes. Under uniform rules this equals :func:`predicted_pstar`;
-    under skewed rules the rare productions need larger ``P``, but they also
-    weigh less. ``inf`` if ``threshold`` is never reached.
+    level's nodes; the search term (:func:`search_loss`) is that of whole
+    classes, the same under any law. Under uniform rules this equals
+    :func:`predicted_pstar`; under skewed rules the rare productions need
+    larger ``P``, but they also weigh less. ``inf`` if ``threshold`` is never reached.
     """
     if not isinstance(rhm, RHM):
         raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
@@ -244,9 +403,11 @@ def tuple_pstar(rhm: RHM, level: int | None = None, threshold: float = 0.9, floo
     level = check_int("level", level, minimum=1)
     if level >= rhm.L:
         raise ValueError(f"level must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {level}")
+    n_init = check_int("n_init", n_init, minimum=1)
     occurrences = tuple_occurrences(rhm, level)
-    needed = required_occurrences(level_statistics(rhm, level), floor)[:, None] / occurrences
-    return _smallest_P(needed.ravel(), (occurrences / occurrences.sum()).ravel(), threshold)
+    stats = level_statistics(rhm, level)
+    needed = (required_occurrences(stats, floor)[:, None] / occurrences).ravel()
+    return _pstar(stats, needed, (occurrences / occurrences.sum()).ravel(), threshold, n_init)
 
 
 def predict_pstars(v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None) -> np.ndarray:
