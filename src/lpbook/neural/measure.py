@@ -208,7 +208,8 @@ def target_synonymy(model: Data2Vec, rhm: RHM, levels=None, n: int = 20000, seed
         raise ValueError(f"levels must be below the root, 1 <= level <= L - 1 = {rhm.L - 1}, got {list(levels)}")
     n = check_int("n", n, minimum=2)
     sample = rhm.sample(n, seed=check_int("seed", seed, minimum=0))
-    shared = None  # the targets of a teacher that reads every token do not depend on the student's mask
+    # A teacher that reads every token gives the same targets whatever the student's mask: compute them once.
+    every = model.targets(sample.tokens, np.ones(sample.tokens.shape, dtype=bool)) if model.teacher_input == "all" else None
     out = {}
     for level in levels:
         features, keys, classes, accuracies, distinct = [], [], [], [], []
@@ -217,11 +218,7 @@ def target_synonymy(model: Data2Vec, rhm: RHM, levels=None, n: int = 20000, seed
             around = [node.pos for sib in siblings(Node(level, i), rhm.s) for node in descendants(sib, 0, rhm.s)]
             alone = np.ones(sample.tokens.shape, dtype=bool)  # the readout's input: the node alone
             alone[:, span] = False
-            if model.teacher_input == "all":
-                shared = model.targets(sample.tokens, alone) if shared is None else shared
-                targets = shared
-            else:
-                targets = model.targets(sample.tokens, alone)
+            targets = model.targets(sample.tokens, alone) if every is None else every
             x = targets[:, around, :].reshape(n, -1)
             _, key, counts = np.unique(sample.tokens[:, span], axis=0, return_inverse=True, return_counts=True)
             key = key.ravel()
