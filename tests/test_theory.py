@@ -46,8 +46,8 @@ def test_inverse_occupancy_limits():
 # ------------------------------------------------------- level statistics and the predicted P*
 from lpbook import ILC, level_accuracy  # noqa: E402
 from lpbook.theory import (  # noqa: E402
-    level_statistics, predicted_accuracy, predicted_pstar, required_occurrences, search_loss, seed_trials,
-    seeding_misses, tuple_occurrences, tuple_pstar,
+    CHOICE_FLOOR, CHOICE_SPREAD, _choice_table, level_statistics, predict_pstars, predicted_accuracy, predicted_pstar,
+    required_occurrences, search_loss, seed_trials, seeding_misses, tuple_occurrences, tuple_pstar,
 )
 from lpbook.tree import cousin_targets  # noqa: E402
 
@@ -104,6 +104,24 @@ def test_zero_gap_never_separates():
     twin = type(stats)(stats.m, stats.slots, stats.occurrences, stats.purity, np.zeros_like(stats.gaps))
     assert np.all(np.isinf(required_occurrences(twin)))
     assert predicted_pstar(twin, 0.9) == float("inf")
+    assert predicted_pstar(twin, 0.9, model="choice") == float("inf")  # no gain for the greedy choice either
+
+
+def test_the_choice_model_is_where_its_accuracy_crosses():
+    stats = level_statistics(RHM(16, 6, 2, 3, seed=0), 2)
+    for threshold in (0.9, 0.99):
+        p = predicted_pstar(stats, threshold, model="choice")
+        acc = predicted_accuracy(stats, np.array([0.999 * p, p]), model="choice")
+        assert acc[1] >= threshold > acc[0]
+        # past its floor, held back by the search only
+        assert np.all(p * stats.occurrences >= CHOICE_FLOOR) and search_loss(stats, 0.999 * p, spread=CHOICE_SPREAD) > 0
+    assert predicted_pstar(stats, 0.9, model="choice", search=False) == pytest.approx(CHOICE_FLOOR / stats.occurrences.min())
+    pstars = predict_pstars(16, 6, 2, 3, (0.9,), [0], model="choice")
+    assert pstars.shape == (1, 1) and pstars[0, 0] == predicted_pstar(stats, 0.9, model="choice")
+    with pytest.raises(ValueError, match="model"):
+        predicted_pstar(stats, 0.9, model="token")
+    with pytest.raises(ValueError, match="model"):
+        predicted_accuracy(stats, 1000.0, model=None)
 
 
 # ------------------------------------------------------- the prediction tuple by tuple (skewed rules)
@@ -268,6 +286,46 @@ def test_seeding_misses_match_kmeans_plusplus(m):
         dist = seeding_misses(level_statistics(rhm, 2), P, n_init=1)
         model = dist @ np.arange(dist.size)
         assert abs(counted.mean() - model) <= 0.35 * model + 3 * counted.std(ddof=1) / np.sqrt(runs)
+
+
+def test_choice_table_is_the_chance_that_a_seeded_candidate_wins():
+    # Pr(max of t - k standard normals > a + max of k), against 200,000 draws: within four standard errors.
+    t, draws = 4, 200_000
+    table = _choice_table(t)
+    assert np.all(table[0] == 1) and np.all(table[t] == 0)
+    x = np.random.default_rng(0).standard_normal((draws, t))
+    grid = np.linspace(0, 12, 481)
+    for k in range(1, t):
+        for a in (0.0, 0.5, 1.5):
+            hit = (x[:, k:].max(axis=1) > a + x[:, :k].max(axis=1)).mean()
+            assert abs(table[k][np.argmin(abs(grid - a))] - hit) <= 4 * np.sqrt(hit * (1 - hit) / draws) + 1e-3
+    assert np.all(np.diff(table[1:t], axis=1) <= 1e-12)  # a larger gain, a rarer error
+
+
+def test_the_greedy_choice_adds_misses_at_small_P():
+    stats = level_statistics(RHM(16, 3, 2, 3, seed=0), 2)
+    P = 16 * 27 * np.array([0.5, 8, 1e5])
+    mean = {c: seeding_misses(stats, P, n_init=1, spread=c) @ np.arange(len(stats.purity) + 1) for c in (0, 1, 3)}
+    assert np.allclose(seeding_misses(stats, P, n_init=1), seeding_misses(stats, P, n_init=1, spread=0))
+    assert mean[0][0] < mean[1][0] < mean[3][0]  # a noisier choice passes over more unseeded classes
+    assert mean[3][2] < 1e-3  # and none once the gain dwarfs the spread
+    assert np.all(search_loss(stats, P, spread=3) >= search_loss(stats, P) - 1e-12)
+    for bad, error in ((-1.0, ValueError), (float("nan"), ValueError), ("3", TypeError), (True, TypeError)):
+        with pytest.raises(error, match="spread"):
+            seeding_misses(stats, P, spread=bad)
+
+
+def test_the_greedy_choice_counts_kmeans_plusplus_misses_at_small_P():
+    # At P = v m^3 / 2 the plain chain undercounts k-means++'s unseeded classes (Chapter 3); with the greedy
+    # choice's spread (set on Chapter 3's table, whose grammars are seeds 0-2) the mean over 40 runs of a grammar
+    # outside that table must lie within 35% of the model, plus three standard errors.
+    v, m, runs = 16, 3, 40
+    rhm = RHM(v, m, 2, 3, seed=5)
+    P = v * m**3 // 2
+    counted = unseeded_classes(rhm, P, runs, seed=5)
+    dist = seeding_misses(level_statistics(rhm, 2), P, n_init=1, spread=CHOICE_SPREAD)
+    model = dist @ np.arange(dist.size)
+    assert abs(counted.mean() - model) <= 0.35 * model + 3 * counted.std(ddof=1) / np.sqrt(runs)
 
 
 @pytest.mark.parametrize("f", [0.5, 4])

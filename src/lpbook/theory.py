@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import comb, gammaln
+from scipy.stats import norm
 
 from . import exact
 from ._validate import check_int
@@ -188,7 +190,62 @@ def seed_trials(n_clusters: int) -> int:
     return 2 + int(np.log(check_int("n_clusters", n_clusters, minimum=1)))
 
 
-def _seeding(stats: LevelStatistics, P, n_init: int):
+#: The spread of the greedy choice (:func:`seeding_misses` with ``spread``), in
+#: units of a row's noise fluctuation. Set by hand once, on the mean numbers of
+#: classes that k-means++ leaves without a seed in Chapter 3's check table
+#: (v = 16 and 64, m = 3 and 12, P = v m^3 / 2 to 8 v m^3), not on P*.
+CHOICE_SPREAD = 3.0
+#: The floor of the choice model (occurrences per tuple), the only other cost
+#: it charges: set by hand once, on the committed ILC sweep of Chapter 3
+#: (``results/ilc-exponents``), and kept fixed.
+CHOICE_FLOOR = 16.0
+#: The models of :func:`predicted_accuracy`.
+MODELS = ("rows", "choice")
+
+#: The grid of standardised gains on which :func:`_choice_table` is tabulated, and its quadrature.
+_GAIN_GRID = np.linspace(0.0, 12.0, 481)
+_QUAD = np.linspace(-8.0, 8.0, 641)
+
+
+@lru_cache(maxsize=None)
+def _choice_table(trials: int) -> np.ndarray:
+    """``Pr(max of trials - k N(0,1) > a + max of k N(0,1))`` on ``_GAIN_GRID``, shape ``(trials + 1, len(_GAIN_GRID))``.
+
+    Row ``k`` is the chance that the best of ``trials - k`` candidates of
+    seeded classes beats the best of ``k`` candidates of unseeded classes,
+    whose gains are larger by ``a`` standard deviations. Row 0 is 1 and row
+    ``trials`` is 0.
+    """
+    y = _GAIN_GRID[:, None] + _QUAD  # (grid, quad): the best unseeded gain
+    table = np.zeros((trials + 1, _GAIN_GRID.size))
+    table[0] = 1.0
+    step = _QUAD[1] - _QUAD[0]
+    for k in range(1, trials):
+        density = k * norm.pdf(_QUAD) * norm.cdf(_QUAD) ** (k - 1)  # of the max of k standard normals
+        table[k] = ((1 - norm.cdf(y) ** (trials - k)) * density).sum(axis=1) * step
+    return table
+
+
+def _double_seed(p: np.ndarray, standardised_gain: np.ndarray, trials: int) -> np.ndarray:
+    """The chance that a step seeds a class twice (shape of ``p``).
+
+    ``p``: the chance that one candidate falls in a seeded class;
+    ``standardised_gain``: what a candidate of an unseeded class gains over
+    one of a seeded class, in standard deviations of their gains (``inf``: the
+    greedy choice never errs). Of the ``trials`` candidates, ``k`` fall in
+    unseeded classes with binomial probability, and the best seeded one is
+    kept with the chance of :func:`_choice_table`.
+    """
+    table = _choice_table(trials)
+    a = np.minimum(standardised_gain, _GAIN_GRID[-1])
+    out = np.zeros_like(p)
+    for k in range(trials):  # k = trials: an unseeded candidate is always kept
+        beaten = np.interp(a, _GAIN_GRID, table[k])
+        out += comb(trials, k) * p ** (trials - k) * (1 - p) ** k * beaten
+    return out
+
+
+def _seeding(stats: LevelStatistics, P, n_init: int, spread: float = 0.0):
     """The seeding chain of :func:`seeding_misses` at each ``P`` (shape ``S``).
 
     Returns ``Pr(D_best >= d)`` for ``d = 0..n``, shape ``S + (n + 1,)``,
@@ -198,14 +255,25 @@ def _seeding(stats: LevelStatistics, P, n_init: int):
     m, n = stats.m, len(stats.purity)
     k = stats.alphabet or n
     P = np.asarray(P, dtype=float)[..., None]
-    uncovered = P * m * stats.occurrences * stats.nearest_gap + 2 * m * stats.noise  # S + (n,)
+    gain = P * m * stats.occurrences * stats.nearest_gap  # S + (n,)
+    uncovered = gain + 2 * m * stats.noise
     order = np.argsort(uncovered, axis=-1, kind="stable")
     covered = 2 * (m - 1) * stats.noise
     # With the i classes of least uncovered mass still unseeded (i = 1..n): the mass of the seeded ones...
     M = np.maximum(covered.sum() - np.cumsum(covered[order], axis=-1), 0)
-    # ...and the chance that all of a step's candidates fall in it, so that the step seeds a class twice.
+    # ...and the chance that a step's candidate falls in it.
     total = M + np.cumsum(np.take_along_axis(uncovered, order, axis=-1), axis=-1)
-    double = np.divide(M, total, out=np.zeros_like(total), where=total > 0) ** seed_trials(k)
+    p = np.divide(M, total, out=np.zeros_like(total), where=total > 0)
+    if spread == 0:
+        double = p ** seed_trials(k)  # the choice never errs: a class is seeded twice only if no candidate is unseeded
+    else:
+        # The choice errs when the waiting classes' mean gain is within the spread of the candidates' own gains:
+        # a row's noise, its relative fluctuation (multinomial and count) and the m - 2 other rows of its class.
+        waiting_gain = np.cumsum(np.take_along_axis(gain, order, axis=-1), axis=-1) / np.arange(1, n + 1)
+        fluctuation = np.sqrt(2 * stats.purity[order] + 1 / (P * stats.occurrences[order]))
+        sd = spread * stats.noise[order] * fluctuation * np.sqrt((m - 2) ** 2 + 2)
+        standardised = np.divide(waiting_gain, sd, out=np.full_like(sd, np.inf), where=sd > 0)
+        double = _double_seed(p, standardised, seed_trials(k))
     dist = np.zeros(double.shape[:-1] + (n + 1,))
     dist[..., n] = 1  # before the first seed, every class is unseeded
     for _ in range(k):
@@ -217,7 +285,7 @@ def _seeding(stats: LevelStatistics, P, n_init: int):
     return np.clip(at_least, 0, 1) ** n_init, order
 
 
-def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT) -> np.ndarray:
+def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: float = 0.0) -> np.ndarray:
     """``Pr(D = d)``, ``d = 0..n``, for the classes ``D`` that the best of ``n_init`` k-means++ runs leaves unseeded.
 
     ``P`` is a scalar or an array of shape ``S``; the result has shape
@@ -232,10 +300,16 @@ def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT) -> np.nda
       class weighs ``P W_a Delta_a^2 + 2 m noise_a`` (``W_a``: occurrences per
       sample of all its tuples);
     - each seed draws :func:`seed_trials` candidates in proportion to those
-      weights and keeps one of an unseeded class whenever it drew one (that
-      lowers the objective by ``P W_a Delta_a^2``, far more than a second seed
-      in a class), so a step seeds a class twice when every candidate falls
-      in seeded classes;
+      weights and keeps the one that lowers the objective most. With
+      ``spread = 0`` (the plain chain) that is one of an unseeded class
+      whenever it drew one (it lowers the objective by ``P W_a Delta_a^2``,
+      more than a second seed in a class), so a step seeds a class twice when
+      every candidate falls in seeded classes. With ``spread > 0`` (the
+      greedy choice; :data:`CHOICE_SPREAD` is ours) each candidate's gain
+      also has a Gaussian spread, ``spread * noise_a * sqrt(2 ||q_a||^2 + 1/n_t)
+      * sqrt((m - 2)**2 + 2)``, and a seeded candidate is kept when its gain
+      beats that of every unseeded one drawn, whose mean is that of the
+      classes still waiting;
     - classes are seeded in the order of their weight, so the unseeded ones
       are those of least ``P W_a Delta_a^2``: a Markov chain over their
       number, through the ``k`` seeds (``k`` = :attr:`LevelStatistics.alphabet`);
@@ -244,31 +318,40 @@ def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT) -> np.nda
       objective, the one with fewest misses, is kept:
       ``Pr(D_best >= d) = Pr(D >= d)**n_init``.
     """
-    n_init = check_int("n_init", n_init, minimum=1)
-    at_least, _ = _seeding(stats, P, n_init)
+    n_init, spread = check_int("n_init", n_init, minimum=1), _check_spread(spread)
+    at_least, _ = _seeding(stats, P, n_init, spread)
     return at_least - np.concatenate([at_least[..., 1:], np.zeros(at_least.shape[:-1] + (1,))], axis=-1)
 
 
-def search_loss(stats: LevelStatistics, P, *, n_init: int = N_INIT) -> np.ndarray:
+def search_loss(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: float = 0.0) -> np.ndarray:
     """The accuracy lost to k-means' search at ``P`` (scalar or array, shape ``S``): the search term of the prediction.
 
     At the median number of classes that the best of ``n_init`` runs leaves
-    unseeded (:func:`seeding_misses`): each such class (those of least
+    unseeded (:func:`seeding_misses`, with its ``spread``): each such class (those of least
     ``P W_a Delta_a^2`` first) loses its share :attr:`LevelStatistics.weights`
     of the nodes, and the class seeded twice in its place half of one class,
     since its two clusters compete for one label. The shares are those of
     whole classes, so this term is the same under any production law.
     """
-    n_init = check_int("n_init", n_init, minimum=1)
-    at_least, order = _seeding(stats, P, n_init)
+    n_init, spread = check_int("n_init", n_init, minimum=1), _check_spread(spread)
+    at_least, order = _seeding(stats, P, n_init, spread)
     median = (at_least[..., 1:] >= 0.5).sum(axis=-1)  # the largest d with Pr(D_best >= d) >= 1/2
     share = stats.weights
     lost = np.concatenate([np.zeros(order.shape[:-1] + (1,)), np.cumsum(share[order], axis=-1)], axis=-1)
     return np.take_along_axis(lost, median[..., None], axis=-1)[..., 0] + 0.5 * median / len(share)
 
 
-def _accuracy(stats, P, needed, weights, n_init, search=True) -> np.ndarray:
-    """The predicted median accuracy at ``P`` (shape ``S``): the row-noise failures, then the search's misses.
+def _check_spread(spread) -> float:
+    """``spread`` as a finite float >= 0, or a ``ValueError`` naming it."""
+    if isinstance(spread, bool) or not isinstance(spread, (int, float, np.integer, np.floating)):
+        raise TypeError(f"spread must be a number, got {type(spread).__name__}")
+    if not (np.isfinite(spread) and spread >= 0):
+        raise ValueError(f"spread must be finite and >= 0, got {spread}")
+    return float(spread)
+
+
+def _accuracy(stats, P, needed, weights, n_init, search=True, spread=0.0) -> np.ndarray:
+    """The predicted median accuracy at ``P`` (shape ``S``): the per-row failures, then the search's misses.
 
     ``needed`` and ``weights`` (shape ``(g,)``): the ``P`` at which each of
     ``g`` groups of nodes is past its required occurrences, and its share.
@@ -276,49 +359,66 @@ def _accuracy(stats, P, needed, weights, n_init, search=True) -> np.ndarray:
     P = np.asarray(P, dtype=float)
     loss = LOSS_PER_FAILING_CLASS * ((P[..., None] < needed) @ weights)
     if search:
-        loss = loss + search_loss(stats, P, n_init=n_init)
+        loss = loss + search_loss(stats, P, n_init=n_init, spread=spread)
     return np.clip(1 - loss, 0, 1)
 
 
 def predicted_accuracy(
-    stats: LevelStatistics, P, floor: float = FLOOR_OCCURRENCES, *, n_init: int = N_INIT, search: bool = True
+    stats: LevelStatistics, P, floor: float | None = None, *, n_init: int = N_INIT, search: bool = True,
+    model: str = "rows",
 ) -> np.ndarray:
     """Predicted median k-means accuracy of the level at ``P`` training samples (scalar or array).
 
-    Two terms, added:
+    Two terms, added; ``model`` (one of :data:`MODELS`) chooses them:
 
-    - *row noise*: parent ``a`` fails while ``P * occurrences[a]`` is below
-      its :func:`required_occurrences`, and each failing parent costs
-      :data:`LOSS_PER_FAILING_CLASS` times its weight;
-    - *search* (:func:`search_loss`; left out with ``search=False``): the
-      classes that k-means++ leaves without a seed in the best of ``n_init``
-      runs, at the median of their number; each costs its weight and half of
-      another class.
+    - ``"rows"``, the *row-noise* model: parent ``a`` fails while
+      ``P * occurrences[a]`` is below its :func:`required_occurrences`
+      (``floor`` defaulting to :data:`FLOOR_OCCURRENCES`), and the search term
+      is the plain chain (:func:`search_loss` with ``spread = 0``);
+    - ``"choice"``, the *greedy-choice* model: parent ``a`` fails only while
+      ``P * occurrences[a]`` is below ``floor`` (default
+      :data:`CHOICE_FLOOR`), and the search term models the greedy choice
+      (``spread =`` :data:`CHOICE_SPREAD`), which the row-noise rule stands in
+      for at small ``P``.
+
+    Each failing parent costs :data:`LOSS_PER_FAILING_CLASS` times its
+    weight. The search term (left out with ``search=False``) counts the
+    classes that k-means++ leaves without a seed in the best of ``n_init``
+    runs, at the median of their number; each costs its weight and half of
+    another class.
     """
     n_init = check_int("n_init", n_init, minimum=1)
-    return _accuracy(stats, P, _needed_samples(stats, floor), stats.weights, n_init, search)
+    needed, spread = _model(stats, floor, model)
+    return _accuracy(stats, P, needed, stats.weights, n_init, search, spread)
 
 
-def _needed_samples(stats: LevelStatistics, floor: float) -> np.ndarray:
-    """The ``P`` at which each parent is past its required occurrences: those over its occurrences per sample."""
-    return required_occurrences(stats, floor) / stats.occurrences
+def _model(stats: LevelStatistics, floor: float | None, model: str) -> tuple[np.ndarray, float]:
+    """The ``P`` at which each parent is past its required occurrences (shape ``(n,)``), and the search's spread."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}, got {model!r}")
+    if model == "rows":
+        floor = FLOOR_OCCURRENCES if floor is None else floor
+        return required_occurrences(stats, floor) / stats.occurrences, 0.0
+    floor = CHOICE_FLOOR if floor is None else floor
+    return np.full(len(stats.purity), float(floor)) / stats.occurrences, CHOICE_SPREAD
 
 
 def predicted_pstar(
-    stats: LevelStatistics, threshold: float = 0.9, floor: float = FLOOR_OCCURRENCES, *, n_init: int = N_INIT,
-    search: bool = True,
+    stats: LevelStatistics, threshold: float = 0.9, floor: float | None = None, *, n_init: int = N_INIT,
+    search: bool = True, model: str = "rows",
 ) -> float:
     """The smallest ``P`` at which :func:`predicted_accuracy` reaches ``threshold`` (``inf`` if never)."""
     n_init = check_int("n_init", n_init, minimum=1)
-    return _pstar(stats, _needed_samples(stats, floor), stats.weights, threshold, n_init, search)
+    needed, spread = _model(stats, floor, model)
+    return _pstar(stats, needed, stats.weights, threshold, n_init, search, spread)
 
 
-def _pstar(stats, needed, weights, threshold, n_init, search=True) -> float:
-    """The smallest ``P`` at which :func:`_accuracy` reaches ``threshold``: the row-noise ``P*``, then the search's."""
+def _pstar(stats, needed, weights, threshold, n_init, search=True, spread=0.0) -> float:
+    """The smallest ``P`` at which :func:`_accuracy` reaches ``threshold``: the per-row ``P*``, then the search's."""
     lower = _noise_pstar(needed, weights, threshold)
     if not search:
         return lower
-    return _smallest_P(lambda P: _accuracy(stats, P, needed, weights, n_init), lower, threshold)
+    return _smallest_P(lambda P: _accuracy(stats, P, needed, weights, n_init, True, spread), lower, threshold)
 
 
 def _noise_pstar(needed: np.ndarray, weights: np.ndarray, threshold) -> float:
@@ -410,8 +510,10 @@ def tuple_pstar(
     return _pstar(stats, needed, (occurrences / occurrences.sum()).ravel(), threshold, n_init)
 
 
-def predict_pstars(v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None) -> np.ndarray:
-    """:func:`predicted_pstar` of ILC's context at ``level`` (default ``L - 1``) for the grammars ``RHM(v, m, s, L, seed)``.
+def predict_pstars(
+    v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None, *, model: str = "rows"
+) -> np.ndarray:
+    """:func:`predicted_pstar` (of ``model``) of ILC's context at ``level`` (default ``L - 1``) for the grammars ``RHM(v, m, s, L, seed)``.
 
     Returns an array of shape ``(len(thresholds), len(seeds))``: one predicted
     ``P*`` per threshold and grammar (``inf`` where a class is never separated).
@@ -421,5 +523,5 @@ def predict_pstars(v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=rang
     out = np.empty((len(thresholds), len(seeds)))
     for j, seed in enumerate(seeds):
         stats = level_statistics(RHM(v, m, s, L, seed=seed), level)
-        out[:, j] = [predicted_pstar(stats, t) for t in thresholds]
+        out[:, j] = [predicted_pstar(stats, t, model=model) for t in thresholds]
     return out
