@@ -264,16 +264,14 @@ def _seeding(stats: LevelStatistics, P, n_init: int, spread: float = 0.0):
     # ...and the chance that a step's candidate falls in it.
     total = M + np.cumsum(np.take_along_axis(uncovered, order, axis=-1), axis=-1)
     p = np.divide(M, total, out=np.zeros_like(total), where=total > 0)
-    if spread == 0:
-        double = p ** seed_trials(k)  # the choice never errs: a class is seeded twice only if no candidate is unseeded
-    else:
-        # The choice errs when the waiting classes' mean gain is within the spread of the candidates' own gains:
-        # a row's noise, its relative fluctuation (multinomial and count) and the m - 2 other rows of its class.
-        waiting_gain = np.cumsum(np.take_along_axis(gain, order, axis=-1), axis=-1) / np.arange(1, n + 1)
-        fluctuation = np.sqrt(2 * stats.purity[order] + 1 / (P * stats.occurrences[order]))
-        sd = spread * stats.noise[order] * fluctuation * np.sqrt((m - 2) ** 2 + 2)
-        standardised = np.divide(waiting_gain, sd, out=np.full_like(sd, np.inf), where=sd > 0)
-        double = _double_seed(p, standardised, seed_trials(k))
+    # The choice errs when the waiting classes' mean gain is within the spread of the candidates' own gains:
+    # a row's noise, its relative fluctuation (multinomial and count) and the m - 2 other rows of its class.
+    # With spread 0 it never errs: a class is seeded twice only when no candidate is unseeded (p ** t).
+    waiting_gain = np.cumsum(np.take_along_axis(gain, order, axis=-1), axis=-1) / np.arange(1, n + 1)
+    fluctuation = np.sqrt(2 * stats.purity[order] + 1 / (P * stats.occurrences[order]))
+    sd = spread * stats.noise[order] * fluctuation * np.sqrt((m - 2) ** 2 + 2)
+    standardised = np.divide(waiting_gain, sd, out=np.full_like(sd, np.inf), where=sd > 0)
+    double = _double_seed(p, standardised, seed_trials(k))
     dist = np.zeros(double.shape[:-1] + (n + 1,))
     dist[..., n] = 1  # before the first seed, every class is unseeded
     for _ in range(k):
