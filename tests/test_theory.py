@@ -46,7 +46,7 @@ def test_inverse_occupancy_limits():
 # ------------------------------------------------------- level statistics and the predicted P*
 from lpbook import ILC, level_accuracy  # noqa: E402
 from lpbook.theory import (  # noqa: E402
-    CHOICE_FLOOR, CHOICE_SPREAD, _choice_table, level_statistics, predict_pstars, predicted_accuracy, predicted_pstar,
+    CHOICE_FLOOR, CHOICE_SPREAD, MODELS, _choice_table, level_statistics, predict_pstars, predicted_accuracy, predicted_pstar,
     required_occurrences, search_loss, seed_trials, seeding_misses, tuple_occurrences, tuple_pstar,
 )
 from lpbook.tree import cousin_targets  # noqa: E402
@@ -71,12 +71,13 @@ def test_level_statistics_are_exact():
     assert np.allclose(stats.nearest_gap, brute)
 
 
-def test_predicted_pstar_is_where_predicted_accuracy_crosses():
+@pytest.mark.parametrize("model", MODELS)
+def test_predicted_pstar_is_where_predicted_accuracy_crosses(model):
     stats = level_statistics(RHM(16, 3, 2, 3, seed=0), 2)
     for threshold in (0.5, 0.9, 0.99):
-        p = predicted_pstar(stats, threshold)
-        assert predicted_accuracy(stats, p) >= threshold > predicted_accuracy(stats, 0.999 * p)
-    assert predicted_pstar(stats, 0.9) <= predicted_pstar(stats, 0.99)
+        p = predicted_pstar(stats, threshold, model=model)
+        assert predicted_accuracy(stats, p, model=model) >= threshold > predicted_accuracy(stats, 0.999 * p, model=model)
+    assert predicted_pstar(stats, 0.9, model=model) <= predicted_pstar(stats, 0.99, model=model)
     assert np.all(required_occurrences(stats) > 8)
     with pytest.raises(ValueError, match="threshold"):
         predicted_pstar(stats, 1.5)
@@ -118,6 +119,11 @@ def test_the_choice_model_is_where_its_accuracy_crosses():
     assert predicted_pstar(stats, 0.9, model="choice", search=False) == pytest.approx(CHOICE_FLOOR / stats.occurrences.min())
     pstars = predict_pstars(16, 6, 2, 3, (0.9,), [0], model="choice")
     assert pstars.shape == (1, 1) and pstars[0, 0] == predicted_pstar(stats, 0.9, model="choice")
+    # spread 0 is the plain chain: it never errs in its choice, so it predicts no more than the greedy choice
+    assert predicted_pstar(stats, 0.9, spread=0.0) < predicted_pstar(stats, 0.9)
+    assert predicted_pstar(stats, 0.9, model="rows", spread=CHOICE_SPREAD) > predicted_pstar(stats, 0.9, model="rows")
+    with pytest.raises(ValueError, match="spread"):
+        predicted_pstar(stats, 0.9, spread=-1.0)
     with pytest.raises(ValueError, match="model"):
         predicted_pstar(stats, 0.9, model="token")
     with pytest.raises(ValueError, match="model"):
@@ -127,12 +133,14 @@ def test_the_choice_model_is_where_its_accuracy_crosses():
 # ------------------------------------------------------- the prediction tuple by tuple (skewed rules)
 
 
-def test_tuple_pstar_equals_predicted_pstar_under_uniform_rules():
+@pytest.mark.parametrize("model", MODELS)
+def test_tuple_pstar_equals_predicted_pstar_under_uniform_rules(model):
     rhm = RHM(16, 3, 2, 3, seed=0)
     for level in (1, 2):
         assert np.allclose(tuple_occurrences(rhm, level), level_statistics(rhm, level).occurrences[:, None])
         for threshold in (0.5, 0.9, 0.99):
-            assert tuple_pstar(rhm, level, threshold) == pytest.approx(predicted_pstar(level_statistics(rhm, level), threshold))
+            assert tuple_pstar(rhm, level, threshold, model=model) == pytest.approx(
+                predicted_pstar(level_statistics(rhm, level), threshold, model=model))
 
 
 def test_tuple_occurrences_follow_the_production_law():
@@ -144,33 +152,38 @@ def test_tuple_occurrences_follow_the_production_law():
     assert w.sum() == pytest.approx(rhm.n_positions(1))
 
 
-def test_tuple_pstar_is_where_the_tuple_accuracy_crosses():
+@pytest.mark.parametrize("model", MODELS)
+def test_tuple_pstar_is_where_the_tuple_accuracy_crosses(model):
     rhm = RHM(16, 3, 2, 3, seed=0, rule_probs="zipf", zipf_a=1.0)
     w = tuple_occurrences(rhm, 2)
-    need = required_occurrences(level_statistics(rhm, 2))[:, None]
+    stats = level_statistics(rhm, 2)
+    need, spread = (required_occurrences(stats)[:, None], 0.0) if model == "rows" else (CHOICE_FLOOR, CHOICE_SPREAD)
 
-    def accuracy(P):  # brute force: every tuple below its required occurrences costs 0.75 of its share; then the search
-        return 1 - 0.75 * (w * (P * w < need)).sum() / w.sum() - search_loss(level_statistics(rhm, 2), P)
+    def accuracy(P):  # brute force: every tuple below the occurrences it needs costs 0.75 of its share; then the search
+        return 1 - 0.75 * (w * (P * w < need)).sum() / w.sum() - search_loss(stats, P, spread=spread)
 
     for threshold in (0.5, 0.9, 0.99):
-        p = tuple_pstar(rhm, 2, threshold)
+        p = tuple_pstar(rhm, 2, threshold, model=model)
         assert accuracy(p) >= threshold > accuracy(0.999 * p)
 
 
 def test_search_term_makes_exact_recovery_grow_with_v():
     # With the search term the cost of accuracy 0.99 relative to 0.9 grows with v (Chapter 3); without it,
     # a predicted P* would be the row-noise one, which the search term can only raise.
-    def ratio(v):
+    def ratio(v, model):
         stats = [level_statistics(RHM(v, 3, 2, 3, seed=seed), 2) for seed in range(3)]
-        return np.median([predicted_pstar(st, 0.99) / predicted_pstar(st, 0.9) for st in stats])
+        return np.median([predicted_pstar(st, 0.99, model=model) / predicted_pstar(st, 0.9, model=model) for st in stats])
 
-    assert ratio(64) > 1.5 * ratio(16)
+    for model in MODELS:
+        assert ratio(64, model) > 1.5 * ratio(16, model)
     stats = level_statistics(RHM(64, 3, 2, 3, seed=0), 2)
-    p = predicted_pstar(stats, 0.99)
+    p = predicted_pstar(stats, 0.99, model="rows")
     assert search_loss(stats, 0.999 * p) > 0
     assert np.all(p * stats.occurrences >= required_occurrences(stats))  # past the row noise, held back by the search
-    rows_only = predicted_pstar(stats, 0.99, search=False)
-    assert rows_only < p and predicted_accuracy(stats, rows_only, search=False) >= 0.99 > predicted_accuracy(stats, rows_only)
+    rows_only = predicted_pstar(stats, 0.99, search=False, model="rows")
+    assert rows_only < p
+    assert predicted_accuracy(stats, rows_only, search=False, model="rows") >= 0.99 > predicted_accuracy(
+        stats, rows_only, model="rows")
 
 
 def test_skewed_rules_cost_more_for_exact_recovery():
