@@ -78,7 +78,7 @@ def cluster_rows(counts: np.ndarray, n_clusters: int, seed: int, method: str = "
     When at most ``n_clusters`` rows were seen, each gets its own cluster.
     Returns an int64 array of shape ``(n_rows,)``.
     """
-    seen, totals, features = _distributions(counts)
+    seen, totals, features = row_distributions(counts)
     assignment = np.full(counts.shape[0], -1, dtype=np.int64)
     if seen.size <= n_clusters:
         assignment[seen] = np.arange(seen.size)
@@ -122,8 +122,13 @@ def _spectral(features: np.ndarray, weights: np.ndarray, k: int, n_init: int, se
     return _kmeans(embedding, weights, k, n_init, seed).labels_
 
 
-def _distributions(counts: np.ndarray):
-    """The seen rows of ``counts``: their indices, totals and normalised, column-trimmed distributions."""
+def row_distributions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The seen rows of ``counts`` (shape ``(n_rows, n_values)``), as k-means reads them.
+
+    Returns their indices, shape ``(k,)``, their totals, shape ``(k,)``, and
+    their normalised distributions over the values that any row has seen,
+    shape ``(k, n_seen_values)``; ``k`` is the number of rows with a nonzero total.
+    """
     totals = counts.sum(axis=1)
     seen = np.flatnonzero(totals)
     rows = counts[seen]
@@ -143,7 +148,7 @@ def estimate_n_clusters(counts: np.ndarray, max_clusters: int, seed: int, tolera
     This works once the noise is well below the gaps, that is beyond the
     sample complexity; below it, the estimate is too small.
     """
-    _, totals, features = _distributions(counts)
+    _, totals, features = row_distributions(counts)
     n = totals.astype(float)
     purity = ((features**2).sum(axis=1) * n - 1) / np.maximum(n - 1, 1)  # unbiased ||p||^2
     noise = float(np.sum(1 - np.where(n > 1, purity, 1.0)))

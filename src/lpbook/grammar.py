@@ -47,6 +47,18 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
+def sample_seeds(seed: int) -> tuple[int, int]:
+    """The seeds of a run's training and test samples, ``(2 * seed, 2 * seed + 1)``.
+
+    Every run of the book (a sweep point, a saved network, an oracle or a
+    perturbation check) with seed ``seed`` trains on
+    ``rhm.sample(P, seed=2 * seed)`` and tests on
+    ``rhm.sample(n_test, seed=2 * seed + 1)``, so that runs of the same
+    grammar, ``P`` and seed see the same strings.
+    """
+    return 2 * seed, 2 * seed + 1
+
+
 def smallest_uint(n_values: int) -> np.dtype:
     """The smallest unsigned integer dtype that holds ``0 .. n_values - 1``."""
     return np.min_scalar_type(max(n_values - 1, 0))

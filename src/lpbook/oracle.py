@@ -27,9 +27,9 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 
 from ._validate import check_int
-from .clustering import N_INIT, _distributions, cluster_rows
+from .clustering import N_INIT, cluster_rows, row_distributions
 from .empirical import pooled_counts
-from .grammar import RHM
+from .grammar import RHM, sample_seeds
 from .metrics import class_recall, level_accuracy
 from .theory import seed_trials
 from .tree import cousin_targets
@@ -101,7 +101,7 @@ def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int 
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
     n_init = check_int("n_init", n_init, minimum=1)
     level = rhm.L - 1
-    counts = pooled_counts(rhm, rhm.sample(P, seed=2 * seed), level, cousin_targets)
+    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), level, cousin_targets)
     if init == "true centres":
         clusters = _true_centre_clusters(counts, rhm.m)
     else:
@@ -109,7 +109,7 @@ def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int 
     totals = counts.sum(axis=1)
     seen = totals > 0
     inertia = _inertia(counts[seen] / totals[seen, None], totals[seen].astype(float), clusters[seen])
-    test = rhm.sample(check_int("n_test", n_test, minimum=1), seed=2 * seed + 1)
+    test = rhm.sample(check_int("n_test", n_test, minimum=1), seed=sample_seeds(seed)[1])
     tuples = rhm.tuple_index(level, test.levels[level - 1].reshape(test.P, -1, rhm.s))
     true, learned = test.levels[level], clusters[tuples]
     recall = class_recall(true, learned)
@@ -146,8 +146,8 @@ def _top_rows(rhm: RHM, P: int, seed: int):
     if rhm.L < 2:
         raise ValueError(f"rhm.L must be >= 2, got {rhm.L}")
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
-    counts = pooled_counts(rhm, rhm.sample(P, seed=2 * seed), rhm.L - 1, cousin_targets)
-    seen, totals, X = _distributions(counts)
+    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), rhm.L - 1, cousin_targets)
+    seen, totals, X = row_distributions(counts)
     if seen.size <= rhm.v:
         raise ValueError(f"P = {P} shows {seen.size} tuples, not more than the {rhm.v} seeds: take a larger P")
     return X, totals.astype(float), seen // rhm.m

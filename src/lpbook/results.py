@@ -40,6 +40,7 @@ import lpbook
 
 from . import sweep
 from ._validate import check_int
+from .grammar import sample_seeds
 
 #: Where the committed databases live, relative to the repository root.
 RESULTS_DIR = "results"
@@ -288,16 +289,16 @@ def fit_network(settings: dict):
     """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
 
     The grammar is ``Grammar(**settings["grammar"]).rhm(seed)`` and the samples are
-    ``rhm.sample(P, seed=2 * seed)``: the training set of the sweep point of the
-    same grammar, ``P`` and seed (:func:`lpbook.sweep.run_point`), so that its
-    test set is ``rhm.sample(n_test, seed=2 * seed + 1)``.
+    the training set of the sweep point of the same grammar, ``P`` and seed
+    (:func:`lpbook.sweep.run_point`, with :func:`lpbook.grammar.sample_seeds`), so
+    that its test set is that point's.
     """
     from .learners import get
 
     grammar = sweep.Grammar(**settings["grammar"])
     rhm = grammar.rhm(settings["seed"])
     learner = get(settings["learner"])(rhm.v, rhm.s, rhm.L, seed=settings["seed"], **settings["options"])
-    train = rhm.sample(settings["P"], seed=2 * settings["seed"])
+    train = rhm.sample(settings["P"], seed=sample_seeds(settings["seed"])[0])
     return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
 
 

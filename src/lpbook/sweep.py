@@ -61,7 +61,7 @@ from tqdm import tqdm
 import lpbook
 
 from ._validate import check_int
-from .grammar import RHM, Sample
+from .grammar import RHM, Sample, sample_seeds
 from .learners import Learner, get, parameters
 from .metrics import level_accuracy
 
@@ -375,8 +375,9 @@ def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult
     """
     cls = get(point.learner) if learner is None else learner
     rhm = point.rhm()
-    train = rhm.sample(point.P, seed=2 * point.seed)
-    test = rhm.sample(point.n_test, seed=2 * point.seed + 1)
+    train_seed, test_seed = sample_seeds(point.seed)
+    train = rhm.sample(point.P, seed=train_seed)
+    test = rhm.sample(point.n_test, seed=test_seed)
     model = _make_learner(cls, point)
     start = time.perf_counter()
     model.fit(train.tokens, train.labels if cls.uses_labels else None)

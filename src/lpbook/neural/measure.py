@@ -22,7 +22,7 @@ from sklearn.cluster import KMeans
 
 from .. import bp
 from .._validate import check_int
-from ..grammar import RHM
+from ..grammar import RHM, sample_seeds
 from ..metrics import level_accuracy, synonym_share
 from ..tree import Node, descendants, siblings
 from .data2vec import Data2Vec
@@ -94,7 +94,7 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
     rhm = RHM(**grammar, seed=seed)
     model = MaskedTokenModel(rhm.v, rhm.s, rhm.L, seed=seed, **{"progress": False, **(options or {})})
     start = time.process_time()
-    model.fit(rhm.sample(P, seed=2 * seed).tokens)
+    model.fit(rhm.sample(P, seed=sample_seeds(seed)[0]).tokens)
     return measure_fitted(model, grammar, P, seed, n_test, seconds=time.process_time() - start)
 
 
@@ -110,14 +110,14 @@ def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0
     if (model.v, model.s, model.L, model.seed) != (rhm.v, rhm.s, rhm.L, seed):
         raise ValueError(f"model was built for v={model.v}, s={model.s}, L={model.L}, seed={model.seed}; "
                          f"grammar and seed give v={rhm.v}, s={rhm.s}, L={rhm.L}, seed={seed}")
-    train = rhm.sample(P, seed=2 * seed)
-    test = rhm.sample(n_test, seed=2 * seed + 1)
+    train_seed, test_seed = sample_seeds(seed)
+    train, test = rhm.sample(P, seed=train_seed), rhm.sample(n_test, seed=test_seed)
     seconds = model.curve_.seconds[-1] if seconds is None else seconds
     levels = range(1, rhm.L)
     codes = model.transform(test.tokens)
     probe = LatentProbe(rhm.v, rhm.s, rhm.L, seed=seed).fit(model.hidden_states(train.tokens[:PROBE_SAMPLES]))
     clean = score_layers(probe.transform(model.hidden_states(test.tokens)), test.levels)
-    mask = model.sample_mask(n_test, seed=2 * seed + 1)
+    mask = model.sample_mask(n_test, seed=test_seed)
     val_tokens, val_mask = model.validation_split(train.tokens)
     floors = {k: bp.bayes_masked_token_loss(rhm, test.tokens, mask, levels=k) for k in range(rhm.L + 1)}
     return MaskedTokenPoint(
