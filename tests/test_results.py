@@ -67,6 +67,21 @@ def test_provenance_names_the_command_commit_and_hardware(tmp_path):
         results.provenance(tmp_path / "other.sqlite")
 
 
+def test_how_computed_is_one_collapsed_block_per_result(tmp_path):
+    from lpbook.notebook import how_computed
+
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    assert record(first) == 0 and record(second) == 0
+    html = how_computed(first, second).data
+    assert html.startswith("<details") and "<details open" not in html and "How this was computed" in html
+    assert html.count("<pre") == 2 and "lpbook sweep --learner ilc " in html
+    assert f"lpbook {lpbook.__version__}" in html and "seconds of wall time" in html
+    with pytest.raises(ValueError, match="at least one path"):
+        how_computed()
+    with pytest.raises(FileNotFoundError, match="sidecar"):
+        how_computed(tmp_path / "other.sqlite")
+
+
 def test_committed_sweep_reads_rows_and_caption_or_says_none(tmp_path, monkeypatch):
     folder = tmp_path / "repo" / "results"
     folder.mkdir(parents=True)

@@ -146,3 +146,40 @@ def load_points(chapter: str, name: str) -> list[dict] | None:
     for row in rows:
         row["accuracy"] = {int(level): value for level, value in row["accuracy"].items()}
     return rows
+
+
+def how_computed(*paths, title: str = "How this was computed"):
+    """A collapsed block saying how the precomputed results at ``paths`` were made, for a chapter to display.
+
+    ``paths`` are committed databases or networks (``results/NAME.sqlite``,
+    ``results/networks/NAME.npz``), each with its sidecar
+    (:func:`lpbook.results.read_sidecar`). For each one the block shows the
+    command in a code block, then the commit, the hardware and the wall time.
+    Returns an :class:`IPython.display.HTML` (a ``<details>`` element, closed),
+    which the book, Jupyter and Colab all render; ``ValueError`` without paths.
+    """
+    from html import escape
+
+    from IPython.display import HTML
+
+    from . import results
+
+    if not paths:
+        raise ValueError("how_computed needs at least one path of a committed result")
+    items = []
+    for path in paths:
+        record = results.read_sidecar(path)
+        hw = record["hardware"]
+        commit = (record["git_commit"] or "outside a git checkout")[:10] + (" (with local changes)" if record["git_dirty"] else "")
+        torch_text = f", torch {hw['torch']}" if hw.get("torch") else ""
+        wall = record["wall_seconds"]
+        wall_text = f"{wall / 3600:.1f} hours" if wall >= 3600 else f"{wall / 60:.0f} minutes" if wall >= 60 else f"{wall:.0f} seconds"
+        items.append(
+            f"<p><code>{escape(Path(path).name)}</code></p>"
+            f"<pre style=\"white-space: pre-wrap\"><code>{escape(record['command'])}</code></pre>"
+            f"<p>lpbook {escape(record['version'])}, commit <code>{escape(commit)}</code>; "
+            f"{hw['cpu_count']} CPU cores ({escape(str(hw['processor']))}), accelerator: "
+            f"{escape(str(hw['accelerator'] or 'none'))}{escape(torch_text)}; "
+            f"{wall_text} of wall time, finished {escape(record['finished'][:10])}.</p>"
+        )
+    return HTML(f'<details class="lpbook-provenance"><summary>{escape(title)}</summary>{"".join(items)}</details>')
