@@ -163,3 +163,31 @@ def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
     assert seconds_per_step(grammar, {**options, "schedule": "cosine", "warmup": 300}, steps=3) > 0  # warmup > steps
     with pytest.raises(ValueError, match="steps must be >= 1"):
         seconds_per_step(grammar, options, steps=0)
+
+
+def test_measure_network_reads_both_networks_against_the_bayes_floor():
+    from lpbook import bp
+    from lpbook.neural import Data2Vec
+    from lpbook.neural.measure import measure_fitted, measure_network
+
+    grammar = dict(v=4, m=2, s=2, L=3)
+    rhm = RHM(4, 2, 2, 3, seed=1)
+    train, test = rhm.sample(200, seed=2), rhm.sample(300, seed=3)  # the sweep point's strings for seed 1
+    options = dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, n_init=1, progress=False)
+    mlm = MaskedTokenModel(4, 2, 3, seed=1, eval_every=10, **options).fit(train.tokens)
+    point = measure_network(mlm, grammar, 200, seed=1, n_test=300)
+    reference = measure_fitted(mlm, grammar, 200, seed=1, n_test=300)
+    assert (point.accuracy, point.test_loss, point.bayes_loss) == (reference.accuracy, reference.test_loss,
+                                                                   reference.bayes_loss)
+    assert point.steps == 20 and point.converged == (point.excess_loss <= bp.CONVERGED_EXCESS)
+    assert point.row() == {"L": 3, "P": 200, "seed": 1, "accuracy": point.accuracy, "excess_loss": point.excess_loss}
+    d2v = Data2Vec(4, 2, 3, seed=1, K=1, probe_steps=20, **options).fit(train.tokens)
+    probed = measure_network(d2v, grammar, 200, seed=1, n_test=300)
+    mask = d2v.sample_mask(300, seed=3)
+    assert probed.test_loss == pytest.approx(d2v.masked_token_loss(test.tokens, mask))
+    assert probed.bayes_loss == pytest.approx(bp.bayes_masked_token_loss(rhm, test.tokens, mask))
+    assert set(probed.accuracy) == {1, 2}
+    with pytest.raises(ValueError, match="model was built for"):
+        measure_network(mlm, grammar, 200, seed=2)
+    with pytest.raises(TypeError, match="MaskedTokenModel or Data2Vec"):
+        measure_network(object(), grammar, 200)

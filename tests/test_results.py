@@ -222,3 +222,17 @@ def test_every_committed_network_matches_its_sidecar(path):
     assert sidecar["command"].startswith("lpbook fit ") and f"--out results/networks/{path.name}" in sidecar["command"]
     assert not sidecar["git_dirty"], f"{path.name} was trained from uncommitted code"
     assert hasattr(learner, "readout_") or not hasattr(learner, "network_")
+
+
+def test_find_networks_filters_by_learner_grammar_and_options(tmp_path):
+    (tmp_path / "results" / "networks").mkdir(parents=True)
+    for P, n_init in ((300, 2), (200, 2), (300, 3)):
+        out = tmp_path / "results" / "networks" / f"ilc-P{P}-n{n_init}.npz"
+        assert cli.main(["fit", "--learner", "ilc", "--v", "4", "--m", "2", "--s", "2", "--L", "3", "--P", str(P),
+                         "--seed", "1", "--option", f"n_init={n_init}", "--out", str(out), "--record"]) == 0
+    found = results.find_networks(tmp_path, "ilc", v=4, m=2)
+    assert [(s["P"], s["options"]["n_init"]) for _, s in found] == [(200, 2), (300, 2), (300, 3)]
+    assert [p.name for p, _ in results.find_networks(tmp_path, "ilc", options={"n_init": 3})] == ["ilc-P300-n3.npz"]
+    assert results.find_networks(tmp_path, "ilc", v=8) == []
+    assert len(results.find_networks(tmp_path, "ilc", options={"method": "kmeans"})) == 3  # the default counts
+    assert results.find_networks(tmp_path, "ilc", options={"method": "spectral"}) == []

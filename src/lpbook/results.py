@@ -307,6 +307,32 @@ def committed_networks(root) -> list[Path]:
     return sorted((Path(root) / RESULTS_DIR / NETWORKS_DIR).glob("*.npz"))
 
 
+def find_networks(root, learner: str, options: dict | None = None, **grammar) -> list[tuple[Path, dict]]:
+    """The committed networks of ``learner`` on a grammar family, as ``(path, settings)`` sorted by ``(L, P, seed)``.
+
+    ``grammar`` narrows the family (e.g. ``v=16, m=3, s=2``); ``options``
+    keeps only the networks whose recorded options hold these values, an
+    option left out of a sidecar counting as the learner's default.
+    ``root`` is the repository (the folder holding ``results/``).
+    """
+    import inspect
+
+    from .learners import get
+
+    defaults = {name: p.default for name, p in inspect.signature(get(learner)).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    found = []
+    for path in committed_networks(root):
+        settings = read_sidecar(path)["settings"]
+        recorded = {**defaults, **settings["options"]}
+        if (settings["learner"] == learner
+                and all(settings["grammar"].get(key) == value for key, value in grammar.items())
+                and all(json.loads(json.dumps(recorded.get(key))) == json.loads(json.dumps(value))
+                        for key, value in (options or {}).items())):
+            found.append((path, settings))
+    return sorted(found, key=lambda item: (item[1]["grammar"]["L"], item[1]["P"], item[1]["seed"]))
+
+
 def check_network(path):
     """Load the learner saved at ``path`` and check it against its sidecar; return it.
 

@@ -135,6 +135,79 @@ def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0
     )
 
 
+@dataclass(frozen=True)
+class NetworkPoint:
+    """What :func:`measure_network` measured of one fitted network at ``(L, P, seed)``.
+
+    Attributes
+    ----------
+    L, P, seed : int
+    accuracy : dict[int, float]
+        Held-out accuracy of each level ``1..L-1`` read by the network's own
+        readout (its ``transform``, candidate chosen without labels).
+    test_loss, bayes_loss : float
+        The network's masked-token cross-entropy on the test strings (for
+        data2vec, its token probe's), and the Bayes-optimal one on the same
+        strings and masks, in nats per hidden token.
+    steps : int
+        Training steps run.
+    seconds : float
+        CPU seconds of the training loop (``curve_.seconds[-1]``).
+    """
+
+    L: int
+    P: int
+    seed: int
+    accuracy: dict[int, float]
+    test_loss: float
+    bayes_loss: float
+    steps: int
+    seconds: float
+
+    @property
+    def excess_loss(self) -> float:
+        """``test_loss - bayes_loss``, nats per hidden token."""
+        return self.test_loss - self.bayes_loss
+
+    @property
+    def converged(self) -> bool:
+        """Whether the excess loss is within :data:`lpbook.bp.CONVERGED_EXCESS`, the book's criterion."""
+        return self.excess_loss <= bp.CONVERGED_EXCESS
+
+    def row(self) -> dict:
+        """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.sweep.estimate_pstar`."""
+        return {"L": self.L, "P": self.P, "seed": self.seed, "accuracy": dict(self.accuracy),
+                "excess_loss": self.excess_loss}
+
+
+def measure_network(model: MaskedTokenModel | Data2Vec, grammar: dict, P: int, seed: int = 0,
+                    n_test: int = 2000) -> NetworkPoint:
+    """Measure a network fitted on the ``P`` training samples of ``RHM(**grammar, seed=seed)`` on its test samples.
+
+    The test strings are the sweep point's (:func:`lpbook.grammar.sample_seeds`),
+    their masks the learner's own scheme drawn from the same seed; for a
+    :class:`Data2Vec` the test loss is its token probe's. ``grammar`` holds
+    ``v, m, s, L`` (and optionally ``n_classes``).
+    """
+    if not isinstance(model, (MaskedTokenModel, Data2Vec)):
+        raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
+    rhm = RHM(**grammar, seed=seed)
+    if (model.v, model.s, model.L, model.seed) != (rhm.v, rhm.s, rhm.L, seed):
+        raise ValueError(f"model was built for v={model.v}, s={model.s}, L={model.L}, seed={model.seed}; "
+                         f"grammar and seed give v={rhm.v}, s={rhm.s}, L={rhm.L}, seed={seed}")
+    test_seed = sample_seeds(seed)[1]
+    test = rhm.sample(check_int("n_test", n_test, minimum=1), seed=test_seed)
+    codes = model.transform(test.tokens)
+    mask = model.sample_mask(n_test, seed=test_seed)
+    return NetworkPoint(
+        L=rhm.L, P=check_int("P", P, minimum=2), seed=seed,
+        accuracy={level: level_accuracy(test.levels[level], codes[level]) for level in range(1, rhm.L)},
+        test_loss=model.masked_token_loss(test.tokens, mask),
+        bayes_loss=bp.bayes_masked_token_loss(rhm, test.tokens, mask),
+        steps=model.curve_.steps[-1], seconds=model.curve_.seconds[-1],
+    )
+
+
 def seconds_per_step(grammar: dict, options: dict | None = None, steps: int = 30, seed: int = 0) -> float:
     """CPU seconds of one training step of :class:`MaskedTokenModel` with ``options``, measured in this process.
 
