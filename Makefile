@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NBTEST := .nbtest
 
-.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean results results-cpu results-networks results-slc results-ilc
+.PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean results results-cpu results-networks results-slc results-ilc results-depth
 
 # torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
 $(STAMP): pyproject.toml Makefile
@@ -152,6 +152,30 @@ results-networks: $(STAMP)
 		--option teacher_input=hidden --out results/networks/data2vec-hidden-v8-m2-L3-P4000-seed0.npz --record
 	$(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P 16000 --seed 0 $(D2V_MATCHED) \
 		--option teacher_input=hidden --out results/networks/data2vec-hidden-v16-m3-L3-P16000-seed0.npz --record
+
+# The depth experiment of Chapters 2, 5 and 6: every learner at L = 3 and 4 on the same grammars (v = 16, m = 3,
+# seeds 0, 1, ...) and the same strings. ILC and TokenClustering sweep the whole grid (minutes); the masked-token
+# networks are fitted at the sizes that bracket the top level's P* (seeds 0 and 1; the recipe of results-networks,
+# with twice the steps at L = 4, whose top level needs more). A rerun skips every network already saved, so the
+# target resumes after an interruption; each fit takes 5-20 minutes on one core.
+DEPTH_FAMILY := --v 16 --m 3 --s 2
+DEPTH_SWEEP := $(DEPTH_FAMILY) --L 3 4 --P 125 250 500 1000 2000 4000 8000 16000 32000 64000 128000 256000 \
+	--seeds 8 --n-test 2000 --workers 1 --record --no-progress
+MLM_DEPTH_L4 := $(subst max_steps=30000,max_steps=60000,$(MLM_LONG))
+# L, P, seed of each masked-token network, in the order they are fitted.
+DEPTH_MLM := "3 2000 0" "3 8000 0" "4 32000 0" "4 16000 0" "4 8000 0" "3 2000 1" "3 4000 1" "3 8000 1" "3 16000 1" \
+	"4 64000 1" "4 32000 1" "4 16000 1" "4 8000 1"
+
+results-depth: $(STAMP)
+	mkdir -p results/networks
+	$(BIN)/lpbook sweep --learner ilc $(DEPTH_SWEEP) --db results/ilc-depth-pair.sqlite
+	$(BIN)/lpbook sweep --learner token-clustering $(DEPTH_SWEEP) --db results/tc-depth-pair.sqlite
+	for job in $(DEPTH_MLM); do \
+		set -- $$job; out=results/networks/masked-token-v16-m3-L$$1-P$$2-seed$$3.npz; \
+		if [ $$1 = 4 ]; then recipe="$(MLM_DEPTH_L4)"; else recipe="$(MLM_LONG)"; fi; \
+		test -e $$out || $(BIN)/lpbook fit --learner masked-token $(DEPTH_FAMILY) --L $$1 --P $$2 --seed $$3 $$recipe \
+			--out $$out --record || exit 1; \
+	done
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)
