@@ -213,13 +213,14 @@ def test_check_network_finds_a_learner_that_is_not_its_sidecars(tmp_path):
         cli.main(fit_command(tmp_path / "x.npz", "--P", "1"))
 
 
-@pytest.mark.parametrize("path", committed(results.committed_networks(ROOT)), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", committed(results.committed_networks(ROOT) + results.committed_networks(ROOT, "search")),
+                         ids=lambda p: p.name)
 def test_every_committed_network_matches_its_sidecar(path):
     if importlib.util.find_spec("torch") is None and results.read_sidecar(path)["settings"]["learner"] not in available():
         pytest.skip(f"{path.name} needs torch")
     learner = results.check_network(path)
     sidecar = results.read_sidecar(path)
-    assert sidecar["command"].startswith("lpbook fit ") and f"--out results/networks/{path.name}" in sidecar["command"]
+    assert sidecar["command"].startswith("lpbook fit ") and f"--out results/{path.parent.name}/{path.name}" in sidecar["command"]
     assert not sidecar["git_dirty"], f"{path.name} was trained from uncommitted code"
     assert hasattr(learner, "readout_") or not hasattr(learner, "network_")
 
@@ -236,3 +237,6 @@ def test_find_networks_filters_by_learner_grammar_and_options(tmp_path):
     assert results.find_networks(tmp_path, "ilc", v=8) == []
     assert len(results.find_networks(tmp_path, "ilc", options={"method": "kmeans"})) == 3  # the default counts
     assert results.find_networks(tmp_path, "ilc", options={"method": "spectral"}) == []
+    assert results.find_networks(tmp_path, "ilc", folder="search") == []
+    with pytest.raises(ValueError, match="folder must be"):
+        results.committed_networks(tmp_path, "other")

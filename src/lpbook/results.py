@@ -302,18 +302,26 @@ def fit_network(settings: dict):
     return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
 
 
-def committed_networks(root) -> list[Path]:
-    """The saved learners (``*.npz``) under ``root/results/networks``, sorted."""
-    return sorted((Path(root) / RESULTS_DIR / NETWORKS_DIR).glob("*.npz"))
+#: Where the networks of a recipe search live, inside :data:`RESULTS_DIR`: kept apart from the networks the chapters show.
+SEARCH_DIR = "search"
 
 
-def find_networks(root, learner: str, options: dict | None = None, **grammar) -> list[tuple[Path, dict]]:
+def committed_networks(root, folder: str = NETWORKS_DIR) -> list[Path]:
+    """The saved learners (``*.npz``) under ``root/results/<folder>`` (:data:`NETWORKS_DIR` or :data:`SEARCH_DIR`), sorted."""
+    if folder not in (NETWORKS_DIR, SEARCH_DIR):
+        raise ValueError(f"folder must be {NETWORKS_DIR!r} or {SEARCH_DIR!r}, got {folder!r}")
+    return sorted((Path(root) / RESULTS_DIR / folder).glob("*.npz"))
+
+
+def find_networks(root, learner: str, options: dict | None = None, folder: str = NETWORKS_DIR,
+                  **grammar) -> list[tuple[Path, dict]]:
     """The committed networks of ``learner`` on a grammar family, as ``(path, settings)`` sorted by ``(L, P, seed)``.
 
     ``grammar`` narrows the family (e.g. ``v=16, m=3, s=2``); ``options``
     keeps only the networks whose recorded options hold these values, an
     option left out of a sidecar counting as the learner's default.
-    ``root`` is the repository (the folder holding ``results/``).
+    ``root`` is the repository (the folder holding ``results/``), ``folder``
+    as for :func:`committed_networks`.
     """
     import inspect
 
@@ -322,7 +330,7 @@ def find_networks(root, learner: str, options: dict | None = None, **grammar) ->
     defaults = {name: p.default for name, p in inspect.signature(get(learner)).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     found = []
-    for path in committed_networks(root):
+    for path in committed_networks(root, folder):
         settings = read_sidecar(path)["settings"]
         recorded = {**defaults, **settings["options"]}
         if (settings["learner"] == learner
