@@ -80,7 +80,7 @@ def pstar_against(ax: plt.Axes, x, series: dict, predicted: dict | None = None, 
 
 
 def depth_growth(ax: plt.Axes, series: dict, *, factors=(), networks: dict | None = None, colors: dict | None = None,
-                 fontsize: float = 11, empty: str = "nothing stored") -> dict:
+                 fontsize: float = 13, empty: str = "nothing stored") -> dict:
     """Each learner's ``P*`` over its ``P*`` at its smallest depth, against the levels added, one line per learner.
 
     ``series`` maps a label to ``(depths, pstars)``, a learner's top-level
@@ -137,8 +137,8 @@ def depth_growth(ax: plt.Axes, series: dict, *, factors=(), networks: dict | Non
     ax.tick_params(labelsize=fontsize - 1)
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(labels)), key=lambda i: labels[i] not in references)  # the learners, then the guides
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], frameon=False, fontsize=fontsize - 1.5,
-              loc="upper left")
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], frameon=False, fontsize=fontsize - 2,
+              loc="upper left", handlelength=1.6, labelspacing=0.3, borderaxespad=0.3)
     return references
 
 
