@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Screenshots of a built book, at 1280 px wide, as a reader sees it.
 #
-#   tests/screenshots.sh [HTML_DIR] [OUT_DIR]
+#   tests/screenshots.sh [HTML_DIR] [OUT_DIR] [CHAPTERS]
 #
 # HTML_DIR is a built book (default _build/html, from `jupyter-book build .`). OUT_DIR (default
-# _build/screenshots) receives, for every chapter NN_name:
+# _build/screenshots) receives, for every chapter NN_name (or those matching the glob CHAPTERS, e.g. '0[06]_*'):
 #   NN_name-first.png     the first screen, as the page opens;
 #   NN_name-figure.png    its headline figure: the first figure of a cell tagged `headline`, else the
 #                         chapter's first figure (with what follows it on one screen);
@@ -17,6 +17,7 @@
 set -euo pipefail
 html=${1:-_build/html}
 out=${2:-_build/screenshots}
+only=${3:-[0-9][0-9]_*}
 width=1280
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$browser" ]; then
@@ -57,7 +58,7 @@ PY
     echo "$4"
 }
 shopt -s nullglob
-pages=("$html"/book/[0-9][0-9]_*.html)
+pages=("$html"/book/$only.html)
 if [ ${#pages[@]} -eq 0 ]; then
     echo "no chapter pages under $html/book: build the book first" >&2
     exit 1
