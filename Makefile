@@ -43,12 +43,14 @@ notebooks: $(STAMP)
 	rm -rf $(NBTEST)
 
 # Strict build with forced execution: the notebook cache does not notice changes
-# in src/lpbook, and without -W a failing cell would still exit 0. The chapters'
+# in src/lpbook, and without -W a failing cell would still exit 0. Then the built pages are
+# checked for roles that did not render (tests/test_built_book.py). The chapters'
 # sweeps go to a fresh folder too, so every point is computed by the current library
 # (`make book` keeps them in the user's cache, so that a rerun resumes).
 book-strict: $(STAMP)
 	rm -rf _build/.jupyter_cache _build/jupyter_execute _build/sweeps
 	LPBOOK_CACHE=$(CURDIR)/_build/sweeps $(BIN)/jupyter-book build . -W -n --keep-going --all
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_built_book.py
 
 # Needs no .venv: its own venvs install from PyPI through pip's cache (PIP_CACHE_DIR).
 test-compat:

@@ -82,3 +82,40 @@ def test_pstar_points_draws_censored_points_as_bounds_only_when_asked():
     offsets = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
     assert offsets == {"net: above the grid": [[3.0, 1000.0]], "net: below the grid": [[4.0, 100.0]]}
     assert ax.get_yscale() == "log"
+
+
+def test_depth_growth_starts_every_learner_at_one_and_marks_censored_depths():
+    from lpbook.plots import depth_growth
+
+    grid = np.array([100.0, 10_000.0])
+    boot = np.full(50, 1.0)
+
+    def pstar(value, censored=None):
+        return PStar(value=value, low=value / 2, high=value * 2, censored=censored, level=1, threshold=0.9,
+                     confidence=0.95, n_seeds=3, P_grid=grid, median=np.array([0.5, 0.6]), boot=boot * value,
+                     missing=())
+
+    fig, ax = plt.subplots()
+    drawn = depth_growth(
+        ax,
+        {"flat": ([3, 4, 5], [pstar(500), pstar(510), pstar(490)]),
+         "grows": ([2, 3, 4], [pstar(np.nan, "below"), pstar(200), pstar(np.nan, "above")]),
+         "never": ([3], [pstar(np.nan, "above")])},
+        factors=(3,), networks={"network": ([3, 4], [pstar(400), pstar(1200)])})
+    assert drawn == {"flat": 3, "grows": 3, "network": 3}  # the reference is the first uncensored depth
+    lines = {bars.get_label(): bars.lines[0] for bars in ax.containers}  # each learner's joined points
+    lines.update({line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")})
+    assert list(lines["flat"].get_xdata()) == [0, 1, 2] and lines["flat"].get_ydata()[0] == 1
+    assert list(lines["network"].get_ydata()) == [1, 3] and lines["network"].get_linestyle() == "--"
+    assert list(lines["grows"].get_xdata()) == [0]  # its censored depths are not joined
+    (above,) = [c for c in ax.collections if c.get_offsets().tolist() == [[1.0, 50.0]]]  # 10,000 / 200, one level up
+    guide = lines["× 3 per level"]
+    assert np.allclose(guide.get_ydata(), 3.0 ** guide.get_xdata()) and guide.get_xdata()[-1] == 2
+    assert "flat: × 1 per level" in lines and ax.get_yscale() == "log"
+    assert ax.get_legend() is not None
+    plt.close(fig)
+
+    fig, ax = plt.subplots()
+    assert depth_growth(ax, {}, factors=(2,), empty="not stored") == {}
+    assert [t.get_text() for t in ax.texts] == ["not stored"]
+    plt.close(fig)

@@ -183,3 +183,34 @@ def how_computed(*paths, title: str = "How this was computed"):
             f"{wall_text} of wall time, finished {escape(record['finished'][:10])}.</p>"
         )
     return HTML(f'<details class="lpbook-provenance"><summary>{escape(title)}</summary>{"".join(items)}</details>')
+
+
+def stored_sweep(chapter: str, learner: str, grammar: dict, P_grid, seeds, *, db: str | None = None,
+                 options: dict | None = None) -> list[dict] | None:
+    """Another chapter's sweep of ``learner`` on ``grammar``, read from that chapter's :func:`cache_dir`; runs nothing.
+
+    ``P_grid``, ``seeds`` and ``options`` are those the chapter passed to
+    :func:`lpbook.sweep.run_sweep`; ``db`` is the database's file name
+    (default ``<learner>.sqlite``). Returns the rows, or ``None`` when the
+    folder does not hold every point (the chapter has not run with this
+    library version, or ran at another scale).
+    """
+    from .sweep import cached_sweep
+
+    if not isinstance(grammar, dict):
+        raise TypeError(f"grammar must be a dict of RHM arguments, got {type(grammar).__name__}")
+    name = db or f"{learner}.sqlite"
+    return cached_sweep(learner, [grammar], P_grid, seeds, cache_dir(chapter) / name, options=options)
+
+
+def pstars_by_depth(rows_by_depth: dict, *, root: bool = False, threshold: float = 0.9):
+    """The depths whose rows are present and the ``P*`` of each one's top level, as ``(depths, pstars)``.
+
+    ``rows_by_depth`` maps a depth ``L`` to sweep rows or ``None`` (not stored),
+    as :func:`stored_sweep` returns them. The top level is ``L - 1``, the last
+    one learned without labels, or the root ``L`` when ``root``.
+    """
+    from .sweep import estimate_pstar
+
+    depths = sorted(L for L, rows in rows_by_depth.items() if rows is not None)
+    return depths, [estimate_pstar(rows_by_depth[L], L if root else L - 1, threshold=threshold) for L in depths]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .sweep import PStar, accuracy_matrix
+from .sweep import PStar, accuracy_matrix, pstar_ratio
 
 
 def accuracy_curve(ax: plt.Axes, rows: list, level: int, *, scale: float = 1.0, band: bool = True, **style):
@@ -77,6 +77,69 @@ def pstar_against(ax: plt.Axes, x, series: dict, predicted: dict | None = None, 
         pstar_points(ax, x + shift * i, pstars, color=f"C{i}", label=label)
     for i, (label, values) in enumerate((predicted or {}).items()):
         ax.plot(x, values, f"C{i}-" if i % 2 == 0 else f"C{i}--", lw=1, label=label)
+
+
+def depth_growth(ax: plt.Axes, series: dict, *, factors=(), networks: dict | None = None, colors: dict | None = None,
+                 fontsize: float = 13, empty: str = "nothing stored") -> dict:
+    """Each learner's ``P*`` over its ``P*`` at its smallest depth, against the levels added, one line per learner.
+
+    ``series`` maps a label to ``(depths, pstars)``, a learner's top-level
+    ``P*`` (:class:`PStar`) at each depth, as
+    :func:`lpbook.notebook.pstars_by_depth` returns them. Its reference depth
+    ``L0`` is the smallest one whose ``P*`` the grid does not censor; the point
+    at depth ``L`` is ``P*(L) / P*(L0)`` at ``x = L - L0``, with the 95% interval
+    of the ratio of bootstrap draws (:func:`lpbook.sweep.pstar_ratio`), so every
+    learner starts at ``(0, 1)``, and a line joins its depths. A depth whose
+    ``P*`` is censored is drawn unjoined as an open triangle at the bound its
+    grid gives, pointing up when the ratio lies above it. A learner without
+    any uncensored ``P*`` is left out.
+
+    ``networks`` (same form as ``series``) are drawn dashed with open markers:
+    networks trained once per ``P``, whose ``P*`` has no interval over seeds.
+    ``factors`` draws grey dashed guides ``x -> f**x`` ("× f per level"),
+    beside the dotted flat line; with nothing to draw, the axes say ``empty``.
+    ``colors`` maps labels to colours (default: the cycle, in order). The
+    legend goes inside the axes, upper left. Returns ``{label: L0}`` of the
+    learners drawn.
+    """
+    references, x_max = {}, 2.0
+    entries = [(label, data, False) for label, data in series.items()]
+    entries += [(label, data, True) for label, data in (networks or {}).items()]
+    for i, (label, (depths, pstars), is_network) in enumerate(entries):
+        kept = [(L, p) for L, p in zip(depths, pstars) if p.censored is None]
+        if not kept:
+            continue
+        L0, reference = kept[0]
+        references[label] = L0
+        x_max = max(x_max, max(depths) - L0)
+        color = (colors or {}).get(label, f"C{i}")
+        x, ratio, low, high = (np.array(column, dtype=float)
+                               for column in zip(*[(L - L0, *pstar_ratio(p, reference)) for L, p in kept]))
+        low, high = np.where(np.isfinite(low), low, ratio), np.where(np.isfinite(high), high, ratio)
+        ax.errorbar(x, ratio, yerr=[ratio - low, high - ratio], fmt="o--" if is_network else "o-", color=color,
+                    mfc="none" if is_network else color, ms=6, lw=1.8, capsize=3, label=label)
+        for L, p in zip(depths, pstars):
+            if p.censored is not None and L > L0:
+                bound = (p.P_grid[-1] if p.censored == "above" else p.P_grid[0]) / reference.value
+                ax.scatter([L - L0], [bound], marker="^" if p.censored == "above" else "v", s=70,
+                           facecolors="none", edgecolors=color)
+    span = np.linspace(0, x_max, 50)
+    ax.axhline(1, color="0.45", ls=":", lw=1.2, label="flat: × 1 per level")
+    for shade, f in zip(("0.6", "0.4", "0.2"), sorted(factors)):
+        ax.plot(span, float(f) ** span, color=shade, ls="--", lw=1.2, label=f"× {f:g} per level")
+    if not references:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", fontsize=fontsize, color="0.3")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.set_xlabel(r"levels added, $L - L_0$", fontsize=fontsize)
+    ax.set_ylabel(r"$P^*(L)\,/\,P^*(L_0)$", fontsize=fontsize)
+    ax.tick_params(labelsize=fontsize - 1)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] not in references)  # the learners, then the guides
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], frameon=False, fontsize=fontsize - 2,
+              loc="upper left", handlelength=1.6, labelspacing=0.3, borderaxespad=0.3)
+    return references
 
 
 def label_accuracy_axes(ax: plt.Axes, xlabel: str, *, chance: float | None = None) -> None:

@@ -1,0 +1,39 @@
+"""lpbook.notebook's readers of other chapters' sweeps: they run nothing and say when nothing is stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from lpbook.notebook import cache_dir, pstars_by_depth, stored_sweep
+from lpbook.sweep import run_sweep
+
+
+def test_stored_sweep_reads_another_chapters_complete_sweep_and_runs_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path))
+    grammar = dict(v=8, m=2, s=2, L=3)
+    assert stored_sweep("ilc", "ilc", grammar, [64, 128], [0]) is None  # the chapter has not run
+    rows = run_sweep("ilc", [grammar], [64, 128], [0], cache_dir("ilc") / "ilc.sqlite", workers=1, progress=False)
+    assert stored_sweep("ilc", "ilc", grammar, [64, 128], [0]) == rows
+    assert stored_sweep("ilc", "ilc", grammar, [64, 256], [0]) is None  # another grid: not stored, and not run
+    assert stored_sweep("ilc", "ilc", grammar, [64, 256], [0]) is None
+    assert stored_sweep("tokens", "ilc", grammar, [64, 128], [0]) is None  # another chapter's folder
+    assert stored_sweep("ilc", "ilc", grammar, [64, 128], [0], db="other.sqlite") is None
+    with pytest.raises(TypeError, match="grammar must be a dict"):
+        stored_sweep("ilc", "ilc", (8, 2, 2, 3), [64], [0])
+
+
+def _rows(accuracies_by_P, level):
+    """Sweep-like rows of one seed whose ``level`` has the given accuracy at each P."""
+    return [{"P": P, "seed": 0, "accuracy": {level: acc}} for P, acc in accuracies_by_P.items()]
+
+
+def test_pstars_by_depth_skips_missing_depths_and_reads_the_top_or_the_root():
+    curve = {100: 0.2, 1000: 0.95}
+    series = {3: _rows(curve, 2), 4: None, 5: _rows(curve, 4)}
+    depths, pstars = pstars_by_depth(series)
+    assert depths == [3, 5] and [p.level for p in pstars] == [2, 4]
+    assert all(p.censored is None and 100 < p.value < 1000 for p in pstars)
+    depths, pstars = pstars_by_depth({3: _rows(curve, 3)}, root=True)
+    assert depths == [3] and pstars[0].level == 3 and pstars[0].censored is None
+    assert pstars_by_depth({3: _rows(curve, 2)}, threshold=0.99)[1][0].censored == "above"
+    assert pstars_by_depth({}) == ([], [])
