@@ -236,6 +236,22 @@ def test_cache_dir_is_one_folder_per_chapter(tmp_path, monkeypatch):
         cache_dir("../escape")
 
 
+def test_chapter_sweep_stores_in_the_chapter_folder_and_reads_back(tmp_path, monkeypatch):
+    from lpbook.notebook import cache_dir, chapter_sweep
+    from lpbook.sweep import load_results, log_grid
+
+    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path / "cache"))
+    grammar = dict(v=4, m=2, s=2, L=2)
+    rows = chapter_sweep("tokens", "ilc", grammar, 3.5, 64, points=3, seeds=2, workers=1)
+    db = cache_dir("tokens") / "ilc.sqlite"
+    assert sorted({r["P"] for r in rows}) == log_grid(8, 64, 3) and len(rows) == 6  # the grid starts at 8
+    assert len(load_results(db)) == 6
+    again = chapter_sweep("tokens", "ilc", grammar, 3.5, 64, points=3, seeds=2, workers=1)
+    assert [r["key"] for r in again] == [r["key"] for r in rows] and len(load_results(db)) == 6  # read, not rerun
+    chapter_sweep("tokens", "ilc", grammar, 8, 64, points=3, seeds=1, db="other.sqlite", workers=1)
+    assert (cache_dir("tokens") / "other.sqlite").exists()
+
+
 def test_saved_points_come_back_with_int_levels_and_feed_estimate_pstar(tmp_path, monkeypatch):
     from lpbook.notebook import load_points, save_points
     from lpbook.sweep import estimate_pstar

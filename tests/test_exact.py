@@ -195,3 +195,33 @@ def test_correlation_matches_samples(rhm, big):
 def test_bad_arguments(rhm, call, error, match):
     with pytest.raises(error, match=match):
         call(rhm)
+
+
+def test_synonym_distances_follow_the_noise_and_level_off_at_the_gap():
+    """Synonyms' rows differ by noise alone, non-synonyms' by the gap plus noise (Chapter 1's figure)."""
+    rhm = RHM(8, 3, 2, 3, seed=0)
+    train = rhm.sample(3000, seed=1)
+    grid = (10, 30, 100, 300, 1000, 3000)
+    d = empirical.synonym_distances(rhm, train, 1, cousin_targets, grid)
+    parents = np.repeat(np.arange(8), 3)  # the parent of tuple a*m + j
+    truth = exact.pooled_context(rhm, 1, cousin_targets)
+    assert d.gap == pytest.approx(np.median(exact.squared_gaps(truth)[parents[:, None] != parents[None, :]]))
+    # A median over the 24 pairs of synonyms of a noise whose relative spread is about sqrt(2/n) per pair:
+    # within a factor 1.5 of the expected noise once every tuple is seen tens of times (P >= 100).
+    ratio = d.synonyms[2:] / d.noise[2:]
+    assert np.all((ratio > 1 / 1.5) & (ratio < 1.5)), ratio
+    assert np.all(np.diff(d.synonyms) < 0)  # nested sets: the noise falls with P
+    # Non-synonyms: the gap plus the same noise.
+    assert (d.others[-1] - d.noise[-1]) / d.gap == pytest.approx(1, abs=0.2)
+    assert grid[0] < d.crossing() < grid[-1]
+    # The largest P is the plain computation on the whole sample.
+    counts = empirical.pooled_counts(rhm, train, 1, cousin_targets)
+    rows = counts / counts.sum(axis=1, keepdims=True)
+    same = (parents[:, None] == parents[None, :]) & ~np.eye(24, dtype=bool)
+    assert d.synonyms[-1] == pytest.approx(np.median(exact.squared_gaps(rows)[same]))
+    with pytest.raises(ValueError, match="P_grid must increase"):
+        empirical.synonym_distances(rhm, train, 1, cousin_targets, (100, 30))
+    with pytest.raises(ValueError, match="within the sample"):
+        empirical.synonym_distances(rhm, train, 1, cousin_targets, (100, 5000))
+    with pytest.raises(ValueError, match="start above the crossing"):
+        empirical.synonym_distances(rhm, train, 1, cousin_targets, (1000, 3000)).crossing()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -155,6 +156,14 @@ def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
     assert dataclasses.replace(again, seconds=point.seconds) == point and again.seconds == model.curve_.seconds[-1]
     with pytest.raises(ValueError, match="model was built for"):
         measure_fitted(model, grammar, 200, seed=2)
+    # a point kept as JSON (lpbook.notebook.save_points) comes back whole, the curve's CPU seconds included
+    from lpbook.neural.measure import MaskedTokenPoint
+
+    back = MaskedTokenPoint.from_record(json.loads(json.dumps({"L": 3, **point.to_record()})))
+    assert back == point and back.seconds == point.seconds and back.curve.seconds == point.curve.seconds
+    assert back.floors.keys() == point.floors.keys() and back.excess_loss == point.excess_loss
+    below_root = bp.masked_token_nll(rhm, test.tokens, mask, levels=2)[mask]
+    assert point.loss_noise == pytest.approx(2 * below_root.std() / np.sqrt(mask.sum())) and point.loss_noise > 0
     assert set(point.accuracy) == set(point.clean_accuracy) == set(point.choice) == {1, 2}
     assert all(0 <= a <= 1 for a in [*point.accuracy.values(), *point.clean_accuracy.values()])
     assert point.curve.steps == [10, 20] and point.seconds > 0

@@ -6,10 +6,12 @@ Counting is vectorised: a pair of symbols ``(x, y)`` becomes the single index
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._validate import check_int, check_node
-from .exact import conditional
+from .exact import conditional, pooled_context, squared_gaps
 from .grammar import RHM, Sample
 from .tree import take_positions, target_positions
 
@@ -100,3 +102,79 @@ def pooled_counts(rhm: RHM, sample: Sample, level: int, targets, *, joint: bool 
         values = sample.levels[target_level].astype(np.int64)
         n_z = rhm.alphabet_size(target_level)
     return cooccurrence(tuples, take_positions(values, slots), rhm.alphabet_size(level) * rhm.m, n_z)
+
+
+@dataclass(frozen=True)
+class SynonymDistances:
+    """How far apart the empirical context rows of tuples are, for nested training sets (:func:`synonym_distances`).
+
+    Attributes
+    ----------
+    P : np.ndarray
+        The training-set sizes, shape ``(n,)``, increasing.
+    synonyms, others : np.ndarray
+        Shape ``(n,)``: the median squared distance between the empirical
+        pooled context rows of two seen tuples with the same parent
+        (``synonyms``) and with different parents (``others``).
+    noise : np.ndarray
+        Shape ``(n,)``: the median over pairs of seen synonyms of the expected
+        squared distance of two independent empirical rows,
+        ``(1 - ||p||^2) (1/n_t + 1/n_t')``, with ``n_t`` the occurrences of
+        tuple ``t`` and ``p`` its exact row.
+    gap : float
+        The median squared distance between the exact rows of tuples with
+        different parents.
+    """
+
+    P: np.ndarray
+    synonyms: np.ndarray
+    others: np.ndarray
+    noise: np.ndarray
+    gap: float
+
+    def crossing(self) -> float:
+        """The ``P`` at which the synonyms' distance falls to the gap, interpolated in ``log P``.
+
+        ``ValueError`` when the grid does not start above the gap and end below it.
+        """
+        below = self.synonyms < self.gap
+        if below.all() or not below.any():
+            raise ValueError("the grid of P must start above the crossing and end below it")
+        i = int(np.argmax(below))
+        log_syn = np.log(self.synonyms[[i, i - 1]])
+        return float(np.exp(np.interp(np.log(self.gap), log_syn, np.log(self.P[[i, i - 1]]))))
+
+
+def synonym_distances(rhm: RHM, sample: Sample, level: int, targets, P_grid) -> SynonymDistances:
+    """Distances between the empirical context rows of synonyms and of non-synonyms, on the first ``P`` samples.
+
+    The rows are the pooled counts of :func:`pooled_counts` (tuples under
+    level-``level`` nodes, context ``targets(node, s)`` read jointly),
+    normalised, for each ``P`` of ``P_grid`` (increasing, at most
+    ``sample.P``) on the training set ``sample``'s first ``P`` rows.
+    Pairs involving a tuple not yet seen are left out. Returns a
+    :class:`SynonymDistances`.
+    """
+    P_grid = np.array([check_int("P_grid", P, minimum=1) for P in P_grid])
+    if P_grid.size == 0 or np.any(np.diff(P_grid) <= 0) or P_grid[-1] > sample.P:
+        raise ValueError(f"P_grid must increase, within the sample's {sample.P} rows, got {P_grid.tolist()}")
+    truth = pooled_context(rhm, level, targets)
+    parents = np.repeat(np.arange(rhm.alphabet_size(level)), rhm.m)  # the parent of tuple a*m + j
+    same = (parents[:, None] == parents[None, :]) & ~np.eye(parents.size, dtype=bool)
+    different = parents[:, None] != parents[None, :]
+    purity = (truth**2).sum(axis=1)  # ||p||^2 of each tuple's exact row (NaN for a tuple that never occurs)
+    synonyms, others, noise = [], [], []
+    for P in P_grid:
+        prefix = Sample(tuple(level_[:P] for level_ in sample.levels))
+        counts = pooled_counts(rhm, prefix, level, targets)
+        n = counts.sum(axis=1)
+        seen = n > 0
+        both = seen[:, None] & seen[None, :]
+        dist = squared_gaps(counts / np.maximum(n, 1)[:, None])
+        synonyms.append(np.median(dist[same & both]))
+        others.append(np.median(dist[different & both]))
+        inv_n = np.where(seen, 1 / np.maximum(n, 1), np.nan)
+        expected = (1 - purity)[:, None] * (inv_n[:, None] + inv_n[None, :])
+        noise.append(np.nanmedian(expected[same]))
+    gap = float(np.nanmedian(squared_gaps(truth)[different]))
+    return SynonymDistances(P_grid, np.array(synonyms), np.array(others), np.array(noise), gap)

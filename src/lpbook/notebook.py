@@ -118,6 +118,24 @@ def cache_dir(chapter: str) -> Path:
     return folder
 
 
+def chapter_sweep(chapter: str, learner: str, grammar: dict, low: float, high: float, *, points: int, seeds: int,
+                  db: str | None = None, **kwargs) -> list[dict]:
+    """Run, or resume, one learner on one grammar over a log grid of ``P``, in ``chapter``'s :func:`cache_dir`.
+
+    The grid is :func:`lpbook.sweep.log_grid` ``(max(int(low), 8), int(high), points)``
+    and the database ``cache_dir(chapter) / db`` (default ``<learner>.sqlite``),
+    so that a rerun, or another page asking for the same sweep, reads the
+    stored points instead of computing them. ``seeds`` and ``kwargs``
+    (``options``, ``executor``, ...) go to :func:`lpbook.sweep.run_sweep`,
+    without progress bars. Returns the sweep's rows.
+    """
+    from .sweep import log_grid, run_sweep
+
+    grid = log_grid(max(int(low), 8), int(high), points)
+    return run_sweep(learner, [grammar], grid, seeds, cache_dir(chapter) / (db or f"{learner}.sqlite"),
+                     progress=False, **kwargs)
+
+
 def save_points(chapter: str, name: str, rows: list[dict]) -> Path:
     """Keep measured points that are not sweep rows (single neural fits, say) in ``chapter``'s :func:`cache_dir`.
 

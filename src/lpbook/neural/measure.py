@@ -15,7 +15,7 @@ which its masked regression is one step of ILC (Chapter 5).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -60,6 +60,11 @@ class MaskedTokenPoint:
         for ``k = 0..L`` (the loss of the predictor that knows the rules of
         levels ``1..k`` only; ``floors[L] == bayes_loss``), on the test samples
         and on the validation samples and masks of ``curve.val_loss``.
+    loss_noise : float
+        The noise of ``test_loss`` as a mean over the test's hidden tokens:
+        two standard errors of the per-token losses of the floor below the
+        root (:func:`lpbook.bp.masked_token_nll` with ``levels = L - 1``), the
+        margin by which a loss counts as above or below a floor.
     curve : LearningCurve
     seconds : float
         CPU seconds of the fit (training and readout) in this process.
@@ -74,6 +79,7 @@ class MaskedTokenPoint:
     bayes_loss: float
     floors: dict[int, float]
     val_floors: dict[int, float]
+    loss_noise: float
     curve: LearningCurve
     seconds: float
 
@@ -81,6 +87,23 @@ class MaskedTokenPoint:
     def excess_loss(self) -> float:
         """``test_loss - bayes_loss``, nats per hidden token."""
         return self.test_loss - self.bayes_loss
+
+    def to_record(self) -> dict:
+        """The point as JSON values, for :func:`lpbook.notebook.save_points`; :meth:`from_record` reads it back.
+
+        The fields, with ``curve`` as :meth:`LearningCurve.get_state`; JSON
+        turns the integer level keys into strings.
+        """
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict) -> MaskedTokenPoint:
+        """The point that :meth:`to_record` wrote (after a JSON round trip: level keys back to int; other keys ignored)."""
+        by_level = ("accuracy", "choice", "clean_accuracy", "floors", "val_floors")
+        values = {f.name: record[f.name] for f in fields(cls)}
+        values.update({name: {int(k): v for k, v in record[name].items()} for name in by_level})
+        values["curve"] = LearningCurve.from_state(record["curve"])
+        return cls(**values)
 
 
 def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 2000, options: dict | None = None) -> MaskedTokenPoint:
@@ -120,6 +143,7 @@ def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0
     mask = model.sample_mask(n_test, seed=test_seed)
     val_tokens, val_mask = model.validation_split(train.tokens)
     floors = {k: bp.bayes_masked_token_loss(rhm, test.tokens, mask, levels=k) for k in range(rhm.L + 1)}
+    below_root = bp.masked_token_nll(rhm, test.tokens, mask, levels=rhm.L - 1)[mask]
     return MaskedTokenPoint(
         P=P,
         seed=seed,
@@ -130,6 +154,7 @@ def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0
         bayes_loss=floors[rhm.L],
         floors=floors,
         val_floors={k: bp.bayes_masked_token_loss(rhm, val_tokens, val_mask, levels=k) for k in range(rhm.L + 1)},
+        loss_noise=float(2 * below_root.std() / np.sqrt(below_root.size)),
         curve=model.curve_,
         seconds=seconds,
     )
