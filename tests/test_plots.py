@@ -119,3 +119,27 @@ def test_depth_growth_starts_every_learner_at_one_and_marks_censored_depths():
     assert depth_growth(ax, {}, factors=(2,), empty="not stored") == {}
     assert [t.get_text() for t in ax.texts] == ["not stored"]
     plt.close(fig)
+
+
+def test_level_bars_draws_one_bar_per_learner_and_level():
+    from lpbook.plots import level_bars
+
+    fig, ax = plt.subplots()
+    level_bars(ax, {"ILC": [1.0, 0.98, 0.97], "TokenClustering": [1.0, 0.6, 0.2]}, chance=0.1, colors=("C0", "C3"))
+    heights = [round(p.get_height(), 2) for p in ax.patches]
+    assert heights == [1.0, 0.98, 0.97, 1.0, 0.6, 0.2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["chance", "ILC", "TokenClustering"]
+    plt.close(fig)
+
+
+def test_pstar_against_depth_joins_each_learner_and_leaves_out_censored_points():
+    from lpbook.plots import pstar_against_depth
+
+    fig, ax = plt.subplots()
+    censored = _pstar(np.nan, np.nan, np.nan, censored="above")
+    pstar_against_depth(ax, {"ILC": ([3, 4, 5], [_pstar(100, 80, 120), _pstar(110, 90, 130), censored], "C0")},
+                        guides={"v m^3": ([3, 4, 5], [50, 50, 50], "C0")})
+    joined = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) > 1]
+    assert [list(line.get_xdata()) for line in joined] == [[3, 4]]
+    assert list(ax.get_xticks()) == [3, 4, 5] and ax.get_yscale() == "log"
+    plt.close(fig)

@@ -151,6 +151,49 @@ def label_accuracy_axes(ax: plt.Axes, xlabel: str, *, chance: float | None = Non
         ax.axhline(chance, color="0.6", ls=":", lw=1)
 
 
+def level_bars(ax: plt.Axes, accuracy: dict, *, chance: float | None = None, colors=None) -> None:
+    """Accuracy per level, one group of bars per level and one bar per learner.
+
+    ``accuracy`` maps a learner's name to its accuracies at levels 1, 2, ...
+    (one value per level, the same number for every learner); ``colors``, one
+    per learner, default ``C0, C1, ...``.
+    """
+    width = 0.8 / len(accuracy)
+    for i, (name, values) in enumerate(accuracy.items()):
+        levels = np.arange(1, len(values) + 1)
+        color = colors[i] if colors is not None else f"C{i}"
+        ax.bar(levels + (i - (len(accuracy) - 1) / 2) * width, values, width, color=color, label=name)
+    ax.set_xticks(levels)
+    ax.set_xlabel("level")
+    ax.set_ylabel("accuracy on held-out samples")
+    ax.set_ylim(0, 1.03)
+    if chance is not None:
+        ax.axhline(chance, color="0.4", ls=":", lw=1, label="chance")
+    ax.legend(loc="lower left", fontsize=8)
+
+
+def pstar_against_depth(ax: plt.Axes, series: dict, guides: dict | None = None) -> None:
+    """``P*`` of the top non-root level against the depth ``L``, one learner per series, its points joined by a line.
+
+    ``series`` maps a label to ``(depths, pstars, color)`` with one
+    :class:`PStar` per depth (censored ones are left out);
+    ``guides`` maps a label to ``(depths, values, color)``, drawn dotted
+    (a predicted scale such as ``v m^3``). The legend sits inside the axes.
+    """
+    for label, (depths, pstars, color) in series.items():
+        pstar_points(ax, depths, pstars, color=color, label=label)
+        kept = [(L, p.value) for L, p in zip(depths, pstars) if p.censored is None]
+        if len(kept) > 1:
+            ax.plot(*zip(*kept), "-", color=color, lw=1)
+    for label, (depths, values, color) in (guides or {}).items():
+        ax.plot(depths, values, ":", color=color, label=label)
+    ax.set_yscale("log")
+    ax.set_xticks(sorted({L for depths, *_ in series.values() for L in depths}))
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("P* of level L - 1 (training samples)")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+
+
 def level_curves(ax: plt.Axes, P, values: dict, *, scale: dict | None = None, label: str = "", **style) -> dict:
     """One line per level: ``values[level]`` (one value per entry of ``P``) against ``P / scale[level]``, log x.
 

@@ -91,14 +91,14 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
         ),
     },
 
-    # Chapter 3. ilc_*: ILC sweeps over m and L; tc_*: TokenClustering for the
-    # headline comparison; ctx_*: context variants; sep_*: exact separations;
-    # search_*: k-means' search against the true centres near exact recovery; seeding_*: the
-    # seeding chain against k-means++ (cases (v, m), sizes P/(v m^3), runs per grammar);
-    # pipe_*: ILC + root probe against the supervised CNN (to L = 5 at book scale: at L = 6
-    # the CNN alone took 60% of the chapter's time, at P near its P*, where it trains longest; 6 sizes
-    # per depth, not 7, after the chapter took 189 s with a competing load on a slow day; 40 depth-drift
-    # grammars, not 60, when the seeding check came in and the chapter took 182 s under load).
+    # Chapter 3 and its appendix (book/03a_kmeans). Chapter 3: ilc_*: ILC sweeps over m and L (Chapter 6
+    # reads them back with these arguments); tc_*: TokenClustering for the headline; sep_*: exact
+    # separations; single_m: single linkage; prop_*: error propagation; depth_*: the worst level against
+    # L; pipe_*: ILC + root probe against the supervised CNN (to L = 5 at book scale, where the CNN,
+    # trained longest near its P*, is most of the chapter's time); probe_labels: the root probe alone.
+    # The appendix: pred_*: the grid of the P* model; search_*: k-means' search against the true centres
+    # near exact recovery; seeding_*: the seeding chain against k-means++ (cases (v, m), sizes P/(v m^3),
+    # runs per grammar); ctx_*: the context variants.
     "ilc": {
         "smoke": dict(
             v=16, ilc_m=(2, 3), ilc_L=(3, 4), ilc_L_all_m=3, points=6, seeds=2,
