@@ -560,19 +560,21 @@ def tuple_pstar(
 
 
 def predict_pstars(
-    v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None, *, model: str = "choice"
+    v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None, *, model: str = "choice",
+    floor: float | None = None, spread: float | None = None,
 ) -> np.ndarray:
     """:func:`predicted_pstar` (of ``model``) of ILC's context at ``level`` (default ``L - 1``) for the grammars ``RHM(v, m, s, L, seed)``.
 
     Returns an array of shape ``(len(thresholds), len(seeds))``: one predicted
     ``P*`` per threshold and grammar (``inf`` where a class is never separated).
+    ``floor`` and ``spread`` replace the model's constants.
     """
     L = check_int("L", L, minimum=2)
     level = L - 1 if level is None else check_int("level", level, minimum=1)
     out = np.empty((len(thresholds), len(seeds)))
     for j, seed in enumerate(seeds):
         stats = level_statistics(RHM(v, m, s, L, seed=seed), level)
-        out[:, j] = [predicted_pstar(stats, t, model=model) for t in thresholds]
+        out[:, j] = [predicted_pstar(stats, t, floor, model=model, spread=spread) for t in thresholds]
     return out
 
 
