@@ -493,6 +493,7 @@ def test_constants_name_every_fitted_value_and_its_source():
     assert {c.value for c in fitted} == {f"{CHOICE_FLOOR:.2f}", f"{CHOICE_SPREAD:g}"}
     assert all("ilc-exponents" in c.basis or "same measurements" in c.basis for c in fitted)
     assert by_name["LOSS_PER_FAILING_CLASS"].value == "0.75" and CHOICE_FLOOR in FIT_FLOORS and CHOICE_SPREAD in FIT_SPREADS
+    assert not any("|" in field for c in CONSTANTS for field in (c.name, c.value, c.role, c.basis))  # Markdown cells
 
 
 # ------------------------------------------------------- lpbook.modelcheck: measured against predicted P*

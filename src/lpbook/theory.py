@@ -750,17 +750,17 @@ CONSTANTS = (
     Constant("median of D_best", "median", "which number of classes without a seed the search term charges",
              "by hand", "the prediction is of the median accuracy over k-means' starts, as measured P* is read off "
              "the median over seeds"),
-    Constant("best of n_init runs", "Pr(D >= d) ** n_init", "the restart that ILC keeps", "by hand",
+    Constant("best of n_init runs", "Pr(D ≥ d)^n_init", "the restart that ILC keeps", "by hand",
              "the run of lowest objective is taken to be the one with fewest classes without a seed"),
-    Constant("candidates per seed t", "2 + floor(ln k)", "how many rows each seed draws", "derived",
+    Constant("candidates per seed t", "2 + ⌊ln k⌋", "how many rows each seed draws", "derived",
              "scikit-learn's n_local_trials (a test reads its source)"),
     Constant("n_init", f"{N_INIT}", "k-means restarts", "derived", "ILC's default (lpbook.clustering.N_INIT)"),
-    Constant("masses in the draw", "2 (m - 1) noise_a; P W_a Delta_a^2 + 2 m noise_a",
+    Constant("masses in the draw", "2 (m − 1) noise_a; P W_a Δ_a² + 2 m noise_a",
              "what a seeded and a waiting class offer to k-means++'s draw", "derived",
              "mean squared distances of a class's rows to the nearest seed"),
-    Constant("shape of the spread", "noise_a sqrt(2 ||q_a||^2 + 1/n_t) sqrt((m - 2)^2 + 2)",
+    Constant("shape of the spread", "noise_a √(2 ‖q_a‖² + 1/n_t) √((m − 2)² + 2)",
              "a seeded candidate's gain fluctuation, before c", "derived",
-             "the multinomial and count fluctuation of a row's noise over its own row, its seed's and m - 2 "
+             "the multinomial and count fluctuation of a row's noise over its own row, its seed's and m − 2 "
              "class-mates'; the terms are neither Gaussian nor independent, hence the fitted c"),
     Constant("twins (zero gap)", "lost at every P", "a class whose context equals another's", "derived",
              "no data separates identical contexts"),
