@@ -139,7 +139,7 @@ def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str, targ
     return rows
 
 
-def _top_rows(rhm: RHM, P: int, seed: int):
+def _top_rows(rhm: RHM, P: int, seed: int, targets=cousin_targets):
     """The seen rows of the top step on ``rhm.sample(P, seed=2*seed)``: ``(X, weights, classes)``, shapes ``(n, D), (n,), (n,)``.
 
     ``X`` holds the rows' empirical contexts, ``weights`` their counts and
@@ -150,24 +150,24 @@ def _top_rows(rhm: RHM, P: int, seed: int):
     if rhm.L < 2:
         raise ValueError(f"rhm.L must be >= 2, got {rhm.L}")
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
-    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), rhm.L - 1, cousin_targets)
+    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), rhm.L - 1, targets)
     seen, totals, X = row_distributions(counts)
     if seen.size <= rhm.v:
         raise ValueError(f"P = {P} shows {seen.size} tuples, not more than the {rhm.v} seeds: take a larger P")
     return X, totals.astype(float), seen // rhm.m
 
 
-def unseeded_classes(rhm: RHM, P: int, n_runs: int, *, seed: int = 0) -> np.ndarray:
+def unseeded_classes(rhm: RHM, P: int, n_runs: int, *, seed: int = 0, targets=cousin_targets) -> np.ndarray:
     """Classes without a seed after each of ``n_runs`` k-means++ seedings of the top step's rows, shape ``(n_runs,)``.
 
     The rows are those of :func:`top_step_outcome` (the true level-``(L-2)``
     symbols of ``rhm.sample(P, seed=2*seed)``), weighted by their counts as
     ILC weights them, with ``rhm.v`` seeds (scikit-learn's ``kmeans_plusplus``);
     run ``i`` uses ``random_state=seed + i``. A class counts when none of its
-    seen tuples is a seed.
+    seen tuples is a seed. ``targets`` chooses the context, as in :func:`top_step_outcome`.
     """
     n_runs = check_int("n_runs", n_runs, minimum=1)
-    X, weights, classes = _top_rows(rhm, P, seed)
+    X, weights, classes = _top_rows(rhm, P, seed, targets)
     present = np.unique(classes).size
     return np.array([present - np.unique(classes[kmeans_plusplus(X, rhm.v, sample_weight=weights,
                                                                   random_state=seed + i)[1]]).size
