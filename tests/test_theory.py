@@ -534,3 +534,15 @@ def test_pstar_test_compares_with_the_median_prediction_and_fits():
     with pytest.raises(TypeError, match="MeasuredPoint"):
         PStarTest([object()])
     assert isinstance(points[0], MeasuredPoint)
+
+
+def test_the_top_step_takes_tokenclusterings_context():
+    # With the token context of the cousin subtree, the top step on the true level-1 symbols recovers the level
+    # once P is large, fails at small P, and k-means++ leaves classes without a seed there as with ILC's context.
+    from lpbook.tree import token_targets
+
+    rhm = RHM(8, 2, 2, 3, seed=0)
+    assert top_step_accuracy(rhm, 20000, "k-means++", targets=token_targets) > 0.99
+    assert top_step_accuracy(rhm, 40, "k-means++", targets=token_targets) < 0.9
+    assert unseeded_classes(rhm, 60, 10, targets=token_targets).mean() > 0
+    assert unseeded_classes(rhm, 20000, 10, targets=token_targets).mean() < 1
