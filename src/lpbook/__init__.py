@@ -11,7 +11,7 @@ from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
 :mod:`lpbook.sweep` (sample-complexity sweeps and the command line), :mod:`lpbook.ilc` (iterative latent clustering),
 :mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.theory` (predictions of the
 signal-against-noise theory from exact statistics), :mod:`lpbook.perturb` (error propagation
-between levels), :mod:`lpbook.oracle` (the clustering step started from the true centres), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter sets of the chapters).
+between levels), :mod:`lpbook.oracle` (the clustering step started from the true centres), :mod:`lpbook.modelcheck` (the predicted P* fitted and tested against sweeps), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter sets of the chapters).
 """
 
 from .baselines import SupervisedClustering, TokenClustering

@@ -83,11 +83,14 @@ def _inertia(X: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum(weights * ((X - centres[labels]) ** 2).sum(axis=1)))
 
 
-def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int = N_INIT, n_test: int = 2000) -> StepOutcome:
+def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int = N_INIT, n_test: int = 2000,
+                     targets=cousin_targets) -> StepOutcome:
     """The :class:`StepOutcome` of one clustering step at level ``L - 1`` on the true level-``(L - 2)`` symbols of ``P`` samples.
 
     ``init`` is ``"k-means++"`` (ILC's clustering, :func:`lpbook.clustering.cluster_rows`
     with ``n_init`` restarts) or ``"true centres"`` (``n_init`` is then unused).
+    ``targets`` chooses the context (ILC's cousin tuples by default;
+    :func:`lpbook.tree.token_targets` for TokenClustering's).
     Training samples are ``rhm.sample(P, seed=2*seed)``; the scores are taken on
     ``n_test`` held-out samples (``seed=2*seed + 1``), where a tuple never seen
     in training counts as wrong.
@@ -101,7 +104,7 @@ def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int 
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
     n_init = check_int("n_init", n_init, minimum=1)
     level = rhm.L - 1
-    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), level, cousin_targets)
+    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), level, targets)
     if init == "true centres":
         clusters = _true_centre_clusters(counts, rhm.m)
     else:
@@ -116,12 +119,12 @@ def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int 
     return StepOutcome(level_accuracy(true, learned), inertia, int(np.sum(recall[np.isfinite(recall)] < 0.5)))
 
 
-def top_step_accuracy(rhm: RHM, P: int, init: str, *, seed: int = 0, n_test: int = 2000) -> float:
+def top_step_accuracy(rhm: RHM, P: int, init: str, *, seed: int = 0, n_test: int = 2000, targets=cousin_targets) -> float:
     """The accuracy of :func:`top_step_outcome` (ILC's ten restarts for ``"k-means++"``)."""
-    return top_step_outcome(rhm, P, init, seed=seed, n_test=n_test).accuracy
+    return top_step_outcome(rhm, P, init, seed=seed, n_test=n_test, targets=targets).accuracy
 
 
-def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str) -> list[dict]:
+def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str, targets=cousin_targets) -> list[dict]:
     """:func:`top_step_accuracy` over ``P_grid`` and ``seeds`` (grammar ``RHM(v, m, s, L, seed)``), as sweep rows.
 
     Each row is ``{"P", "seed", "accuracy": {L - 1: accuracy}}``, the form
@@ -130,12 +133,13 @@ def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str) -> l
     rows = []
     for seed in seeds:
         rhm = RHM(v, m, s, L, seed=seed)
-        rows += [{"P": int(P), "seed": seed, "accuracy": {L - 1: top_step_accuracy(rhm, int(P), init, seed=seed)}}
+        rows += [{"P": int(P), "seed": seed,
+                  "accuracy": {L - 1: top_step_accuracy(rhm, int(P), init, seed=seed, targets=targets)}}
                  for P in P_grid]
     return rows
 
 
-def _top_rows(rhm: RHM, P: int, seed: int):
+def _top_rows(rhm: RHM, P: int, seed: int, targets=cousin_targets):
     """The seen rows of the top step on ``rhm.sample(P, seed=2*seed)``: ``(X, weights, classes)``, shapes ``(n, D), (n,), (n,)``.
 
     ``X`` holds the rows' empirical contexts, ``weights`` their counts and
@@ -146,24 +150,24 @@ def _top_rows(rhm: RHM, P: int, seed: int):
     if rhm.L < 2:
         raise ValueError(f"rhm.L must be >= 2, got {rhm.L}")
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
-    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), rhm.L - 1, cousin_targets)
+    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), rhm.L - 1, targets)
     seen, totals, X = row_distributions(counts)
     if seen.size <= rhm.v:
         raise ValueError(f"P = {P} shows {seen.size} tuples, not more than the {rhm.v} seeds: take a larger P")
     return X, totals.astype(float), seen // rhm.m
 
 
-def unseeded_classes(rhm: RHM, P: int, n_runs: int, *, seed: int = 0) -> np.ndarray:
+def unseeded_classes(rhm: RHM, P: int, n_runs: int, *, seed: int = 0, targets=cousin_targets) -> np.ndarray:
     """Classes without a seed after each of ``n_runs`` k-means++ seedings of the top step's rows, shape ``(n_runs,)``.
 
     The rows are those of :func:`top_step_outcome` (the true level-``(L-2)``
     symbols of ``rhm.sample(P, seed=2*seed)``), weighted by their counts as
     ILC weights them, with ``rhm.v`` seeds (scikit-learn's ``kmeans_plusplus``);
     run ``i`` uses ``random_state=seed + i``. A class counts when none of its
-    seen tuples is a seed.
+    seen tuples is a seed. ``targets`` chooses the context, as in :func:`top_step_outcome`.
     """
     n_runs = check_int("n_runs", n_runs, minimum=1)
-    X, weights, classes = _top_rows(rhm, P, seed)
+    X, weights, classes = _top_rows(rhm, P, seed, targets)
     present = np.unique(classes).size
     return np.array([present - np.unique(classes[kmeans_plusplus(X, rhm.v, sample_weight=weights,
                                                                   random_state=seed + i)[1]]).size

@@ -14,7 +14,11 @@ statistics of sampled grammars (:mod:`lpbook.exact`) and with learners.
   a floor plus k-means++'s greedy choice (``model="choice"``, the default),
   or the row-noise rule plus the plain chain (``model="rows"``);
 - :func:`tuple_pstar`: the same prediction tuple by tuple, for skewed
-  production laws (Chapter 6, "Robustness").
+  production laws (Chapter 6, "Robustness");
+- :func:`choice_pstars` and :func:`fit_choice`: the greedy-choice model's
+  ``P*`` over a grid of its two fitted constants, and their least-squares
+  fit to measured ``P*`` (:mod:`lpbook.modelcheck` applies it to sweeps);
+- :data:`CONSTANTS`: every constant of the prediction, with its source.
 """
 
 from __future__ import annotations
@@ -136,6 +140,15 @@ class LevelStatistics:
         return off.min(axis=1)
 
     @property
+    def separable(self) -> np.ndarray:
+        """Boolean, shape ``(n,)``: whether parent ``a``'s pooled context differs from every other's.
+
+        ``False`` for a *twin*, a parent whose nearest gap is zero (below
+        :data:`ZERO_GAP`): no amount of data separates it from its twin.
+        """
+        return self.nearest_gap > ZERO_GAP
+
+    @property
     def weights(self) -> np.ndarray:
         """The share of the level's nodes held by each parent, shape ``(n,)``, summing to 1."""
         return self.occurrences / self.occurrences.sum()
@@ -160,6 +173,9 @@ def level_statistics(
     return LevelStatistics(rhm.m, slots, per_parent[used] / rhm.m, (q**2).sum(axis=1), exact.squared_gaps(q), rhm.v)
 
 
+#: A nearest gap at or below this is zero: the parent is a twin (:attr:`LevelStatistics.separable`).
+#: Pooled gaps of distinct contexts are of order ``m**-2``, far above it; identical ones come out exactly 0.
+ZERO_GAP = 1e-12
 #: The floor of the row-noise model (``model="rows"``): occurrences per tuple
 #: that k-means needs even when noise is far below the gaps (its v*m term).
 #: Set by hand once, from ILC sweeps at v = 64 (L = 3, m = 2 to 12, 10 seeds),
@@ -178,11 +194,11 @@ def required_occurrences(stats: LevelStatistics, floor: float = FLOOR_OCCURRENCE
     an empirical context whose squared noise has mean ``noise_a / n``
     (:attr:`LevelStatistics.noise`). k-means starts from single rows (its seeds and first
     assignments), which point to their class only once that noise is below
-    the gap to the nearest other class. ``inf`` for a parent with a zero gap:
-    no amount of data separates it.
+    the gap to the nearest other class. ``inf`` for a twin, a parent of zero
+    gap (:attr:`LevelStatistics.separable`): no amount of data separates it.
     """
     with np.errstate(divide="ignore"):
-        return floor + stats.noise / stats.nearest_gap
+        return np.where(stats.separable, floor + stats.noise / stats.nearest_gap, np.inf)
 
 
 def seed_trials(n_clusters: int) -> int:
@@ -193,18 +209,15 @@ def seed_trials(n_clusters: int) -> int:
     return 2 + int(np.log(check_int("n_clusters", n_clusters, minimum=1)))
 
 
-#: The spread of the greedy choice (:func:`seeding_misses` with ``spread``), in
-#: units of a row's noise fluctuation: ours, set by hand once. The mean numbers
-#: of classes that k-means++ leaves without a seed in Chapter 3's check table
-#: (v = 16 and 64, m = 3 and 12, P = v m^3 / 2 to 8 v m^3) are fitted within
-#: 0.74 to 1.23 by any value from 3 to 4 (least squares in log: 3.6 to 3.8);
-#: of those, 4 fits ILC's P* on the committed sweep best.
-CHOICE_SPREAD = 4.0
-#: The floor of the choice model (occurrences per tuple), the only other cost
-#: it charges: ours, set by hand once, on the committed ILC sweep of Chapter 3
-#: (``results/ilc-exponents``), and kept fixed (12 to 16 predict the same P*
-#: there at m >= 3).
-CHOICE_FLOOR = 16.0
+#: The spread ``c`` of the greedy choice (:func:`seeding_misses` with ``spread``), in
+#: units of a seeded candidate's noise fluctuation: fitted, with :data:`CHOICE_FLOOR`,
+#: by :func:`fit_choice` on ILC's measured P* of ``results/ilc-exponents`` (v = 16, 32
+#: and 64, m = 2 to 12, L = 3, accuracy 0.9 and 0.99), a point of its grid.
+CHOICE_SPREAD = 4.5
+#: The floor ``n_0`` of the choice model (occurrences per tuple), the only other cost
+#: it charges: fitted with :data:`CHOICE_SPREAD` (above), ``2**(31/8)`` on the grid
+#: :data:`FIT_FLOORS`.
+CHOICE_FLOOR = 2.0 ** (31 / 8)
 #: The models of :func:`predicted_accuracy`.
 MODELS = ("choice", "rows")
 
@@ -254,28 +267,43 @@ def _double_seed(p: np.ndarray, standardised_gain: np.ndarray, trials: int) -> n
 def _seeding(stats: LevelStatistics, P, n_init: int, spread: float = 0.0):
     """The seeding chain of :func:`seeding_misses` at each ``P`` (shape ``S``).
 
-    Returns ``Pr(D_best >= d)`` for ``d = 0..n``, shape ``S + (n + 1,)``,
-    and the classes in the order they are missed (increasing uncovered mass),
-    shape ``S + (n,)``.
+    Returns ``Pr(D_best >= d)`` for ``d = 0..n'``, shape ``S + (n' + 1,)``,
+    and the separable classes in the order they are missed (increasing
+    uncovered mass, as indices into the ``n`` classes), shape ``S + (n',)``,
+    for the ``n'`` separable classes (:attr:`LevelStatistics.separable`).
+    The twins are left out of the chain: each takes a seed (the pair's one,
+    and the one k-means spends on splitting another class) and offers its
+    covered mass to the draw from the first step.
     """
-    m, n = stats.m, len(stats.purity)
-    k = stats.alphabet or n
+    m, twins = stats.m, ~stats.separable
+    index = np.flatnonzero(~twins)
+    n, k = index.size, (stats.alphabet or len(twins)) - int(twins.sum())
     P = np.asarray(P, dtype=float)[..., None]
-    gain = P * m * stats.occurrences * stats.nearest_gap  # S + (n,)
-    uncovered = gain + 2 * m * stats.noise
+    gain = P * m * stats.occurrences[index] * stats.nearest_gap[index]  # S + (n,)
+    uncovered = gain + 2 * m * stats.noise[index]
     order = np.argsort(uncovered, axis=-1, kind="stable")
-    covered = 2 * (m - 1) * stats.noise
-    # With the i classes of least uncovered mass still unseeded (i = 1..n): the mass of the seeded ones...
-    M = np.maximum(covered.sum() - np.cumsum(covered[order], axis=-1), 0)
+    covered = 2 * (m - 1) * stats.noise  # (n_all,): the mass that a seeded class offers to the draw
+    # A seeded candidate's gain fluctuates with its row's noise: its relative fluctuation (multinomial and
+    # count) and the m - 2 other rows of its class. Shape S + (n_all,).
+    candidate_sd = stats.noise * np.sqrt(2 * stats.purity + 1 / (P * stats.occurrences)) * np.sqrt((m - 2) ** 2 + 2)
+
+    def seeded_sum(x):
+        """The sum of x (shape S + (n_all,)) over the seeded classes, with the i separable classes of least
+        uncovered mass still unseeded (i = 1..n), shape S + (n,)."""
+        x = np.broadcast_to(x, P.shape[:-1] + covered.shape)
+        sep = np.take_along_axis(x[..., index], order, axis=-1)
+        return np.maximum(x.sum(axis=-1, keepdims=True) - np.cumsum(sep, axis=-1), 0)
+
+    # With the i separable classes of least uncovered mass still unseeded: the mass of the seeded ones...
+    M = seeded_sum(covered)
     # ...and the chance that a step's candidate falls in it.
     total = M + np.cumsum(np.take_along_axis(uncovered, order, axis=-1), axis=-1)
     p = np.divide(M, total, out=np.zeros_like(total), where=total > 0)
-    # The choice errs when the waiting classes' mean gain is within the spread of the candidates' own gains:
-    # a row's noise, its relative fluctuation (multinomial and count) and the m - 2 other rows of its class.
+    # The choice errs when the waiting classes' mean gain is within the spread of the seeded candidates' gains,
+    # averaged over the seeded classes in proportion to the mass by which they are drawn.
     # With spread 0 it never errs: a class is seeded twice only when no candidate is unseeded (p ** t).
     waiting_gain = np.cumsum(np.take_along_axis(gain, order, axis=-1), axis=-1) / np.arange(1, n + 1)
-    fluctuation = np.sqrt(2 * stats.purity[order] + 1 / (P * stats.occurrences[order]))
-    sd = spread * stats.noise[order] * fluctuation * np.sqrt((m - 2) ** 2 + 2)
+    sd = spread * np.divide(seeded_sum(covered * candidate_sd), M, out=np.zeros_like(M), where=M > 0)
     standardised = np.divide(waiting_gain, sd, out=np.full_like(sd, np.inf), where=sd > 0)
     double = _double_seed(p, standardised, seed_trials(k))
     dist = np.zeros(double.shape[:-1] + (n + 1,))
@@ -286,7 +314,7 @@ def _seeding(stats: LevelStatistics, P, n_init: int, spread: float = 0.0):
         step[..., :-1] += dist[..., 1:] * (1 - double)
         dist = step
     at_least = np.cumsum(dist[..., ::-1], axis=-1)[..., ::-1]  # Pr(D >= d) for one run
-    return np.clip(at_least, 0, 1) ** n_init, order
+    return np.clip(at_least, 0, 1) ** n_init, index[order]
 
 
 def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: float = 0.0) -> np.ndarray:
@@ -311,12 +339,19 @@ def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: f
       every candidate falls in seeded classes. With ``spread > 0`` (the
       greedy choice; :data:`CHOICE_SPREAD` is ours) each candidate's gain
       also has a Gaussian spread, ``spread * noise_a * sqrt(2 ||q_a||^2 + 1/n_t)
-      * sqrt((m - 2)**2 + 2)``, and a seeded candidate is kept when its gain
+      * sqrt((m - 2)**2 + 2)`` for a candidate of class ``a``, averaged over
+      the seeded classes in proportion to the mass ``2 (m - 1) noise_a`` by
+      which they are drawn, and a seeded candidate is kept when its gain
       beats that of every unseeded one drawn, whose mean is that of the
       classes still waiting;
     - classes are seeded in the order of their weight, so the unseeded ones
       are those of least ``P W_a Delta_a^2``: a Markov chain over their
       number, through the ``k`` seeds (``k`` = :attr:`LevelStatistics.alphabet`);
+    - a twin (a class of zero gap, :attr:`LevelStatistics.separable`) is
+      lost whatever the seeding, a cost that :func:`predicted_accuracy`
+      charges: the chain runs over the other classes with one seed fewer per
+      twin, and ``D`` counts only those classes (``Pr(D = d) = 0`` for
+      ``d`` above their number);
     - Lloyd's iterations keep a class without a seed merged with its nearest
       neighbour (a local optimum), and of ``n_init`` runs the one of lowest
       objective, the one with fewest misses, is kept:
@@ -324,7 +359,9 @@ def seeding_misses(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: f
     """
     n_init, spread = check_int("n_init", n_init, minimum=1), _check_spread(spread)
     at_least, _ = _seeding(stats, P, n_init, spread)
-    return at_least - np.concatenate([at_least[..., 1:], np.zeros(at_least.shape[:-1] + (1,))], axis=-1)
+    n_twins = len(stats.purity) + 1 - at_least.shape[-1]
+    at_least = np.concatenate([at_least, np.zeros(at_least.shape[:-1] + (n_twins + 1,))], axis=-1)
+    return at_least[..., :-1] - at_least[..., 1:]
 
 
 def search_loss(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: float = 0.0) -> np.ndarray:
@@ -379,6 +416,7 @@ def predicted_accuracy(
       model: parent ``a`` fails only while ``P * occurrences[a]`` is below
       ``floor`` (default :data:`CHOICE_FLOOR`), and the search term models
       k-means++'s greedy choice (``spread =`` :data:`CHOICE_SPREAD`);
+      a twin (a parent of zero gap) fails at every ``P``;
     - ``"rows"``, the *row-noise* model: parent ``a`` fails while
       ``P * occurrences[a]`` is below its :func:`required_occurrences`
       (``floor`` defaulting to :data:`FLOOR_OCCURRENCES`), a rule that stands
@@ -406,7 +444,8 @@ def _model(
     if model == "rows":
         needed, default = required_occurrences(stats, FLOOR_OCCURRENCES if floor is None else floor), 0.0
     else:
-        needed, default = np.full(len(stats.purity), float(CHOICE_FLOOR if floor is None else floor)), CHOICE_SPREAD
+        floor = float(CHOICE_FLOOR if floor is None else floor)
+        needed, default = np.where(stats.separable, floor, np.inf), CHOICE_SPREAD
     return needed, default if spread is None else _check_spread(spread)
 
 
@@ -521,17 +560,211 @@ def tuple_pstar(
 
 
 def predict_pstars(
-    v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None, *, model: str = "choice"
+    v: int, m: int, s: int, L: int, thresholds=(0.9,), seeds=range(10), level: int | None = None, *, model: str = "choice",
+    floor: float | None = None, spread: float | None = None,
 ) -> np.ndarray:
     """:func:`predicted_pstar` (of ``model``) of ILC's context at ``level`` (default ``L - 1``) for the grammars ``RHM(v, m, s, L, seed)``.
 
     Returns an array of shape ``(len(thresholds), len(seeds))``: one predicted
     ``P*`` per threshold and grammar (``inf`` where a class is never separated).
+    ``floor`` and ``spread`` replace the model's constants.
     """
     L = check_int("L", L, minimum=2)
     level = L - 1 if level is None else check_int("level", level, minimum=1)
     out = np.empty((len(thresholds), len(seeds)))
     for j, seed in enumerate(seeds):
         stats = level_statistics(RHM(v, m, s, L, seed=seed), level)
-        out[:, j] = [predicted_pstar(stats, t, model=model) for t in thresholds]
+        out[:, j] = [predicted_pstar(stats, t, floor, model=model, spread=spread) for t in thresholds]
     return out
+
+
+# ------------------------------------------------------------------ fitting the greedy-choice model's constants
+
+#: Points per doubling of the lattice of :func:`choice_pstars`: its ``P*`` lie within ``2**(1/32)``, 2.2%, of
+#: :func:`predicted_pstar`'s.
+LATTICE = 32
+
+
+def _as_grid(name: str, values, check) -> np.ndarray:
+    """``values`` (a number or a sequence) as a 1-d float array, each entry passed through ``check``."""
+    values = np.atleast_1d(np.asarray(values, dtype=object))
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty sequence of numbers")
+    return np.array([check(x) for x in values], dtype=float)
+
+
+def _check_floor(floor) -> float:
+    """``floor`` as a finite float > 0, or an error naming it."""
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.integer, np.floating)):
+        raise TypeError(f"floor must be a number, got {type(floor).__name__}")
+    if not (np.isfinite(floor) and floor > 0):
+        raise ValueError(f"floor must be finite and > 0, got {floor}")
+    return float(floor)
+
+
+def _check_threshold(threshold) -> float:
+    """``threshold`` as a float in ``(0, 1]``, or an error naming it."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    return float(threshold)
+
+
+def choice_pstars(
+    stats: LevelStatistics, thresholds=(0.9,), floors=(CHOICE_FLOOR,), spreads=(CHOICE_SPREAD,), *,
+    n_init: int = N_INIT,
+) -> np.ndarray:
+    """:func:`predicted_pstar` of the greedy-choice model for every threshold, floor and spread at once.
+
+    Returns shape ``(len(thresholds), len(floors), len(spreads))`` (scalars
+    count as length 1): the smallest point of the lattice ``2**(j / LATTICE)``
+    (integer ``j``) from which :func:`predicted_accuracy` stays at the
+    threshold or above, so within a factor ``2**(1/LATTICE)`` above
+    :func:`predicted_pstar` (``inf`` where it is ``inf``). The search term
+    does not depend on the floor, so it is computed once per spread on the
+    lattice; it is taken as 0 from the first power of two at which it is 0,
+    as it is at every larger ``P``. This is what makes a fit over a grid of
+    constants (:func:`fit_choice`) cheap.
+    """
+    thresholds = _as_grid("thresholds", thresholds, _check_threshold)
+    floors = _as_grid("floors", floors, _check_floor)
+    spreads = _as_grid("spreads", spreads, _check_spread)
+    n_init = check_int("n_init", n_init, minimum=1)
+    out = np.full((thresholds.size, floors.size, spreads.size), np.inf)
+    separable = stats.separable
+    if not separable.any():
+        return out
+    needed = np.where(separable, floors[:, None] / stats.occurrences, np.inf)  # (f, n): P at which each class passes
+    low, high = np.log2(needed.min()), np.log2(needed[:, separable].max()) + _DOUBLINGS
+    P = 2.0 ** (np.arange(np.floor(low * LATTICE), np.ceil(high * LATTICE) + 1) / LATTICE)  # (S,)
+    floor_loss = LOSS_PER_FAILING_CLASS * ((P[:, None, None] < needed) @ stats.weights)  # (S, f)
+    coarse = np.arange(0, P.size, LATTICE)
+    for k, spread in enumerate(spreads):
+        searching = np.flatnonzero(search_loss(stats, P[coarse], n_init=n_init, spread=spread) > 0)
+        end = P.size if searching.size == 0 or searching[-1] == coarse.size - 1 else coarse[searching[-1] + 1]
+        search = np.zeros(P.size)
+        if searching.size:
+            search[:end] = search_loss(stats, P[:end], n_init=n_init, spread=spread)
+        accuracy = 1 - floor_loss - search[:, None]  # (S, f)
+        for i, threshold in enumerate(thresholds):
+            failing = accuracy < threshold - 1e-12
+            last = P.size - 1 - np.argmax(failing[::-1], axis=0)  # the last failing lattice point, per floor
+            first_ok = np.where(failing.any(axis=0), last + 1, 0)
+            out[i, :, k] = np.where(first_ok < P.size, P[np.minimum(first_ok, P.size - 1)], np.inf)
+    return out
+
+
+@dataclass(frozen=True)
+class ChoiceFit:
+    """The floor and spread of the greedy-choice model fitted by :func:`fit_choice`.
+
+    ``floor`` and ``spread`` minimise ``objective``, shape
+    ``(len(floors), len(spreads))``: the mean over the ``n_points`` fitted
+    points of ``(log measured - log predicted)**2`` (``inf`` where a point is
+    predicted never to reach its threshold). ``rms`` is its square root at
+    the minimum, the typical factor ``exp(rms)`` between measured and
+    predicted ``P*``.
+    """
+
+    floor: float
+    spread: float
+    rms: float
+    n_points: int
+    floors: tuple
+    spreads: tuple
+    objective: np.ndarray
+
+
+#: The grids of :func:`fit_choice`: floors from 4 to 64 occurrences per tuple in steps of 2**(1/8), spreads
+#: from 0 (the plain chain) to 8 in steps of 0.5.
+FIT_FLOORS = 2.0 ** np.arange(2, 6 + 1e-9, 1 / 8)
+FIT_SPREADS = np.arange(0, 8 + 1e-9, 0.5)
+
+
+def fit_choice(predicted, measured, floors=FIT_FLOORS, spreads=FIT_SPREADS) -> ChoiceFit:
+    """Least squares in ``log P*``: the floor and spread whose predictions best match measured ``P*``.
+
+    ``predicted``, shape ``(k, len(floors), len(spreads))``: the predicted
+    ``P*`` of each of ``k`` measured points for every constant pair, from
+    :func:`choice_pstars` (the median over a point's grammars, if it has
+    several); ``measured``, shape ``(k,)``: the measured ``P*``, finite and
+    positive. The objective, the mean of ``(log measured - log
+    predicted)**2`` over the ``k`` points, is minimised over the grid; a
+    pair that predicts some point never to reach its threshold is excluded.
+    """
+    floors = _as_grid("floors", floors, _check_floor)
+    spreads = _as_grid("spreads", spreads, _check_spread)
+    predicted, measured = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    if measured.ndim != 1 or measured.size == 0 or not (np.isfinite(measured).all() and (measured > 0).all()):
+        raise ValueError("measured must be a non-empty 1-d array of finite P* > 0")
+    if predicted.shape != (measured.size, floors.size, spreads.size):
+        raise ValueError(f"predicted must have shape (len(measured), len(floors), len(spreads)) = "
+                         f"{(measured.size, floors.size, spreads.size)}, got {predicted.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = np.log(measured)[:, None, None] - np.log(predicted)
+    objective = np.where(np.isfinite(errors).all(axis=0), np.mean(errors**2, axis=0), np.inf)
+    if not np.isfinite(objective).any():
+        raise ValueError("every floor and spread of the grid predicts some point never to reach its threshold")
+    i, k = np.unravel_index(np.argmin(objective), objective.shape)
+    return ChoiceFit(float(floors[i]), float(spreads[k]), float(np.sqrt(objective[i, k])), int(measured.size),
+                     tuple(floors.tolist()), tuple(spreads.tolist()), objective)
+
+
+# ------------------------------------------------------------------ the model's constants, in one table
+
+
+@dataclass(frozen=True)
+class Constant:
+    """One constant or rule of the predicted ``P*`` (:data:`CONSTANTS`).
+
+    ``source`` is ``"fitted"`` (on measured ``P*``), ``"by hand"`` (a choice
+    argued in the model, not fitted) or ``"derived"`` (fixed by k-means,
+    scikit-learn or ILC, or by a calculation); ``basis`` says on what it was
+    fitted, or the argument behind it.
+    """
+
+    name: str
+    value: str
+    role: str
+    source: str
+    basis: str
+
+
+#: Every constant and rule that shapes :func:`predicted_pstar` of the greedy-choice model (and the row-noise
+#: model's own floor), with its source.
+CONSTANTS = (
+    Constant("floor n_0 (CHOICE_FLOOR)", f"{CHOICE_FLOOR:.2f}", "occurrences per tuple below which a class is lost",
+             "fitted", "fit_choice: least squares in log P* on results/ilc-exponents (ILC, L = 3, v = 16, 32, 64, "
+             "m = 2 to 12, accuracy 0.9 and 0.99), jointly with the spread"),
+    Constant("spread c (CHOICE_SPREAD)", f"{CHOICE_SPREAD:g}",
+             "the greedy choice's spread, in units of a seeded candidate's noise fluctuation", "fitted",
+             "jointly with the floor, on the same measurements"),
+    Constant("LOSS_PER_FAILING_CLASS", f"{LOSS_PER_FAILING_CLASS:g}",
+             "accuracy lost per class below its floor (or a twin), in units of its weight", "by hand",
+             "a lost class merges with its nearest neighbour and k-means spends the freed centre on splitting "
+             "another class: one class and a half per pair"),
+    Constant("cost of a class without a seed", "its weight + 0.5 / n", "accuracy lost per class that k-means++ "
+             "leaves without a seed", "by hand", "the class seeded twice in its place splits into two clusters that "
+             "compete for one label: half of a class"),
+    Constant("median of D_best", "median", "which number of classes without a seed the search term charges",
+             "by hand", "the prediction is of the median accuracy over k-means' starts, as measured P* is read off "
+             "the median over seeds"),
+    Constant("best of n_init runs", "Pr(D ≥ d)^n_init", "the restart that ILC keeps", "by hand",
+             "the run of lowest objective is taken to be the one with fewest classes without a seed"),
+    Constant("candidates per seed t", "2 + ⌊ln k⌋", "how many rows each seed draws", "derived",
+             "scikit-learn's n_local_trials (a test reads its source)"),
+    Constant("n_init", f"{N_INIT}", "k-means restarts", "derived", "ILC's default (lpbook.clustering.N_INIT)"),
+    Constant("masses in the draw", "2 (m − 1) noise_a; P W_a Δ_a² + 2 m noise_a",
+             "what a seeded and a waiting class offer to k-means++'s draw", "derived",
+             "mean squared distances of a class's rows to the nearest seed"),
+    Constant("shape of the spread", "noise_a √(2 ‖q_a‖² + 1/n_t) √((m − 2)² + 2)",
+             "a seeded candidate's gain fluctuation, before c", "derived",
+             "the multinomial and count fluctuation of a row's noise over its own row, its seed's and m − 2 "
+             "class-mates'; the terms are neither Gaussian nor independent, hence the fitted c"),
+    Constant("twins (zero gap)", "lost at every P", "a class whose context equals another's", "derived",
+             "no data separates identical contexts"),
+    Constant("FLOOR_OCCURRENCES (row-noise model)", f"{FLOOR_OCCURRENCES:g}",
+             "the row-noise model's floor (model='rows' only)", "by hand",
+             "set once on ILC sweeps at v = 64 (L = 3, m = 2 to 12, 10 seeds)"),
+)
