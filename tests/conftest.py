@@ -40,3 +40,25 @@ def assert_frequencies_match(p_hat: np.ndarray, p: np.ndarray, n, z: float = 5.0
     assert np.all(err[seen] <= tol[seen]), (
         f"frequency {p_hat[worst]:.5f} vs probability {p[worst]:.5f} at {worst}, tolerance {tol[worst]:.5f}"
     )
+
+
+def last_bar(stderr: str) -> str:
+    """What a terminal shows of the last line of ``stderr`` that is left non-blank.
+
+    Within a line, each ``\r`` returns to its start and what follows overwrites it: a bar that
+    clears itself (spaces, then ``\r``) leaves nothing, a bar that stays leaves its last frame.
+    """
+    shown = []
+    for line in stderr.split("\n"):
+        frames = [frame for frame in line.split("\r") if frame]
+        if frames and frames[-1].strip():
+            shown.append(frames[-1].strip())
+    return shown[-1] if shown else ""
+
+
+def ends_at_total(stderr: str) -> bool:
+    """Whether the last bar in ``stderr`` reads ``N/N``: it ended at its total."""
+    import re
+
+    match = re.search(r"\b(\d+)/(\d+)\b", last_bar(stderr))
+    return match is not None and match[1] == match[2]

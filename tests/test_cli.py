@@ -402,3 +402,57 @@ def test_dask_without_the_cluster_extra_exits_2(tmp_path, capsys, monkeypatch):
         "lpbook: error: sweeps on a Dask cluster need dask.distributed: pip install 'lpbook[cluster]'\n"
     )
     assert not (tmp_path / "r.sqlite").exists()
+
+
+# ------------------------------------------------------------- without torch
+#: Run before the code of a subprocess: every import of torch then fails as where torch is not installed.
+NO_TORCH = """
+import importlib.abc, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def run_without_torch(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", NO_TORCH + code], capture_output=True, text=True, timeout=120)
+
+
+def test_without_torch_neural_learners_say_how_to_install_it(tmp_path):
+    imports = ["from lpbook import SLC", "import lpbook.neural", "from lpbook.learners import get; get('masked-token')"]
+    commands = [["fit", "--learner", "slc", "--v", "4", "--m", "2", "--s", "2", "--L", "3", "--P", "10",
+                 "--out", str(tmp_path / "x.npz")],
+                sweep_args(tmp_path / "r.sqlite", "--P", "10")]
+    commands[1][commands[1].index("--learner") + 1] = "slc"
+    result = run_without_torch(
+        f"for code in {imports!r}:\n"
+        "    try:\n        exec(code)\n"
+        "    except ModuleNotFoundError as err:\n        print('import:', err.name, err)\n"
+        "from lpbook.__main__ import main\n"
+        "main(['learners'])\n"
+        f"for argv in {commands!r}:\n"
+        "    try:\n        main(argv)\n"
+        "    except SystemExit as exit:\n        print('exit:', exit.code)\n"
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    out = result.stdout.splitlines()
+    failed = [line for line in out if line.startswith("import: ")]
+    assert len(failed) == len(imports), result.stdout
+    for line, what in zip(failed, ["SLC", "lpbook.neural", "learner 'masked-token'"]):
+        assert line == f"import: torch {what} needs torch, which is not installed: pip install 'lpbook[neural]'", line
+    # lpbook learners lists them as unavailable; fit and sweep refuse them in one line
+    assert "ilc (ILC, no labels)" in out
+    for name, cls in (("data2vec", "Data2Vec"), ("masked-token", "MaskedTokenModel"), ("slc", "SLC"),
+                      ("supervised-cnn", "SupervisedCNN")):
+        assert f"{name} ({cls}): unavailable, needs torch, which is not installed: pip install 'lpbook[neural]'" in out
+    assert out[-2:] == ["exit: 2", "exit: 2"], result.stdout
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 2, result.stderr
+    for command, line in zip(("fit", "sweep"), errors):
+        assert line == (f"lpbook {command}: error: --learner 'slc' needs torch, which is not installed: "
+                        "pip install 'lpbook[neural]'"), result.stderr
+    assert not list(tmp_path.iterdir())

@@ -36,7 +36,7 @@ import lpbook
 
 from . import results, sweep
 from .grammar import RULE_PROBS
-from .learners import available, describe, get
+from .learners import NEEDS_TORCH, available, describe, get, unavailable
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
 INTERRUPTED = 130
@@ -275,6 +275,8 @@ def _run_learners(parser: argparse.ArgumentParser, args) -> None:
         print(f"{entry['name']} ({entry['cls']}, {labels})")
         for name, default in entry["options"].items():
             print(f"    --option {name}=...  (default {default!r})")
+    for name, cls in unavailable().items():
+        print(f"{name} ({cls}): unavailable, {NEEDS_TORCH}")
 
 
 def _fail(message) -> NoReturn:
@@ -337,7 +339,7 @@ def _P_grid(parser: argparse.ArgumentParser, args):
 def _check_learner(parser: argparse.ArgumentParser, name: str) -> None:
     try:
         get(name)
-    except ValueError as err:
+    except (ValueError, ModuleNotFoundError) as err:  # an unknown name, or a neural learner without torch
         parser.error(f"--{err}")
 
 

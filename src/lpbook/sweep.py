@@ -115,8 +115,8 @@ class Grammar:
 
     ``n_classes=None`` means ``v``, and is stored resolved. ``rule_probs`` is
     ``"uniform"`` (the paper's grammars, the default) or ``"zipf"``; ``zipf_a``
-    is the Zipf exponent, ``None`` for uniform laws (any value given is
-    dropped) and 1.0 by default for Zipf ones.
+    is the Zipf exponent, ``None`` for uniform laws (giving one is an error, as
+    for :class:`~lpbook.grammar.RHM`) and 1.0 by default for Zipf ones.
     """
 
     v: int
@@ -131,13 +131,12 @@ class Grammar:
         rhm = self.rhm()
         for name in ("v", "m", "s", "L", "n_classes"):
             object.__setattr__(self, name, getattr(rhm, name))
-        object.__setattr__(self, "zipf_a", None if rhm.rule_probs == "uniform" else rhm.zipf_a)
+        object.__setattr__(self, "zipf_a", rhm.zipf_a)
 
     def rhm(self, seed: int = 0) -> RHM:
         """The grammar of this shape and law drawn with ``seed``."""
-        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
         return RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, seed=seed,
-                   rule_probs=self.rule_probs, zipf_a=zipf_a)
+                   rule_probs=self.rule_probs, zipf_a=self.zipf_a)
 
     def as_dict(self) -> dict:
         """The grammar as a JSON-compatible dict, without the production law when it is uniform."""

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from ..grammar import smallest_uint
 from ..learners import Learner, register
 from .training import as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, torch_threads, train
@@ -115,7 +115,7 @@ class SupervisedCNN(Learner):
         self.stop_loss = check_float("stop_loss", stop_loss, low=0.0, closed=True)
         self.device = resolve_device(device, check_available=False)  # checked in fit
         self.threads = check_int("threads", threads, minimum=1)
-        self.progress = bool(progress)
+        self.progress = check_bool("progress", progress)
 
     @property
     def levels(self) -> tuple[int, ...]:

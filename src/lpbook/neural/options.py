@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numbers
 
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from .readout import NeighbourReadout
 from .training import check_float, resolve_device
 
@@ -49,4 +49,4 @@ def set_encoder_options(learner, *, d_model, n_layers, n_heads, mask_range, max_
     NeighbourReadout(learner.v, learner.s, learner.L, candidates=learner.candidates)  # checks the option
     learner.device = resolve_device(device, check_available=False)  # checked where the data move, in fit
     learner.threads = check_int("threads", threads, minimum=1)
-    learner.progress = bool(progress)
+    learner.progress = check_bool("progress", progress)
