@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from hypothesis import settings, strategies as st
 
@@ -62,3 +64,30 @@ def ends_at_total(stderr: str) -> bool:
 
     match = re.search(r"\b(\d+)/(\d+)\b", last_bar(stderr))
     return match is not None and match[1] == match[2]
+
+
+@contextmanager
+def read_only(folder):
+    """Make ``folder`` (a fresh, empty-or-not folder) unwritable for this process while the block runs.
+
+    Modes do not stop root, so as root the folder is made immutable (``chattr +i``) instead, and the
+    test is skipped where that is not possible.
+    """
+    import os
+    import subprocess
+
+    import pytest
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder read-only for root here (no chattr +i)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)

@@ -35,6 +35,7 @@ from typing import NoReturn
 import lpbook
 
 from . import results, sweep
+from ._files import check_writable
 from .grammar import RULE_PROBS
 from .learners import NEEDS_TORCH, available, describe, get, unavailable
 
@@ -397,7 +398,9 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "The training set is the one a sweep point of the same grammar, P and seed uses (grammar seed SEED, "
         "sample seed 2*SEED), so the point's test set (sample seed 2*SEED+1) measures the saved learner. "
-        "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar."
+        "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar. "
+        "OUT (and its sidecar) must be writable: that is checked before training. A fit keeps no checkpoint: "
+        "an interrupted one is lost, and rerunning the command fits from the start."
     )
     _add_learner_and_grammar(parser, many=False)
     parser.add_argument("--P", type=_at_least_2, required=True, help="training-set size")
@@ -419,7 +422,11 @@ def _run_fit(parser: argparse.ArgumentParser, args) -> None:
     try:
         grammar = sweep.Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
         settings = results.network_settings(args.learner, grammar, args.P, args.seed, options)
+        # before training, so that a fit is never lost for want of a place to save it
+        check_writable(args.out, f"--out {args.out!r}")
         if args.record:
+            check_writable(results.sidecar_path(args.out),
+                           f"the sidecar of --out {args.out!r}, {str(results.sidecar_path(args.out))!r},")
             results.check_sidecar_settings(args.out, settings, kind="fit", option="--out")
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
@@ -584,6 +591,12 @@ def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
         sys.exit(2)
 
 
+#: What Ctrl-C leaves behind, by command (a sweep says it itself, with its counts: see lpbook.sweep.SweepInterrupted).
+_AFTER_INTERRUPT = {
+    "fit": "the fit was not saved, and lpbook fit cannot resume one: rerun the command to fit from the start",
+}
+
+
 def main(argv=None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -591,8 +604,9 @@ def main(argv=None) -> int:
     args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args.handler(args.subparser, args)
-    except KeyboardInterrupt:
-        print("lpbook: interrupted; finished points are saved, rerun the same command to resume", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        said = _AFTER_INTERRUPT.get(args.command) or str(interrupt)
+        print(f"lpbook: interrupted: {said}" if said else "lpbook: interrupted", file=sys.stderr)
         return INTERRUPTED
     return 0
 

@@ -79,6 +79,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ._files import atomic_write
 from ._validate import check_int, check_int_array, check_range
 from .grammar import smallest_uint
 
@@ -393,7 +394,10 @@ class Learner:
             setattr(self, name, value)
 
     def save(self, path) -> None:
-        """Write this learner (class, parameters, fitted state) to the file ``path`` (see the module docstring)."""
+        """Write this learner (class, parameters, fitted state) to the file ``path`` (see the module docstring).
+
+        The file is written whole or not at all: it replaces ``path`` only once complete.
+        """
         arrays: dict[str, np.ndarray] = {}
         cls = type(self)
         header = {
@@ -405,7 +409,7 @@ class Learner:
             "list_params": sorted(name for name, value in self.get_params().items() if isinstance(value, list)),
             "state": _pack(self._fitted_state(), arrays, "the fitted state"),
         }
-        with open(os.fspath(path), "wb") as file:
+        with atomic_write(path) as file:  # an interrupted save leaves the previous file, or none
             np.savez(file, __header__=np.array(json.dumps(header)), **arrays)
 
     @classmethod
