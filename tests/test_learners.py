@@ -266,11 +266,38 @@ def test_learner_table_lists_every_learner():
     assert {"ilc", "ilc-probe", "token-clustering", "supervised-clustering"} <= set(names)
     table = {entry["name"]: entry for entry in describe()}
     assert table["ilc"]["labels"] is False and table["ilc-probe"]["labels"] is True
-    assert table["ilc"]["options"]["method"] == "kmeans"
+    assert table["ilc"]["options"]["method"]["default"] == "'kmeans'"
     assert {"n_classes", "n_labelled", "context"} <= table["supervised-clustering"]["options"].keys()
     for name in names:  # every learner of the book says which levels it returns
         options = {"progress": False} if "progress" in table[name]["options"] else {}
         assert REGISTRY[name](v=4, s=2, L=3, **options).levels, name
+
+
+def test_the_learner_table_shows_real_defaults_and_every_option_s_valid_values():
+    from lpbook.clustering import METHODS
+    from lpbook.contexts import CONTEXTS
+
+    table = {entry["name"]: entry["options"] for entry in describe()}
+    for name, options in table.items():
+        for option, shown in options.items():
+            assert shown["values"], f"{name}: option {option} lists no valid values"
+            assert shown["default"] != "null", f"{name}: option {option} shows no real default"
+    assert table["ilc"]["context"]["default"] == "'cousin_tuples'"
+    assert table["token-clustering"]["context"]["default"] == "'leaf_tuples'"
+    assert table["supervised-clustering"]["context"]["default"] == "'labels'"
+    assert table["ilc"]["n_clusters"]["default"] == "v" and table["ilc"]["max_clusters"]["default"] == "2*v"
+    assert all(repr(c) in table["ilc"]["context"]["values"] for c in CONTEXTS)
+    assert all(repr(m) in table["ilc"]["method"]["values"] for m in METHODS)
+    if "slc" in table:  # the neural learners, with torch
+        from lpbook.neural.data2vec import TEACHER_INPUTS
+        from lpbook.neural.slc import MODES
+        from lpbook.neural.training import SCHEDULES
+
+        assert all(repr(m) in table["slc"]["mode"]["values"] for m in MODES)
+        assert all(repr(t) in table["data2vec"]["teacher_input"]["values"] for t in TEACHER_INPUTS)
+        assert all(repr(s) in table["masked-token"]["schedule"]["values"] for s in SCHEDULES)
+        assert table["masked-token"]["mask_range"]["default"] == "[0.2, 0.95]"
+        assert table["supervised-cnn"]["n_classes"]["default"] == "v"
 
 
 def test_readme_table_lists_every_learner_with_its_labels_and_options():
@@ -293,6 +320,25 @@ def test_readme_table_lists_every_learner_with_its_labels_and_options():
         assert table[name]["cls"] == cls_name and table[name]["labels"] == (labels == "yes"), name
         assert listed == set(table[name]["options"]), (name, listed ^ set(table[name]["options"]))
         previous = listed
+
+
+def test_readme_says_which_levels_each_learner_returns():
+    import re
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    said = re.search(r"A learner returns codes for the levels of its `levels`: (.*?) return levels 1 to L-1 .*?; "
+                     r"(.*?) return levels 1 to L, .*?; (.*?) returns the root L only\.", readme)
+    assert said, "the README must say which levels each learner returns"
+    claimed = {}
+    for levels, names in zip(("1..L-1", "1..L", "L"), said.groups()):
+        claimed |= {name: levels for name in re.findall(r"`(\w+)`", names)}
+    returned = {}
+    for entry in describe():
+        options = {"progress": False} if "progress" in entry["options"] else {}
+        levels = REGISTRY[entry["name"]](v=4, s=2, L=3, **options).levels
+        returned[entry["cls"]] = {(1, 2): "1..L-1", (1, 2, 3): "1..L", (3,): "L"}[levels]
+    assert {name: claimed.get(name) for name in returned} == returned
 
 
 def test_load_gives_back_list_and_tuple_parameters_as_given(data, tmp_path):

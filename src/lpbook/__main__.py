@@ -118,21 +118,28 @@ _SCALE_NAMES = ("v", "m", "s", "L", "n_classes")
 
 
 def _scale(text: str):
-    """An argparse ``type``: an arithmetic expression in v, m, s, L, n_classes, as a function of a grammar."""
+    """An argparse ``type``: an arithmetic expression in v, m, s, L, n_classes, as a function of a grammar.
+
+    Its form is checked when it is parsed; it is evaluated on the sweep's own grammars only, so that an
+    error names the grammar that caused it.
+    """
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError:
         raise argparse.ArgumentTypeError(f"must be an arithmetic expression such as 'v*m**3', got {text!r}") from None
 
     def evaluate(node, grammar):
+        """The value of ``node`` for ``grammar``; with ``grammar=None``, only the check of its form."""
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](evaluate(node.left, grammar), evaluate(node.right, grammar))
+            left, right = evaluate(node.left, grammar), evaluate(node.right, grammar)
+            return None if grammar is None else _OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -evaluate(node.operand, grammar)
+            operand = evaluate(node.operand, grammar)
+            return None if grammar is None else -operand
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             return node.value
         if isinstance(node, ast.Name) and node.id in _SCALE_NAMES:
-            return getattr(grammar, node.id)
+            return None if grammar is None else getattr(grammar, node.id)
         raise argparse.ArgumentTypeError(
             f"may use numbers, + - * / ** and the names {', '.join(_SCALE_NAMES)}, got {ast.unparse(node)!r}"
         )
@@ -140,13 +147,10 @@ def _scale(text: str):
     def scale(grammar) -> float:
         try:
             return float(evaluate(tree, grammar))
-        except (ArithmeticError, argparse.ArgumentTypeError) as exc:
+        except (ArithmeticError, TypeError) as exc:  # TypeError: a complex value, such as (-1)**0.5
             raise ValueError(f"--scale {text!r} cannot be evaluated for {grammar}: {exc}") from None
 
-    try:
-        scale(sweep.Grammar(4, 2, 2, 2))  # reject bad expressions at parse time
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    evaluate(tree, None)  # reject bad expressions at parse time
     return scale
 
 
@@ -256,6 +260,8 @@ def _add_pstar(parser: argparse.ArgumentParser) -> None:
     filters.add_argument("--L", type=_at_least_1, nargs="+", help="depths")
     filters.add_argument("--n-classes", type=_at_least_1, nargs="+", help="root alphabet sizes")
     filters.add_argument("--n-test", type=_at_least_1, nargs="+", help="test-set sizes")
+    filters.add_argument("--rule-probs", choices=RULE_PROBS, nargs="+", help="production laws (uniform, zipf)")
+    filters.add_argument("--zipf-a", type=_non_negative, nargs="+", metavar="A", help="Zipf exponents")
     filters.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="keep settings whose learner option KEY equals VALUE (parsed as JSON when possible; repeatable)",
@@ -274,8 +280,8 @@ def _run_learners(parser: argparse.ArgumentParser, args) -> None:
     for entry in describe():
         labels = "needs labels" if entry["labels"] else "no labels"
         print(f"{entry['name']} ({entry['cls']}, {labels})")
-        for name, default in entry["options"].items():
-            print(f"    --option {name}=...  (default {default!r})")
+        for name, option in entry["options"].items():
+            print(f"    --option {name}=...  (default {option['default']}; {option['values']})")
     for name, cls in unavailable().items():
         print(f"{name} ({cls}): unavailable, {NEEDS_TORCH}")
 
@@ -371,18 +377,22 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
             parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
-        with _executor(args.dask) as executor:
-            rows = sweep.run_sweep(
-                args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
-                executor=executor, workers=args.workers, progress=not args.no_progress,
-            )
+        # nothing to do (every point stored): no cluster, no lock, nothing written, so a read-only folder will do
+        rows = done = sweep.cached_sweep(args.learner, grammars, P_grid, args.seeds, args.db, options=options,
+                                         n_test=args.n_test)
+        if done is None:
+            with _executor(args.dask) as executor:
+                rows = sweep.run_sweep(
+                    args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
+                    executor=executor, workers=args.workers, progress=not args.no_progress,
+                )
     except sweep.DatabaseError as exc:
         _fail(exc)
     except (ValueError, TypeError) as exc:  # checks that run before any point
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError, sqlite3.Error) as exc:
         _fail(exc)
-    if args.record:
+    if args.record and (done is None or not results.sidecar_path(args.db).exists()):
         try:
             path = results.write_sidecar(
                 args.db, args.argv, settings, source, started, time.perf_counter() - clock
@@ -475,7 +485,7 @@ def _setting_label(row: dict) -> str:
 
 def _row_filters(parser: argparse.ArgumentParser, args):
     """A predicate on rows from the filter options of ``pstar``."""
-    wanted = {name: set(values) for name in ("v", "m", "s", "L", "n_classes", "n_test")
+    wanted = {name: set(values) for name in ("v", "m", "s", "L", "n_classes", "n_test", "rule_probs", "zipf_a")
               if (values := getattr(args, name)) is not None}
     options = _parse_options(parser, args.option)
 

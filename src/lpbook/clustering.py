@@ -209,6 +209,18 @@ class ContextClustering(Learner):
     default_context: ClassVar[str] = ""
     #: The number of root classes, for learners that use labels.
     n_classes: int | None = None
+    option_values: ClassVar[dict[str, str]] = {
+        "context": "one of " + ", ".join(map(repr, CONTEXTS)),
+        "n_clusters": "an integer >= 2, or 'auto'",
+        "max_clusters": "an integer >= 2 (read with n_clusters='auto')",
+        "method": "one of " + ", ".join(map(repr, METHODS)),
+        "n_init": "an integer >= 1",
+        "progress": "true or false",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return {"context": repr(cls.default_context), "n_clusters": "v", "max_clusters": "2*v"}
 
     def __init__(
         self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=N_INIT,
@@ -385,6 +397,13 @@ class LabelledClustering(ContextClustering):
     """
 
     uses_labels = True
+    option_values: ClassVar[dict[str, str]] = {
+        "n_classes": "an integer >= 1", "n_labelled": "an integer >= 1 (the first samples' labels are read)",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return super().computed_defaults() | {"n_classes": "v", "n_labelled": "every training sample"}
 
     def __init__(self, v, s, L, seed=0, *, n_classes=None, n_labelled=None, **options):
         super().__init__(v, s, L, seed, **options)

@@ -17,9 +17,10 @@ are always checked (shape ``(P,)``, integers, ``>= 0``, and ``< n_classes``
 for learners that use them); learners whose ``uses_labels`` is false then
 ignore them, learners that use them raise when they are missing.
 
-Outputs. Codes of every level, the root included, come in the smallest
-unsigned dtype that holds the level's alphabet (:func:`lpbook.grammar.smallest_uint`,
-so uint8 up to 256 symbols), the dtype of :attr:`lpbook.grammar.Sample.levels`.
+Outputs. Codes of every level a learner returns (its :attr:`Learner.levels`;
+the root too, for those that return it) come in the smallest unsigned dtype
+that holds the level's alphabet (:func:`lpbook.grammar.smallest_uint`, so
+uint8 up to 256 symbols), the dtype of :attr:`lpbook.grammar.Sample.levels`.
 
 Seeds. ``seed`` is the book's name for what scikit-learn calls
 ``random_state``: an int ``>= 0``, and learners are deterministic given it.
@@ -297,6 +298,15 @@ class Learner:
     #: The fewest samples ``fit`` accepts: one string shows no variation between strings to learn from
     #: (and the neural learners hold out a validation split of at least one string).
     min_samples: ClassVar[int] = 2
+    #: Each option's valid values in words, for ``lpbook learners`` (:func:`describe`); a subclass
+    #: adds its own options to those of its bases.
+    option_values: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        """The defaults that ``__init__`` computes (an option whose signature default is ``None``), in
+        words such as ``"v"``, for ``lpbook learners`` (:func:`describe`). None by default."""
+        return {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -493,17 +503,41 @@ def parameters(cls: type[Learner]) -> dict:
     return params
 
 
+def _shown(default) -> str:
+    """A default as ``--option KEY=VALUE`` writes it: JSON (``true``, ``[0.2, 0.95]``), strings quoted as in Python."""
+    if isinstance(default, str):
+        return repr(default)
+    try:
+        return json.dumps(default)
+    except TypeError:
+        return repr(default)
+
+
+def option_values(cls: type[Learner]) -> dict[str, str]:
+    """The valid values of the options of learner class ``cls``, in words: its ``option_values`` and its bases'."""
+    values: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        values.update(klass.__dict__.get("option_values", {}))
+    return values
+
+
 def describe() -> list[dict]:
     """Every registered learner (see :func:`available`) as ``{name, cls, labels, options}``.
 
-    ``options`` maps each parameter other than ``v, s, L, seed`` to its default.
+    ``options`` maps each parameter other than ``v, s, L, seed`` to
+    ``{"default": text, "values": text}``: the default as it is shown (the
+    signature's default as ``--option`` reads it, JSON but for strings, which
+    are quoted as in Python; or for a default that ``__init__`` computes, its
+    :meth:`Learner.computed_defaults` text such as ``"v"``), and the valid
+    values in words (:func:`option_values`).
     """
-    return [
-        dict(
-            name=name,
-            cls=REGISTRY[name].__name__,
-            labels=REGISTRY[name].uses_labels,
-            options={k: d for k, d in parameters(REGISTRY[name]).items() if k not in _SHOWN},
-        )
-        for name in available()
-    ]
+    entries = []
+    for name in available():
+        cls = REGISTRY[name]
+        values, computed = option_values(cls), cls.computed_defaults()
+        options = {
+            key: {"default": computed.get(key, _shown(default)), "values": values.get(key, "")}
+            for key, default in parameters(cls).items() if key not in _SHOWN
+        }
+        entries.append(dict(name=name, cls=cls.__name__, labels=cls.uses_labels, options=options))
+    return entries

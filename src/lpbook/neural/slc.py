@@ -65,6 +65,7 @@ from .._validate import check_bool, check_int
 from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
 from ..tree import cousin_targets, target_positions
+from .options import ENCODER_OPTION_VALUES
 from .training import LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
 
 MODES = ("end-to-end", "local")
@@ -295,6 +296,20 @@ class SLC(Learner):
     """
 
     uses_labels = False
+    option_values = {
+        "mode": "one of " + ", ".join(map(repr, MODES)),
+        "balance": "a number >= 0",
+        "slot_specific": "true or false",
+        "restarts": "an integer >= 1",
+        "steps": "an integer >= 1",
+        "batch_size": "an integer >= 1",
+        "lr": "a number > 0",
+        "init_scale": "a number > 0",
+        "log_every": "an integer >= 1",
+        "threads": "an integer >= 1",
+        "device": ENCODER_OPTION_VALUES["device"],
+        "progress": "true or false",
+    }
 
     def __init__(
         self,
