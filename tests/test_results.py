@@ -244,6 +244,32 @@ def test_an_interrupted_fit_says_that_nothing_was_saved(tmp_path, capsys, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_fit_that_cannot_be_saved_where_asked_is_saved_elsewhere(tmp_path, capsys, monkeypatch):
+    import re
+    import shutil
+
+    from lpbook import ILC
+    from lpbook.learners import Learner
+
+    real = results.fit_network
+
+    def fit_then_lose_the_folder(settings):
+        learner = real(settings)
+        shutil.rmtree(tmp_path / "gone")  # after the check, before the save
+        return learner
+
+    (tmp_path / "gone").mkdir()
+    monkeypatch.setattr(results, "fit_network", fit_then_lose_the_folder)
+    assert exit_code(fit_command(tmp_path / "gone" / "x.npz")) == 2
+    err = capsys.readouterr().err
+    saved = re.search(r"it is saved at '([^']+)' instead", err)
+    assert saved and f"could not save the fitted ILC to {str(tmp_path / 'gone' / 'x.npz')!r}" in err, err
+    try:
+        assert isinstance(Learner.load(saved[1]), ILC)
+    finally:
+        Path(saved[1]).unlink()
+
+
 def test_save_replaces_a_file_whole_or_not_at_all(tmp_path, monkeypatch):
     import numpy as np
 

@@ -782,7 +782,7 @@ def test_a_sweep_with_nothing_to_do_needs_no_write_access(toy, tmp_path):
     folder = tmp_path / "results"
     folder.mkdir()
     db = folder / "r.sqlite"
-    first = sweep(db, workers=1)
+    first = sweep(db)
     (folder / "r.sqlite.lock").unlink()  # a database copied or checked out without its lock file
     with read_only(folder):
         again = sweep(db, executor=RefusingExecutor())

@@ -25,8 +25,10 @@ import itertools
 import json
 import math
 import operator
+import os
 import sqlite3
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -443,16 +445,38 @@ def _run_fit(parser: argparse.ArgumentParser, args) -> None:
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
         learner = results.fit_network(settings)
-        learner.save(args.out)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError) as exc:
         _fail(exc)
+    _save_fit(learner, args.out)
     if args.record:  # a refit replaces the sidecar (a sweep's adds its time, since it resumes)
-        results.sidecar_path(args.out).unlink(missing_ok=True)
-        path = results.write_sidecar(args.out, args.argv, settings, source, started, time.perf_counter() - clock)
+        try:
+            results.sidecar_path(args.out).unlink(missing_ok=True)
+            path = results.write_sidecar(args.out, args.argv, settings, source, started, time.perf_counter() - clock)
+        except OSError as exc:
+            _fail(f"saved the fitted {type(learner).__name__} to {args.out}, but not its sidecar: {exc}")
         print(f"its sidecar is {path}")
     print(f"saved the fitted {type(learner).__name__} to {args.out}")
+
+
+def _save_fit(learner, out: str) -> None:
+    """Save ``learner`` to ``out``; if that fails (``out`` was checked before training, but a disk can fill
+    or a folder vanish meanwhile), save it to a temporary file instead, say where, and exit with status 2."""
+    try:
+        learner.save(out)
+        return
+    except OSError as exc:
+        failure = exc
+    try:
+        fd, rescue = tempfile.mkstemp(prefix="lpbook-fit-", suffix=".npz")
+        os.close(fd)
+        learner.save(rescue)
+    except OSError as exc:
+        _fail(f"could not save the fitted {type(learner).__name__} to {out!r} ({failure}), nor to a temporary "
+              f"file ({exc}): the fit is lost")
+    _fail(f"could not save the fitted {type(learner).__name__} to {out!r} ({failure}); it is saved at {rescue!r} "
+          "instead, without a sidecar: move it to its place")
 
 
 # ------------------------------------------------------------------- pstar
