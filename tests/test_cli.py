@@ -463,6 +463,12 @@ sys.meta_path.insert(0, NoTorch())
 """
 
 
+#: What a neural learner says where torch is missing: how to install lpbook's neural extra, in forms that work
+#: (lpbook is on no package index).
+NEEDS = ("needs torch, which is not installed: install lpbook's neural extra, lpbook[neural] "
+         "(pip install '.[neural]' in lpbook's repository, or pip install 'torch>=2.2')")
+
+
 def run_without_torch(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", NO_TORCH + code], capture_output=True, text=True, timeout=120)
 
@@ -488,16 +494,15 @@ def test_without_torch_neural_learners_say_how_to_install_it(tmp_path):
     failed = [line for line in out if line.startswith("import: ")]
     assert len(failed) == len(imports), result.stdout
     for line, what in zip(failed, ["SLC", "lpbook.neural", "learner 'masked-token'"]):
-        assert line == f"import: torch {what} needs torch, which is not installed: pip install 'lpbook[neural]'", line
+        assert line == f"import: torch {what} {NEEDS}", line
     # lpbook learners lists them as unavailable; fit and sweep refuse them in one line
     assert "ilc (ILC, no labels)" in out
     for name, cls in (("data2vec", "Data2Vec"), ("masked-token", "MaskedTokenModel"), ("slc", "SLC"),
                       ("supervised-cnn", "SupervisedCNN")):
-        assert f"{name} ({cls}): unavailable, needs torch, which is not installed: pip install 'lpbook[neural]'" in out
+        assert f"{name} ({cls}): unavailable, {NEEDS}" in out
     assert out[-2:] == ["exit: 2", "exit: 2"], result.stdout
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 2, result.stderr
     for command, line in zip(("fit", "sweep"), errors):
-        assert line == (f"lpbook {command}: error: --learner 'slc' needs torch, which is not installed: "
-                        "pip install 'lpbook[neural]'"), result.stderr
+        assert line == f"lpbook {command}: error: --learner 'slc' {NEEDS}", result.stderr
     assert not list(tmp_path.iterdir())

@@ -95,7 +95,8 @@ LEARNER_MODULES = ("lpbook.baselines", "lpbook.ilc", "lpbook.neural")
 NEURAL_LEARNERS = {"data2vec": "Data2Vec", "masked-token": "MaskedTokenModel", "slc": "SLC", "supervised-cnn": "SupervisedCNN"}
 
 #: What a neural learner says where torch is missing.
-NEEDS_TORCH = "needs torch, which is not installed: pip install 'lpbook[neural]'"
+NEEDS_TORCH = ("needs torch, which is not installed: install lpbook's neural extra, lpbook[neural] "
+               "(pip install '.[neural]' in lpbook's repository, or pip install 'torch>=2.2')")
 
 
 def torch_missing(what: str) -> ModuleNotFoundError:
