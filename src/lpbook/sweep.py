@@ -697,9 +697,9 @@ class SweepInterrupted(KeyboardInterrupt):
 
     Its message says how many points of the sweep the database holds, how
     many were in flight (running, or handed to a worker: their work is
-    dropped) and how many had not started;
-    the attributes ``stored``, ``computed`` (stored by this run), ``dropped``
-    and ``not_started`` hold the counts.
+    dropped) and how many had not started; the attributes ``stored``,
+    ``computed`` (stored by this run), ``dropped`` and ``not_started`` hold
+    the counts.
     """
 
     def __init__(self, stored: int, computed: int, dropped: int, not_started: int):
@@ -742,7 +742,6 @@ def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | 
         _collect(futures, conn, bar, stored)
     except BaseException as exc:
         cancelled = sum(future.cancel() for future in futures)
-        running = [future for future in futures if not future.done()]
         if own:  # do not wait for the points still running
             _stop_workers(executor)
         if not isinstance(exc, KeyboardInterrupt):
@@ -751,7 +750,8 @@ def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | 
             if future not in stored and future.done() and not future.cancelled() and future.exception() is None:
                 _insert(conn, future.result())
                 stored.add(future)
-        raise SweepInterrupted(stored_before + len(stored), len(stored), len(running),
+        dropped = len(futures) - cancelled - len(stored)  # in flight: handed to a worker, never returned
+        raise SweepInterrupted(stored_before + len(stored), len(stored), dropped,
                                cancelled + len(todo) - len(futures)) from None
     if own:  # every point is done: wait for the workers, so that nothing is left to close at exit
         executor.shutdown(wait=True)
@@ -777,11 +777,13 @@ def run_sweep(
     as a Dask cluster's ``client.get_executor(pure=False)``), or by default on a process
     pool of ``workers`` processes (default ``os.cpu_count()``, every core). Workers only
     compute and return results: each finished point is committed to the
-    SQLite file ``db`` at once, by this process only. Rerunning an interrupted
+    SQLite file ``db`` at once, by this process only. Ctrl-C raises
+    :class:`SweepInterrupted` at once, every finished point stored. Rerunning an interrupted
     call finishes it; so does rerunning one that raised because workers were
-    lost with points in flight. A second sweep into a database that a sweep is writing
+    lost with points in flight. A sweep whose points are all stored returns
+    them without writing anything. A second sweep into a database that a sweep is writing
     is refused (:class:`DatabaseError`, see the module docstring), as is a
-    file that is not a sweep database, before any point runs. ``progress``
+    file that is not a sweep database, or a folder, before any point runs. ``progress``
     shows the sweep's tqdm bar; learners never show bars of their own inside a
     sweep (those with a ``progress`` option get ``progress=False``). Returns
     the rows of the sweep's points as :func:`load_results` gives them.
@@ -794,8 +796,9 @@ def run_sweep(
     if workers is not None:
         check_int("workers", workers, minimum=1)
     _check_writable_db(db)  # before the lock file is created beside it
-    if Path(db).exists() and _stored_rows(points, db) is not None:
-        return _stored_rows(points, db)  # nothing to do: no lock, nothing written
+    done = _stored_rows(points, db) if Path(db).exists() else None
+    if done is not None:  # nothing to do: no lock, nothing written
+        return done
     with _sole_writer(db), closing(_connect(db)) as conn, _database_errors(db):
         stored = _stored_keys(conn)
         todo = [p for p in points if p.key not in stored]
