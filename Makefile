@@ -14,10 +14,14 @@ NBTEST := .nbtest
 
 .PHONY: install book test test-compat unit notebooks book-strict bench sync dist screenshots clean results results-cpu results-networks results-slc results-ilc results-pstar-test results-depth results-d2v-search
 
-# torch is pinned to the CPU wheel first: a plain "torch" requirement could pull a CUDA build of several GB.
+# torch is pinned first (torch==2.13.0), so that the package's loose bound installs nothing more. From a plain
+# index such as PyPI that pin is the CUDA build on Linux (with its nvidia-* packages, about 2.5 GiB); set
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu (PyTorch's CPU wheel index) to install the CPU build.
+TORCH_INDEX_URL ?=
+
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install "torch==2.13.0"
+	$(BIN)/python -m pip install "torch==2.13.0" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install -e ".[neural,book,test,cluster]"
 	touch $@
 
@@ -223,11 +227,12 @@ results-d2v-search: $(STAMP)
 sync: $(STAMP)
 	$(BIN)/jupytext --sync book/*.md
 
-# The wheel and the sdist, with the venv's setuptools (no download of build requirements).
+# The wheel and the sdist, with the venv's setuptools (no download of build requirements). Byte-compiling
+# stays on (PYTHONDONTWRITEBYTECODE unset), as setuptools expects: it warns otherwise; the wheel holds no .pyc.
 dist: $(STAMP)
 	$(BIN)/python -m pip install -q "build>=1"
 	rm -rf dist
-	$(BIN)/python -m build --no-isolation --outdir dist .
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m build --no-isolation --outdir dist .
 	@ls dist
 
 # Screenshots of every chapter's summary and exercises in the built book (needs headless Chromium):

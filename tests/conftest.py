@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from hypothesis import settings, strategies as st
 
@@ -40,3 +42,52 @@ def assert_frequencies_match(p_hat: np.ndarray, p: np.ndarray, n, z: float = 5.0
     assert np.all(err[seen] <= tol[seen]), (
         f"frequency {p_hat[worst]:.5f} vs probability {p[worst]:.5f} at {worst}, tolerance {tol[worst]:.5f}"
     )
+
+
+def last_bar(stderr: str) -> str:
+    """What a terminal shows of the last line of ``stderr`` that is left non-blank.
+
+    Within a line, each ``\r`` returns to its start and what follows overwrites it: a bar that
+    clears itself (spaces, then ``\r``) leaves nothing, a bar that stays leaves its last frame.
+    """
+    shown = []
+    for line in stderr.split("\n"):
+        frames = [frame for frame in line.split("\r") if frame]
+        if frames and frames[-1].strip():
+            shown.append(frames[-1].strip())
+    return shown[-1] if shown else ""
+
+
+def ends_at_total(stderr: str) -> bool:
+    """Whether the last bar in ``stderr`` reads ``N/N``: it ended at its total."""
+    import re
+
+    match = re.search(r"\b(\d+)/(\d+)\b", last_bar(stderr))
+    return match is not None and match[1] == match[2]
+
+
+@contextmanager
+def read_only(folder):
+    """Make ``folder`` (a fresh, empty-or-not folder) unwritable for this process while the block runs.
+
+    Modes do not stop root, so as root the folder is made immutable (``chattr +i``) instead, and the
+    test is skipped where that is not possible.
+    """
+    import os
+    import subprocess
+
+    import pytest
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder read-only for root here (no chattr +i)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)

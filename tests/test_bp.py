@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from lpbook import RHM, UngrammaticalError, bp, exact
 
-from conftest import grammar_params
+from conftest import ends_at_total, grammar_params
 
 TOL = 1e-10
 
@@ -366,6 +366,9 @@ def test_validation():
         bp.posteriors(rhm, tokens, mask[:, :2])
     with pytest.raises(ValueError, match="hide at least one"):
         bp.bayes_masked_token_loss(rhm, tokens, mask)
+    for function in (bp.posteriors, bp.log_likelihood, bp.root_posterior, bp.bayes_root_accuracy):
+        with pytest.raises(ValueError, match=r"tokens must hold at least one string, got shape \(0, 4\)"):
+            function(rhm, np.empty((0, 4), dtype=np.int64))
     with pytest.raises(TypeError, match="mask"):
         bp.bayes_masked_token_loss(rhm, tokens, None)
     hidden = mask.copy()
@@ -441,3 +444,23 @@ def test_dtype_is_checked():
         bp.posteriors(rhm, tokens, dtype=np.int64)
     with pytest.raises(TypeError, match="dtype must be"):
         bp.posteriors(rhm, tokens, dtype="no such type")
+
+
+def test_progress_bar_on_request_over_the_rows(monkeypatch, capsys):
+    rhm = RHM(4, 2, 2, 3, seed=0)
+    tokens = rhm.sample(100, seed=1).tokens
+    mask = np.random.default_rng(0).random(tokens.shape) < 0.3
+    monkeypatch.setattr(bp, "_CHUNK_ENTRIES", 8 * 4 * 7)  # 7 rows per chunk: 15 chunks
+    quiet = {name: function(rhm, tokens, mask) for name, function in
+             (("posteriors", bp.posteriors), ("log_likelihood", bp.log_likelihood), ("root_posterior", bp.root_posterior))}
+    assert capsys.readouterr().err == "", "no bar by default"
+    for name, function in (("posteriors", bp.posteriors), ("log_likelihood", bp.log_likelihood),
+                           ("root_posterior", bp.root_posterior)):
+        shown = function(rhm, tokens, mask, progress=True)
+        err = capsys.readouterr().err
+        assert "100/100" in err and ends_at_total(err), (name, err)
+        same = shown.values() if isinstance(shown, dict) else [shown]
+        expected = quiet[name].values() if isinstance(quiet[name], dict) else [quiet[name]]
+        assert all(np.array_equal(a, b) for a, b in zip(same, expected)), name
+    with pytest.raises(TypeError, match="progress must be True or False, got 'maybe'"):
+        bp.posteriors(rhm, tokens, mask, progress="maybe")

@@ -186,16 +186,69 @@ def install_cell(chapter) -> str:
     return jupytext.read(chapter).cells[0].source
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS[:1], ids=lambda p: p.stem)
-def test_install_cell_fails_with_a_clear_message_when_the_repository_is_missing(chapter, monkeypatch, tmp_path):
+#: What pip prints on stderr when an install fails, and the line of it that names the cause.
+PIP_FAILURES = {
+    "git-host": ("""\
+  error: subprocess-exited-with-error
+
+  × git clone --filter=blob:none --quiet https://github.com/lpbook/lpbook /tmp/pip-install-x/lpbook did not run successfully.
+  │ exit code: 128
+  ╰─> [1 lines of output]
+      fatal: unable to access 'https://github.com/lpbook/lpbook/': Could not resolve host: github.com
+      [end of output]
+
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+error: subprocess-exited-with-error
+
+× git clone --filter=blob:none --quiet https://github.com/lpbook/lpbook /tmp/pip-install-x/lpbook did not run successfully.
+│ exit code: 128
+╰─> See above for output.
+
+note: This error originates from a subprocess, and is likely not a problem with pip.
+""", "fatal: unable to access 'https://github.com/lpbook/lpbook/': Could not resolve host: github.com"),
+    "git-repository": ("""\
+  error: subprocess-exited-with-error
+
+  × git clone --filter=blob:none --quiet https://github.com/lpbook/lpbook /tmp/pip-install-x/lpbook did not run successfully.
+  │ exit code: 128
+  ╰─> [2 lines of output]
+      remote: Repository not found.
+      fatal: repository 'https://github.com/lpbook/lpbook/' not found
+      [end of output]
+
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+""", "fatal: repository 'https://github.com/lpbook/lpbook/' not found"),
+    "missing-package": ("""\
+ERROR: Could not find a version that satisfies the requirement threadpoolctl>=3 (from lpbook) (from versions: none)
+ERROR: No matching distribution found for threadpoolctl>=3
+""", "ERROR: Could not find a version that satisfies the requirement threadpoolctl>=3 (from lpbook) (from versions: none)"),
+    "offline-index": ("""\
+WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by \
+'NewConnectionError('<HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno -3] Temporary \
+failure in name resolution')': /simple/scipy/
+ERROR: Could not find a version that satisfies the requirement scipy>=1.11.1 (from lpbook) (from versions: none)
+ERROR: No matching distribution found for scipy>=1.11.1
+""", "Temporary failure in name resolution"),
+}
+
+
+def test_every_chapter_has_the_same_install_cell():
+    first = {chapter.name: install_cell(chapter) for chapter in CHAPTERS}
+    assert len(set(first.values())) == 1, "the install cells differ: " + ", ".join(sorted(first))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("failure", PIP_FAILURES, ids=str)
+def test_install_cell_fails_with_a_clear_message_that_quotes_the_cause(chapter, failure, monkeypatch, tmp_path):
     import subprocess
     import sys
 
     calls = []
+    stderr, cause = PIP_FAILURES[failure]
 
     def failing_pip(argv, **kwargs):
         calls.append(argv)
-        return subprocess.CompletedProcess(argv, 1, "", "ERROR: git clone failed: repository not found\n")
+        return subprocess.CompletedProcess(argv, 1, "", stderr)
 
     monkeypatch.setitem(sys.modules, "lpbook", None)  # `import lpbook` raises ImportError
     monkeypatch.setattr(subprocess, "run", failing_pip)
@@ -203,7 +256,8 @@ def test_install_cell_fails_with_a_clear_message_when_the_repository_is_missing(
     with pytest.raises(RuntimeError) as info:
         exec(install_cell(chapter), {})
     message = str(info.value)
-    assert f"lpbook @ git+{config()['repository']['url']}" in message and "repository not found" in message
+    assert f"lpbook @ git+{config()['repository']['url']}" in message
+    assert cause in message and "originates from a subprocess" not in message, message
     assert "repository.url" in message and "make dist" in message and "upload" in message
     # With a wheel uploaded next to the notebook, the cell installs that wheel instead.
     (tmp_path / "lpbook-0.1.0-py3-none-any.whl").write_bytes(b"")

@@ -91,9 +91,19 @@ def test_a_sweep_under_zipf_laws_stores_each_law_apart(tmp_path, capsys):
     assert cli.main(sweep_args(db, "--P", "10", "100")) == 0  # the uniform grammars: other points of the same file
     assert len(load_results(db, rule_probs="uniform")) == 2 * 2 * 2
     capsys.readouterr()
-    assert cli.main(["pstar", "--db", str(db), "--learner", "toy", "--level", "0", "--n-boot", "20"]) == 0
+    pstar = ["pstar", "--db", str(db), "--learner", "toy", "--level", "0", "--n-boot", "20"]
+    assert cli.main(pstar) == 0
     out = capsys.readouterr().out.splitlines()[1:]
     assert len(out) == 6 and sum("rule_probs=zipf zipf_a=1.5 " in line for line in out) == 2
+    # pstar selects the curves of one law
+    for filters, expected in [(["--rule-probs", "zipf", "--zipf-a", "1.5"], {"rule_probs=zipf zipf_a=1.5 "}),
+                              (["--zipf-a", "0.5", "1.5"], {"rule_probs=zipf zipf_a=0.5 ", "rule_probs=zipf zipf_a=1.5 "}),
+                              (["--rule-probs", "uniform"], {"options="})]:
+        assert cli.main([*pstar, *filters]) == 0, filters
+        out = capsys.readouterr().out.splitlines()[1:]
+        assert len(out) == 2 * len(expected), (filters, out)
+        assert {law for line in out for law in expected if law in line and ("zipf" in law) == ("zipf" in line)} \
+            == expected, (filters, out)
 
 
 def test_sweep_then_pstar(tmp_path, capsys):
@@ -169,6 +179,23 @@ def test_bad_sweep_arguments_exit_2(tmp_path, capsys, argv, message):
     assert not (tmp_path / "r.sqlite").exists()
 
 
+def test_a_recorded_sweep_with_nothing_to_do_runs_in_a_read_only_folder(tmp_path, capsys):
+    from conftest import read_only
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    db = folder / "r.sqlite"
+    argv = sweep_args(db, "--P", "10", "30", "--record")
+    assert cli.main(argv) == 0
+    sidecar = (folder / "r.json").read_text()
+    (folder / "r.sqlite.lock").unlink()  # a database checked out without its lock file
+    capsys.readouterr()
+    with read_only(folder):
+        assert cli.main(argv) == 0
+    assert capsys.readouterr().out == f"8 points of this sweep are stored in {db}\n"
+    assert (folder / "r.json").read_text() == sidecar and sorted(p.name for p in folder.iterdir()) == ["r.json", "r.sqlite"]
+
+
 def test_missing_db_exits_2(capsys):
     argv = ["sweep", "--learner", "toy", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "--P", "10"]
     assert exit_code(argv) == 2
@@ -191,13 +218,15 @@ def test_db_in_a_missing_folder_exits_2(tmp_path, capsys):
     )
 
 
-def test_ctrl_c_exits_130(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_exits_130_saying_what_the_sweep_kept(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise cli.sweep.SweepInterrupted(stored=5, computed=1, dropped=1, not_started=3)
 
     monkeypatch.setattr(cli.sweep, "run_sweep", interrupted)
     assert cli.main(sweep_args(tmp_path / "r.sqlite", "--P", "10")) == cli.INTERRUPTED
-    assert "rerun the same command to resume" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "lpbook: interrupted: 5 points of this sweep are stored (1 computed in this run); 1 was in flight and is "
+        "dropped, 3 had not started: rerun the same command to resume\n")
 
 
 def test_pstar_errors_exit_2(tmp_path, capsys):
@@ -266,7 +295,8 @@ def test_learners_command_lists_names_labels_and_options(capsys):
     assert cli.main(["learners"]) == 0
     out = capsys.readouterr().out
     assert "ilc (ILC, no labels)" in out and "ilc-probe (ILCWithProbe, needs labels)" in out
-    assert "--option method=...  (default 'kmeans')" in out
+    assert "--option method=...  (default 'kmeans'; one of 'kmeans', 'single', 'spectral')" in out
+    assert "--option context=...  (default 'cousin_tuples'; one of 'cousin_tuples', " in out
 
 
 def test_sweep_refuses_a_learner_that_recovers_no_level(tmp_path, capsys):
@@ -285,7 +315,9 @@ def test_database_errors_exit_2_naming_the_path(tmp_path, capsys):
     assert exit_code(["pstar", "--db", str(junk), "--learner", "toy", "--level", "0"]) == 2
     assert f"db '{junk}' is not a sweep database" in capsys.readouterr().err
     assert exit_code(sweep_args(tmp_path, "--P", "10")) == 2  # a folder
-    assert f"lpbook: error: db '{tmp_path}': OperationalError: unable to open database file" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"lpbook: error: db '{tmp_path}' is a folder: give the path of a file in it, "
+                                       f"such as '{tmp_path / 'sweep.sqlite'}'\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.sqlite"]  # no lock file left behind
 
 
 def test_scaled_grid_from_the_command_line(tmp_path, capsys):
@@ -299,11 +331,24 @@ def test_scaled_grid_from_the_command_line(tmp_path, capsys):
         (["--P-range-scaled", "1", "2", "3"], "--P-range-scaled and --scale go together"),
         (["--P-range-scaled", "1", "2", "3", "--scale", "v*k"], "may use numbers, .* got 'k'"),
         (["--P-range-scaled", "1", "2", "3", "--scale", "v/0"], "cannot be evaluated"),
+
         (["--P-range-scaled", "1", "2", "2.5", "--scale", "v"], "N a positive integer"),
         (["--P-range-scaled", "2", "1", "3", "--scale", "v"], "low must be <= high"),
     ]:
         assert exit_code(sweep_args(tmp_path / "s.sqlite", *extra)) == 2
         assert re.search(message, capsys.readouterr().err.splitlines()[-1]), extra
+
+
+def test_scale_is_evaluated_on_the_users_grammars_only(tmp_path, capsys):
+    argv = sweep_args(tmp_path / "r.sqlite", "--P-range-scaled", "1", "2", "2", "--scale", "v*m/(v-4)")
+    argv[argv.index("--v") + 1] = "8"
+    assert cli.main(argv) == 0  # v = 4 would divide by zero, but no grammar of this sweep has it
+    assert {row["P"] for row in load_results(tmp_path / "r.sqlite")} == {4, 8}
+    argv[argv.index("--scale") + 1] = "v/(m-2)"
+    assert exit_code(argv) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lpbook sweep: error: --scale 'v/(m-2)' cannot be evaluated for Grammar(v=8, m=2, s=2, L=2, n_classes=8): "
+        "division by zero")
 
 
 @pytest.fixture
@@ -402,3 +447,62 @@ def test_dask_without_the_cluster_extra_exits_2(tmp_path, capsys, monkeypatch):
         "lpbook: error: sweeps on a Dask cluster need dask.distributed: pip install 'lpbook[cluster]'\n"
     )
     assert not (tmp_path / "r.sqlite").exists()
+
+
+# ------------------------------------------------------------- without torch
+#: Run before the code of a subprocess: every import of torch then fails as where torch is not installed.
+NO_TORCH = """
+import importlib.abc, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+#: What a neural learner says where torch is missing: how to install lpbook's neural extra, in forms that work
+#: (lpbook is on no package index).
+NEEDS = ("needs torch, which is not installed: install lpbook's neural extra, lpbook[neural] "
+         "(pip install '.[neural]' in lpbook's repository, or pip install 'torch>=2.2')")
+
+
+def run_without_torch(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", NO_TORCH + code], capture_output=True, text=True, timeout=120)
+
+
+def test_without_torch_neural_learners_say_how_to_install_it(tmp_path):
+    imports = ["from lpbook import SLC", "import lpbook.neural", "from lpbook.learners import get; get('masked-token')"]
+    commands = [["fit", "--learner", "slc", "--v", "4", "--m", "2", "--s", "2", "--L", "3", "--P", "10",
+                 "--out", str(tmp_path / "x.npz")],
+                sweep_args(tmp_path / "r.sqlite", "--P", "10")]
+    commands[1][commands[1].index("--learner") + 1] = "slc"
+    result = run_without_torch(
+        f"for code in {imports!r}:\n"
+        "    try:\n        exec(code)\n"
+        "    except ModuleNotFoundError as err:\n        print('import:', err.name, err)\n"
+        "from lpbook.__main__ import main\n"
+        "main(['learners'])\n"
+        f"for argv in {commands!r}:\n"
+        "    try:\n        main(argv)\n"
+        "    except SystemExit as exit:\n        print('exit:', exit.code)\n"
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    out = result.stdout.splitlines()
+    failed = [line for line in out if line.startswith("import: ")]
+    assert len(failed) == len(imports), result.stdout
+    for line, what in zip(failed, ["SLC", "lpbook.neural", "learner 'masked-token'"]):
+        assert line == f"import: torch {what} {NEEDS}", line
+    # lpbook learners lists them as unavailable; fit and sweep refuse them in one line
+    assert "ilc (ILC, no labels)" in out
+    for name, cls in (("data2vec", "Data2Vec"), ("masked-token", "MaskedTokenModel"), ("slc", "SLC"),
+                      ("supervised-cnn", "SupervisedCNN")):
+        assert f"{name} ({cls}): unavailable, {NEEDS}" in out
+    assert out[-2:] == ["exit: 2", "exit: 2"], result.stdout
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 2, result.stderr
+    for command, line in zip(("fit", "sweep"), errors):
+        assert line == f"lpbook {command}: error: --learner 'slc' {NEEDS}", result.stderr
+    assert not list(tmp_path.iterdir())

@@ -172,15 +172,15 @@ def test_supervised_clustering_recovers_levels_and_root_at_large_P():
 
 @pytest.mark.parametrize("cls", [TokenClustering, ILC])
 def test_near_chance_at_tiny_P(cls):
-    # With one training sample the learner has seen at most s**(L-1) of the
-    # v*m grammatical tuples. Only the nodes whose tuple it has seen can be
+    # With two training samples (the fewest that fit accepts) the learner has seen
+    # at most 2 s**(L-1) of the v*m grammatical tuples. Only the nodes whose tuple it has seen can be
     # coded better than chance, so the accuracy of level 1 is at most chance
     # plus the fraction of test tuples seen in training. Chance is 1/v plus the
     # bias of the best matching on N independent codes, of order
     # sqrt(2 log(v) / N) (a maximum over v! matchings of sums of noisy counts);
     # we allow 4 sqrt(log(v) / N).
     rhm = RHM(32, 4, 2, 3, seed=8)
-    learner, test, codes = run(cls, rhm, 1, n_test=5000)
+    learner, test, codes = run(cls, rhm, cls.min_samples, n_test=5000)
     N = codes[1].size
     seen = 1 - learner.unseen_fraction(test.tokens)[1]
     bound = 1 / rhm.v + 4 * np.sqrt(np.log(rhm.v) / N) + seen

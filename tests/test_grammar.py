@@ -184,9 +184,12 @@ def test_zipf_orders_are_drawn_per_symbol_from_the_seed():
     assert "zipf_a=1" in repr(a) and "zipf" not in repr(RHM(8, 4, 2, 3))
 
 
-def test_uniform_grammars_ignore_zipf_a_and_keep_their_bytes():
-    default, other = RHM(7, 3, 2, 4, seed=123), RHM(7, 3, 2, 4, seed=123, rule_probs="uniform", zipf_a=2.5)
-    assert all(np.array_equal(x, y) for x, y in zip(default.sample(5000, 9).levels, other.sample(5000, 9).levels))
+def test_zipf_a_without_a_zipf_law_is_an_error():
+    for kwargs in (dict(zipf_a=1.0), dict(rule_probs="uniform", zipf_a=2.5), dict(zipf_a=0)):
+        with pytest.raises(ValueError, match=r"zipf_a is only used with rule_probs='zipf'"):
+            RHM(7, 3, 2, 4, seed=123, **kwargs)
+    assert RHM(7, 3, 2, 4, seed=123).zipf_a is None
+    assert RHM(7, 3, 2, 4, seed=123, rule_probs="zipf").zipf_a == 1.0  # the default exponent of a Zipf law
 
 
 @pytest.mark.parametrize(
@@ -319,7 +322,7 @@ def test_parse_rejects_bad_tokens(tokens, error, match):
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=float("inf")), ValueError, "zipf_a must be finite"),
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a="1"), TypeError, "zipf_a must be a real number"),
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=True), TypeError, "zipf_a must be a real number"),
-        (dict(v=4, m=2, s=2, L=1, zipf_a=-1), ValueError, "zipf_a must be >= 0"),
+        (dict(v=4, m=2, s=2, L=1, zipf_a=-1), ValueError, "zipf_a is only used with rule_probs='zipf'"),
     ],
 )
 def test_constructor_rejects_bad_parameters(kwargs, error, match):

@@ -13,6 +13,8 @@ from lpbook import ILC, RHM, ILCWithProbe, SupervisedClustering, TokenClustering
 from lpbook.grammar import smallest_uint
 from lpbook.learners import REGISTRY, Learner, available, describe
 
+from conftest import ends_at_total
+
 CLUSTERING = [TokenClustering, SupervisedClustering, ILC, ILCWithProbe]
 
 
@@ -211,7 +213,7 @@ def test_load_checks_the_file_and_the_class(data, tmp_path):
     with pytest.raises(TypeError, match="holds a ILC, not a TokenClustering"):
         TokenClustering.load(tmp_path / "ilc.npz")
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(ValueError, match="not a file written by Learner.save"):
+    with pytest.raises(ValueError, match=r"not a learner saved by lpbook \(Learner.save\): it holds other arrays \(x.npy\)"):
         Learner.load(tmp_path / "other.npz")
     unfitted = ILC(4, 2, 3, method="single")
     unfitted.save(tmp_path / "unfitted.npz")
@@ -220,16 +222,83 @@ def test_load_checks_the_file_and_the_class(data, tmp_path):
     assert Learner.load(tmp_path / "ilc.npz", seed=5).seed == 5  # parameters can be overridden
 
 
+def test_loading_anything_but_a_saved_learner_gives_one_clear_error(data, tmp_path):
+    import io
+    import json
+    import pickle
+
+    _, train, _ = data
+    good = tmp_path / "ilc.npz"
+    ILC(4, 2, 3).fit(train.tokens).save(good)
+    saved = good.read_bytes()
+    with np.load(good) as file:
+        arrays = {name: file[name] for name in file.files}
+    header = json.loads(str(arrays["__header__"]))
+    npy, bad_json, missing_array, wrong_format = (io.BytesIO() for _ in range(4))
+    np.save(npy, np.arange(3))
+    np.savez(bad_json, __header__=np.array("{not json"))
+    np.savez(missing_array, __header__=arrays["__header__"])  # the header names arrays that are not there
+    np.savez(wrong_format, **(arrays | {"__header__": np.array(json.dumps(header | {"format": 7}))}))
+    middle = len(saved) // 2
+    files = {
+        "empty": b"",
+        "truncated": saved[:middle],
+        "flipped": saved[:middle] + bytes([saved[middle] ^ 0xFF]) + saved[middle + 1 :],
+        "text": b"v,m,s\n4,2,3\n",
+        "pickle": pickle.dumps({"v": 4}),
+        "npy": npy.getvalue(),
+        "bad-header": bad_json.getvalue(),
+        "missing-arrays": missing_array.getvalue(),
+        "wrong-format": wrong_format.getvalue(),
+    }
+    for name, content in files.items():
+        path = tmp_path / f"{name}.npz"
+        path.write_bytes(content)
+        with pytest.raises(ValueError) as info:
+            Learner.load(path)
+        message = str(info.value)
+        assert message.startswith(f"{str(path)!r} is not a learner saved by lpbook (Learner.save): "), (name, message)
+        assert "pickle" not in message.removeprefix(repr(str(path))).lower(), (name, message)
+
+
 def test_learner_table_lists_every_learner():
     names = available()
     assert {"ilc", "ilc-probe", "token-clustering", "supervised-clustering"} <= set(names)
     table = {entry["name"]: entry for entry in describe()}
     assert table["ilc"]["labels"] is False and table["ilc-probe"]["labels"] is True
-    assert table["ilc"]["options"]["method"] == "kmeans"
+    assert table["ilc"]["options"]["method"]["default"] == "'kmeans'"
     assert {"n_classes", "n_labelled", "context"} <= table["supervised-clustering"]["options"].keys()
     for name in names:  # every learner of the book says which levels it returns
         options = {"progress": False} if "progress" in table[name]["options"] else {}
         assert REGISTRY[name](v=4, s=2, L=3, **options).levels, name
+
+
+def test_the_learner_table_shows_real_defaults_and_every_option_s_valid_values():
+    from lpbook.clustering import METHODS
+    from lpbook.contexts import CONTEXTS
+
+    own = [entry for entry in describe() if REGISTRY[entry["name"]].__module__.startswith("lpbook.")]  # not a test's
+    table = {entry["name"]: entry["options"] for entry in own}
+    for name, options in table.items():
+        for option, shown in options.items():
+            assert shown["values"], f"{name}: option {option} lists no valid values"
+            assert shown["default"] != "null", f"{name}: option {option} shows no real default"
+    assert table["ilc"]["context"]["default"] == "'cousin_tuples'"
+    assert table["token-clustering"]["context"]["default"] == "'leaf_tuples'"
+    assert table["supervised-clustering"]["context"]["default"] == "'labels'"
+    assert table["ilc"]["n_clusters"]["default"] == "v" and table["ilc"]["max_clusters"]["default"] == "2*v"
+    assert all(repr(c) in table["ilc"]["context"]["values"] for c in CONTEXTS)
+    assert all(repr(m) in table["ilc"]["method"]["values"] for m in METHODS)
+    if "slc" in table:  # the neural learners, with torch
+        from lpbook.neural.data2vec import TEACHER_INPUTS
+        from lpbook.neural.slc import MODES
+        from lpbook.neural.training import SCHEDULES
+
+        assert all(repr(m) in table["slc"]["mode"]["values"] for m in MODES)
+        assert all(repr(t) in table["data2vec"]["teacher_input"]["values"] for t in TEACHER_INPUTS)
+        assert all(repr(s) in table["masked-token"]["schedule"]["values"] for s in SCHEDULES)
+        assert table["masked-token"]["mask_range"]["default"] == "[0.2, 0.95]"
+        assert table["supervised-cnn"]["n_classes"]["default"] == "v"
 
 
 def test_readme_table_lists_every_learner_with_its_labels_and_options():
@@ -254,6 +323,27 @@ def test_readme_table_lists_every_learner_with_its_labels_and_options():
         previous = listed
 
 
+def test_readme_says_which_levels_each_learner_returns():
+    import re
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    said = re.search(r"A learner returns codes for the levels of its `levels`: (.*?) return levels 1 to L-1 .*?; "
+                     r"(.*?) return levels 1 to L, .*?; (.*?) returns the root L only\.", readme)
+    assert said, "the README must say which levels each learner returns"
+    claimed = {}
+    for levels, names in zip(("1..L-1", "1..L", "L"), said.groups()):
+        claimed |= {name: levels for name in re.findall(r"`(\w+)`", names)}
+    returned = {}
+    for entry in describe():
+        if not REGISTRY[entry["name"]].__module__.startswith("lpbook."):  # a test's own learner
+            continue
+        options = {"progress": False} if "progress" in entry["options"] else {}
+        levels = REGISTRY[entry["name"]](v=4, s=2, L=3, **options).levels
+        returned[entry["cls"]] = {(1, 2): "1..L-1", (1, 2, 3): "1..L", (3,): "L"}[levels]
+    assert {name: claimed.get(name) for name in returned} == returned
+
+
 def test_load_gives_back_list_and_tuple_parameters_as_given(data, tmp_path):
     torch_learners = pytest.importorskip("lpbook.neural")
     _, train, _ = data
@@ -264,3 +354,37 @@ def test_load_gives_back_list_and_tuple_parameters_as_given(data, tmp_path):
         loaded = Learner.load(tmp_path / "learner.npz")
         assert loaded.get_params() == learner.get_params()
         assert type(loaded.get_params()["mask_range"]) is type(mask_range)
+
+
+# ------------------------------------------------------------ input checks, progress
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_fit_refuses_fewer_samples_than_the_learner_can_use(cls, options, data):
+    _, train, _ = data
+    learner = cls(v=4, s=2, L=3, seed=0, **options)
+    minimum = learner.min_samples
+    assert minimum >= 2
+
+    def fit(P):
+        return learner.fit(train.tokens[:P], train.labels[:P] if cls.uses_labels else None)
+
+    for P in range(minimum):
+        with pytest.raises(ValueError, match=rf"{cls.__name__}.fit needs at least {minimum} samples, got {P}"):
+            fit(P)
+    assert fit(minimum) is learner
+
+
+@pytest.mark.parametrize("cls, options", EVERY_LEARNER, ids=IDS)
+def test_progress_must_be_a_bool(cls, options):
+    for bad in ("maybe", "false", 1, None):
+        with pytest.raises(TypeError, match=rf"progress must be True or False, got {bad!r}"):
+            cls(v=4, s=2, L=3, **(options | {"progress": bad}))
+
+
+@pytest.mark.parametrize("cls", CLUSTERING, ids=[cls.__name__ for cls in CLUSTERING])
+def test_clustering_fits_show_a_bar_on_request_that_ends_at_its_total(cls, data, capsys):
+    _, train, _ = data
+    fitted(cls, {}, train)
+    assert capsys.readouterr().err == "", "a clustering learner shows no bar by default"
+    fitted(cls, {}, train, progress=True)
+    err = capsys.readouterr().err
+    assert cls.__name__ in err and ends_at_total(err), err

@@ -201,6 +201,103 @@ def test_fit_saves_the_learner_of_the_sweep_points_training_set(tmp_path, capsys
     assert "records another fit" in capsys.readouterr().err
 
 
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make ``lpbook fit`` fail the test if it starts training."""
+
+    def fit_network(settings):
+        raise AssertionError("lpbook fit trained before checking that it can save")
+
+    monkeypatch.setattr(results, "fit_network", fit_network)
+
+
+def test_fit_checks_that_it_can_write_out_and_its_sidecar_before_training(tmp_path, capsys, no_training):
+    from conftest import read_only
+
+    for out, extra, message in [
+        (tmp_path / "nodir" / "x.npz", [], "its folder does not exist"),
+        (tmp_path, [], "it is a folder"),
+        (tmp_path / "y.npz", ["--record"], "is a folder"),
+    ]:
+        (tmp_path / "y.json").mkdir(exist_ok=True)  # the sidecar of y.npz
+        assert exit_code(fit_command(out, *extra)) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].startswith("lpbook fit: error: ") and message in err and str(out.name) in err, err
+    (tmp_path / "ro").mkdir()
+    with read_only(tmp_path / "ro") as folder:
+        assert exit_code(fit_command(folder / "x.npz")) == 2
+        err = capsys.readouterr().err
+        assert f"--out {str(folder / 'x.npz')!r} cannot be written" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ro", "y.json"]
+
+
+def test_an_interrupted_fit_says_that_nothing_was_saved(tmp_path, capsys, monkeypatch):
+    def interrupted(settings):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "fit_network", interrupted)
+    out = tmp_path / "x.npz"
+    assert cli.main(fit_command(out, "--record")) == cli.INTERRUPTED
+    err = capsys.readouterr().err
+    assert err == ("lpbook: interrupted: the fit was not saved, and lpbook fit cannot resume one: "
+                   "rerun the command to fit from the start\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fit_that_cannot_be_saved_where_asked_is_saved_elsewhere(tmp_path, capsys, monkeypatch):
+    import re
+    import shutil
+
+    from lpbook import ILC
+    from lpbook.learners import Learner
+
+    real = results.fit_network
+
+    def fit_then_lose_the_folder(settings):
+        learner = real(settings)
+        shutil.rmtree(tmp_path / "gone")  # after the check, before the save
+        return learner
+
+    (tmp_path / "gone").mkdir()
+    monkeypatch.setattr(results, "fit_network", fit_then_lose_the_folder)
+    assert exit_code(fit_command(tmp_path / "gone" / "x.npz")) == 2
+    err = capsys.readouterr().err
+    saved = re.search(r"it is saved at '([^']+)' instead", err)
+    assert saved and f"could not save the fitted ILC to {str(tmp_path / 'gone' / 'x.npz')!r}" in err, err
+    try:
+        assert isinstance(Learner.load(saved[1]), ILC)
+    finally:
+        Path(saved[1]).unlink()
+
+
+def test_save_replaces_a_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    import numpy as np
+
+    from lpbook import ILC, RHM
+
+    learner = ILC(4, 2, 3).fit(RHM(4, 2, 2, 3).sample(100, seed=1).tokens)
+    out = tmp_path / "x.npz"
+    out.write_bytes(b"the previous fit")
+
+    def failing(file, **arrays):
+        file.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", failing)
+    with pytest.raises(OSError, match="No space left"):
+        learner.save(out)
+    assert out.read_bytes() == b"the previous fit" and [p.name for p in tmp_path.iterdir()] == ["x.npz"]
+    monkeypatch.undo()
+    learner.save(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npz"] and ILC.load(out).get_params() == learner.get_params()
+
+
+def exit_code(argv) -> int:
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    return info.value.code
+
+
 def test_check_network_finds_a_learner_that_is_not_its_sidecars(tmp_path):
     out = tmp_path / "ilc.npz"
     assert cli.main(fit_command(out, "--record")) == 0

@@ -184,3 +184,12 @@ def test_bad_shapes_and_state(small, fitted):
         fitted.transform_record(train.tokens, len(fitted.curve_.steps))
     with pytest.raises(ValueError, match="restart"):
         fitted.transform_record(train.tokens, 0, restart=2)
+
+
+def test_the_bar_ends_at_its_total(small, capsys):
+    from conftest import ends_at_total, last_bar
+
+    _, train, _ = small
+    SLC(V, 2, L, seed=0, **(FAST | dict(progress=True))).fit(train.tokens[:256])
+    err = capsys.readouterr().err
+    assert last_bar(err).startswith("SLC") and ends_at_total(err), err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -370,7 +371,7 @@ def test_database_errors_name_the_path_before_any_work(toy, tmp_path):
         sweep(junk, executor=RefusingExecutor())
     folder = tmp_path / "folder.sqlite"
     folder.mkdir()
-    with pytest.raises(DatabaseError, match=rf"db '{folder}': OperationalError: unable to open database file"):
+    with pytest.raises(DatabaseError, match=rf"db '{folder}' is a folder"):
         sweep(folder, executor=RefusingExecutor())
     foreign = tmp_path / "foreign.sqlite"
     with closing(sqlite3.connect(foreign)) as conn:
@@ -622,7 +623,8 @@ def test_uniform_points_keep_the_keys_they_had_before_laws_were_stored():
     before = dict(learner="ilc", options={}, v=8, m=2, s=2, L=3, n_classes=8, P=64, seed=1, n_test=300)
     assert point.key == hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert point.rule_probs == "uniform" and point.zipf_a is None
-    assert Grammar(8, 2, 2, 3, zipf_a=2.0) == Grammar(8, 2, 2, 3)  # a uniform law has no exponent
+    with pytest.raises(ValueError, match="zipf_a is only used with rule_probs='zipf'"):  # a uniform law has no exponent
+        Grammar(8, 2, 2, 3, zipf_a=2.0)
 
 
 def test_grammars_with_a_production_law_are_checked_and_keyed_apart():
@@ -705,3 +707,135 @@ def test_pstar_ratio_divides_values_and_pairs_bootstrap_draws():
         pstar_ratio(top, _pstar(100.0, np.ones(10)))
     with pytest.raises(TypeError, match="PStar"):
         pstar_ratio(200.0, bottom)
+
+
+# ------------------------------------------------------------- Ctrl-C, refusals, read-only
+NAPPING_LEARNER = textwrap.dedent(
+    """
+    import os, time
+    from pathlib import Path
+    from lpbook.learners import Learner, register
+
+    @register("napping")
+    class Napping(Learner):
+        '''Sleeps NAP seconds in fit at P >= 20 (none below), leaving its pid in NAPPING_PIDS.'''
+
+        def fit(self, tokens, labels=None):
+            if len(tokens) >= 20:
+                (Path(os.environ["NAPPING_PIDS"]) / str(os.getpid())).touch()
+                time.sleep(float(os.environ["NAP"]))
+            return self
+
+        def transform(self, tokens):
+            return {1: tokens[:, :: self.s]}
+    """
+)
+
+
+def napping_sweep(tmp_path, P, *extra, nap=0.0, **popen):
+    """``lpbook sweep`` of the napping learner (4 seeds, 2 workers) in a process of its own, into tmp_path/r.sqlite."""
+    (tmp_path / "pids").mkdir(exist_ok=True)
+    (tmp_path / "napping_learner.py").write_text(NAPPING_LEARNER)
+    argv = ["sweep", "--learner", "napping", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "--P", *map(str, P),
+            "--seeds", "4", "--n-test", "20", "--db", str(tmp_path / "r.sqlite"), "--workers", "2", "--no-progress",
+            *extra]
+    code = f"import sys, napping_learner\nfrom lpbook.__main__ import main\nsys.exit(main({argv!r}))"
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, NAPPING_PIDS=str(tmp_path / "pids"), NAP=str(nap), PYTHONPATH=path)
+    return subprocess.Popen([sys.executable, "-c", code], env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **popen)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_stops_a_sweep_at_once_and_says_what_it_kept_and_dropped(tmp_path, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "napping", Fast)  # the napping learner's 4 points at P = 5, which do not nap
+    with ThreadPoolExecutor(2) as pool:
+        run_sweep("napping", [dict(v=4, m=2, s=2, L=2)], [5], 4, tmp_path / "r.sqlite", n_test=20, executor=pool,
+                  progress=False)
+    # The 8 points at P = 20, 40 take a minute each; Ctrl-C (SIGINT to the whole process group, as a
+    # terminal sends it) once both workers are napping.
+    proc = napping_sweep(tmp_path, [5, 20, 40], nap=60, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(list((tmp_path / "pids").iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = {int(p.name) for p in (tmp_path / "pids").iterdir()}
+    assert len(workers) == 2, "the workers did not start"
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    seconds = time.monotonic() - start
+    assert proc.returncode == 130
+    said = re.fullmatch(r"lpbook: interrupted: 4 points of this sweep are stored \(0 computed in this run\); "
+                        r"(\d+) were in flight and are dropped, (\d+) had not started: "
+                        r"rerun the same command to resume\n", err)
+    assert said and int(said[1]) >= 2 and int(said[1]) + int(said[2]) == 8, err
+    assert seconds < 5, f"the sweep took {seconds:.1f} s to stop"
+    print(f"stopped {seconds:.2f} s after Ctrl-C")
+    time.sleep(0.5)
+    assert not any(is_running(pid) for pid in workers), "a worker is still running"
+    assert count_rows(tmp_path / "r.sqlite") == 4
+
+
+def test_a_sweep_with_nothing_to_do_needs_no_write_access(toy, tmp_path):
+    from conftest import read_only
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    db = folder / "r.sqlite"
+    first = sweep(db)
+    (folder / "r.sqlite.lock").unlink()  # a database copied or checked out without its lock file
+    with read_only(folder):
+        again = sweep(db, executor=RefusingExecutor())
+    assert again == first and sorted(p.name for p in folder.iterdir()) == ["r.sqlite"]
+
+
+def test_a_refused_db_leaves_nothing_behind(toy, tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database, but long enough to be read as a header " * 4)
+    folder = tmp_path / "folder.sqlite"
+    folder.mkdir()
+    foreign = tmp_path / "foreign.sqlite"
+    with closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE points (key TEXT PRIMARY KEY, value REAL)")
+        conn.commit()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for db, match in [(junk, "is not a sweep database"), (folder, "is a folder"), (foreign, "is not a sweep database"),
+                      (tmp_path / "nodir" / "r.sqlite", "its folder does not exist")]:
+        with pytest.raises((DatabaseError, FileNotFoundError), match=match):
+            sweep(db, executor=RefusingExecutor())
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_folder_as_db_gets_a_clear_message(toy, tmp_path):
+    with pytest.raises(DatabaseError, match=rf"db '{tmp_path}' is a folder: give the path of a file in it, "
+                                            rf"such as '{tmp_path / 'sweep.sqlite'}'"):
+        sweep(tmp_path, executor=RefusingExecutor())
+
+
+def test_no_worker_traceback_when_a_jupyter_kernel_shuts_down_after_a_sweep(tmp_path):
+    # A chapter keeps one pool of workers for its sweeps; when the notebook ends, jupyter_client
+    # interrupts the kernel's whole process group (SIGINT) before shutting it down.
+    jupyter_client = pytest.importorskip("jupyter_client")
+    code = textwrap.dedent(
+        f"""
+        from lpbook.sweep import process_pool, run_sweep
+        pool = process_pool(2)
+        rows = run_sweep("ilc", [dict(v=4, m=2, s=2, L=3)], [20, 40], 1, {str(tmp_path / 'r.sqlite')!r},
+                         n_test=20, executor=pool, progress=False)
+        assert len(rows) == 2
+        """
+    )
+    manager = jupyter_client.KernelManager(kernel_name="python3")
+    with open(tmp_path / "kernel.err", "w") as err:
+        manager.start_kernel(stderr=err, stdout=err, cwd=str(tmp_path))
+        client = manager.client()
+        try:
+            client.start_channels()
+            client.wait_for_ready(timeout=120)
+            reply = client.execute_interactive(code, timeout=300, output_hook=lambda msg: None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel()
+    said = (tmp_path / "kernel.err").read_text()
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said, said

@@ -95,7 +95,7 @@ def test_the_prediction_brackets_ilc(rule_probs):
     # The prediction is a scale, not a bound: ILC must fail well below it and succeed well above it.
     # Under uniform rules predicted_pstar and tuple_pstar agree (tested below); under Zipf rules the
     # prediction is tuple by tuple.
-    rhm = RHM(16, 3, 2, 2, seed=0, rule_probs=rule_probs, zipf_a=1.5)
+    rhm = RHM(16, 3, 2, 2, seed=0, rule_probs=rule_probs, zipf_a=1.5 if rule_probs == "zipf" else None)
     p = tuple_pstar(rhm, 1, 0.9) if rule_probs == "zipf" else predicted_pstar(level_statistics(rhm, 1), 0.9)
     assert _ilc_accuracy_at(rhm, 1, p / 8) < 0.9 <= _ilc_accuracy_at(rhm, 1, 8 * p)
 

@@ -149,3 +149,16 @@ def test_check_schedule():
         check_schedule("cosine", 100, 100)
     with pytest.raises(ValueError, match="warmup must be >= 0"):
         check_schedule("cosine", -1, 100)
+
+
+@pytest.mark.parametrize("patience", [2, 1000], ids=["early-stop", "budget"])
+def test_the_bar_ends_at_its_total_whether_training_stops_early_or_not(capsys, patience):
+    from conftest import ends_at_total, last_bar
+
+    model, loss = regression()
+    scripted = iter([3.0, 2.0, 1.0, 1.5, 1.7] + [2.0] * 100)
+    curve = train(model, loss, 64, max_steps=60, batch_size=16, lr=1e-2, rng=generator(0), eval_every=4,
+                  val_loss=lambda: next(scripted), patience=patience, progress=True, desc="BAR")
+    err = capsys.readouterr().err
+    assert curve.stopped == ("patience" if patience == 2 else "budget")
+    assert last_bar(err).startswith("BAR") and ends_at_total(err), err

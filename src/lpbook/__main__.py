@@ -25,8 +25,10 @@ import itertools
 import json
 import math
 import operator
+import os
 import sqlite3
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -35,8 +37,9 @@ from typing import NoReturn
 import lpbook
 
 from . import results, sweep
+from ._files import check_writable
 from .grammar import RULE_PROBS
-from .learners import available, describe, get
+from .learners import NEEDS_TORCH, available, describe, get, unavailable
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
 INTERRUPTED = 130
@@ -117,21 +120,28 @@ _SCALE_NAMES = ("v", "m", "s", "L", "n_classes")
 
 
 def _scale(text: str):
-    """An argparse ``type``: an arithmetic expression in v, m, s, L, n_classes, as a function of a grammar."""
+    """An argparse ``type``: an arithmetic expression in v, m, s, L, n_classes, as a function of a grammar.
+
+    Its form is checked when it is parsed; it is evaluated on the sweep's own grammars only, so that an
+    error names the grammar that caused it.
+    """
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError:
         raise argparse.ArgumentTypeError(f"must be an arithmetic expression such as 'v*m**3', got {text!r}") from None
 
     def evaluate(node, grammar):
+        """The value of ``node`` for ``grammar``; with ``grammar=None``, only the check of its form."""
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](evaluate(node.left, grammar), evaluate(node.right, grammar))
+            left, right = evaluate(node.left, grammar), evaluate(node.right, grammar)
+            return None if grammar is None else _OPERATORS[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -evaluate(node.operand, grammar)
+            operand = evaluate(node.operand, grammar)
+            return None if grammar is None else -operand
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             return node.value
         if isinstance(node, ast.Name) and node.id in _SCALE_NAMES:
-            return getattr(grammar, node.id)
+            return None if grammar is None else getattr(grammar, node.id)
         raise argparse.ArgumentTypeError(
             f"may use numbers, + - * / ** and the names {', '.join(_SCALE_NAMES)}, got {ast.unparse(node)!r}"
         )
@@ -139,13 +149,10 @@ def _scale(text: str):
     def scale(grammar) -> float:
         try:
             return float(evaluate(tree, grammar))
-        except (ArithmeticError, argparse.ArgumentTypeError) as exc:
+        except (ArithmeticError, TypeError) as exc:  # TypeError: a complex value, such as (-1)**0.5
             raise ValueError(f"--scale {text!r} cannot be evaluated for {grammar}: {exc}") from None
 
-    try:
-        scale(sweep.Grammar(4, 2, 2, 2))  # reject bad expressions at parse time
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    evaluate(tree, None)  # reject bad expressions at parse time
     return scale
 
 
@@ -255,6 +262,8 @@ def _add_pstar(parser: argparse.ArgumentParser) -> None:
     filters.add_argument("--L", type=_at_least_1, nargs="+", help="depths")
     filters.add_argument("--n-classes", type=_at_least_1, nargs="+", help="root alphabet sizes")
     filters.add_argument("--n-test", type=_at_least_1, nargs="+", help="test-set sizes")
+    filters.add_argument("--rule-probs", choices=RULE_PROBS, nargs="+", help="production laws (uniform, zipf)")
+    filters.add_argument("--zipf-a", type=_non_negative, nargs="+", metavar="A", help="Zipf exponents")
     filters.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="keep settings whose learner option KEY equals VALUE (parsed as JSON when possible; repeatable)",
@@ -273,8 +282,10 @@ def _run_learners(parser: argparse.ArgumentParser, args) -> None:
     for entry in describe():
         labels = "needs labels" if entry["labels"] else "no labels"
         print(f"{entry['name']} ({entry['cls']}, {labels})")
-        for name, default in entry["options"].items():
-            print(f"    --option {name}=...  (default {default!r})")
+        for name, option in entry["options"].items():
+            print(f"    --option {name}=...  (default {option['default']}; {option['values']})")
+    for name, cls in unavailable().items():
+        print(f"{name} ({cls}): unavailable, {NEEDS_TORCH}")
 
 
 def _fail(message) -> NoReturn:
@@ -337,7 +348,7 @@ def _P_grid(parser: argparse.ArgumentParser, args):
 def _check_learner(parser: argparse.ArgumentParser, name: str) -> None:
     try:
         get(name)
-    except ValueError as err:
+    except (ValueError, ModuleNotFoundError) as err:  # an unknown name, or a neural learner without torch
         parser.error(f"--{err}")
 
 
@@ -368,18 +379,22 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
             parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
-        with _executor(args.dask) as executor:
-            rows = sweep.run_sweep(
-                args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
-                executor=executor, workers=args.workers, progress=not args.no_progress,
-            )
+        # nothing to do (every point stored): no cluster, no lock, nothing written, so a read-only folder will do
+        rows = done = sweep.cached_sweep(args.learner, grammars, P_grid, args.seeds, args.db, options=options,
+                                         n_test=args.n_test)
+        if done is None:
+            with _executor(args.dask) as executor:
+                rows = sweep.run_sweep(
+                    args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
+                    executor=executor, workers=args.workers, progress=not args.no_progress,
+                )
     except sweep.DatabaseError as exc:
         _fail(exc)
     except (ValueError, TypeError) as exc:  # checks that run before any point
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError, sqlite3.Error) as exc:
         _fail(exc)
-    if args.record:
+    if args.record and (done is None or not results.sidecar_path(args.db).exists()):
         try:
             path = results.write_sidecar(
                 args.db, args.argv, settings, source, started, time.perf_counter() - clock
@@ -395,7 +410,9 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "The training set is the one a sweep point of the same grammar, P and seed uses (grammar seed SEED, "
         "sample seed 2*SEED), so the point's test set (sample seed 2*SEED+1) measures the saved learner. "
-        "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar."
+        "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar. "
+        "OUT (and its sidecar) must be writable: that is checked before training. A fit keeps no checkpoint: "
+        "an interrupted one is lost, and rerunning the command fits from the start."
     )
     _add_learner_and_grammar(parser, many=False)
     parser.add_argument("--P", type=_at_least_2, required=True, help="training-set size")
@@ -417,23 +434,49 @@ def _run_fit(parser: argparse.ArgumentParser, args) -> None:
     try:
         grammar = sweep.Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
         settings = results.network_settings(args.learner, grammar, args.P, args.seed, options)
+        # before training, so that a fit is never lost for want of a place to save it
+        check_writable(args.out, f"--out {args.out!r}")
         if args.record:
+            check_writable(results.sidecar_path(args.out),
+                           f"the sidecar of --out {args.out!r}, {str(results.sidecar_path(args.out))!r},")
             results.check_sidecar_settings(args.out, settings, kind="fit", option="--out")
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
         learner = results.fit_network(settings)
-        learner.save(args.out)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError) as exc:
         _fail(exc)
+    _save_fit(learner, args.out)
     if args.record:  # a refit replaces the sidecar (a sweep's adds its time, since it resumes)
-        results.sidecar_path(args.out).unlink(missing_ok=True)
-        path = results.write_sidecar(args.out, args.argv, settings, source, started, time.perf_counter() - clock)
+        try:
+            results.sidecar_path(args.out).unlink(missing_ok=True)
+            path = results.write_sidecar(args.out, args.argv, settings, source, started, time.perf_counter() - clock)
+        except OSError as exc:
+            _fail(f"saved the fitted {type(learner).__name__} to {args.out}, but not its sidecar: {exc}")
         print(f"its sidecar is {path}")
     print(f"saved the fitted {type(learner).__name__} to {args.out}")
+
+
+def _save_fit(learner, out: str) -> None:
+    """Save ``learner`` to ``out``; if that fails (``out`` was checked before training, but a disk can fill
+    or a folder vanish meanwhile), save it to a temporary file instead, say where, and exit with status 2."""
+    try:
+        learner.save(out)
+        return
+    except OSError as exc:
+        failure = exc
+    try:
+        fd, rescue = tempfile.mkstemp(prefix="lpbook-fit-", suffix=".npz")
+        os.close(fd)
+        learner.save(rescue)
+    except OSError as exc:
+        _fail(f"could not save the fitted {type(learner).__name__} to {out!r} ({failure}), nor to a temporary "
+              f"file ({exc}): the fit is lost")
+    _fail(f"could not save the fitted {type(learner).__name__} to {out!r} ({failure}); it is saved at {rescue!r} "
+          "instead, without a sidecar: move it to its place")
 
 
 # ------------------------------------------------------------------- pstar
@@ -466,7 +509,7 @@ def _setting_label(row: dict) -> str:
 
 def _row_filters(parser: argparse.ArgumentParser, args):
     """A predicate on rows from the filter options of ``pstar``."""
-    wanted = {name: set(values) for name in ("v", "m", "s", "L", "n_classes", "n_test")
+    wanted = {name: set(values) for name in ("v", "m", "s", "L", "n_classes", "n_test", "rule_probs", "zipf_a")
               if (values := getattr(args, name)) is not None}
     options = _parse_options(parser, args.option)
 
@@ -582,6 +625,12 @@ def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
         sys.exit(2)
 
 
+#: What Ctrl-C leaves behind, by command (a sweep says it itself, with its counts: see lpbook.sweep.SweepInterrupted).
+_AFTER_INTERRUPT = {
+    "fit": "the fit was not saved, and lpbook fit cannot resume one: rerun the command to fit from the start",
+}
+
+
 def main(argv=None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -589,8 +638,9 @@ def main(argv=None) -> int:
     args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args.handler(args.subparser, args)
-    except KeyboardInterrupt:
-        print("lpbook: interrupted; finished points are saved, rerun the same command to resume", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        said = _AFTER_INTERRUPT.get(args.command) or str(interrupt)
+        print(f"lpbook: interrupted: {said}" if said else "lpbook: interrupted", file=sys.stderr)
         return INTERRUPTED
     return 0
 

@@ -30,6 +30,13 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
     return value
 
 
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` as a Python bool, or raise ``TypeError``: only ``True`` and ``False`` (numpy's too) are accepted."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_real(name: str, value, *, minimum: float | None = None) -> float:
     """Return ``value`` as a finite Python float, or raise.
 

@@ -32,7 +32,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from ._validate import check_int, check_memory
+from ._progress import progress_bar
+from ._validate import check_bool, check_int, check_memory
 from .contexts import CONTEXTS, View
 from .empirical import cooccurrence
 from .grammar import encode_tuples, smallest_uint
@@ -190,6 +191,9 @@ class ContextClustering(Learner):
         See :func:`cluster_rows`.
     n_init : int
         k-means restarts.
+    progress : bool
+        Show a tqdm bar over the levels that :meth:`fit` learns (default False:
+        worth it at large ``P``, where a fit takes tens of seconds).
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -205,9 +209,22 @@ class ContextClustering(Learner):
     default_context: ClassVar[str] = ""
     #: The number of root classes, for learners that use labels.
     n_classes: int | None = None
+    option_values: ClassVar[dict[str, str]] = {
+        "context": "one of " + ", ".join(map(repr, CONTEXTS)),
+        "n_clusters": "an integer >= 2, or 'auto'",
+        "max_clusters": "an integer >= 2 (read with n_clusters='auto')",
+        "method": "one of " + ", ".join(map(repr, METHODS)),
+        "n_init": "an integer >= 1",
+        "progress": "true or false",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return {"context": repr(cls.default_context), "n_clusters": "v", "max_clusters": "2*v"}
 
     def __init__(
-        self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=N_INIT
+        self, v, s, L, seed=0, *, context=None, n_clusters=None, max_clusters=None, method="kmeans", n_init=N_INIT,
+        progress=False,
     ):
         super().__init__(v, s, L, seed)
         context = self.default_context if context is None else context
@@ -225,6 +242,7 @@ class ContextClustering(Learner):
         self.max_clusters = 2 * self.v if max_clusters is None else check_int("max_clusters", max_clusters, minimum=2)
         self.method = method
         self.n_init = check_int("n_init", n_init, minimum=1)
+        self.progress = check_bool("progress", progress)
 
     @property
     def top(self) -> int:
@@ -331,6 +349,7 @@ class ContextClustering(Learner):
         token_tuples = self._encode(tokens, 0)
         self._check_sizes(tokens, token_tuples, labels)
         codes = tokens
+        bar = progress_bar(self.top, type(self).__name__, self.progress, unit="level")
         for level in range(1, self.top + 1):
             counts = self._count(codes, tokens, token_tuples, labels, level)
             k = self.n_clusters
@@ -344,6 +363,8 @@ class ContextClustering(Learner):
             self.assignments_[level] = assignment.astype(smallest_uint(k))
             self.seen_[level] = seen
             codes = self._relabel(codes, level)
+            bar.update()
+        bar.close()
         return codes, labels
 
     def transform(self, tokens) -> dict[int, np.ndarray]:
@@ -376,6 +397,13 @@ class LabelledClustering(ContextClustering):
     """
 
     uses_labels = True
+    option_values: ClassVar[dict[str, str]] = {
+        "n_classes": "an integer >= 1", "n_labelled": "an integer >= 1 (the first samples' labels are read)",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return super().computed_defaults() | {"n_classes": "v", "n_labelled": "every training sample"}
 
     def __init__(self, v, s, L, seed=0, *, n_classes=None, n_labelled=None, **options):
         super().__init__(v, s, L, seed, **options)

@@ -145,10 +145,11 @@ class RHM:
         RHM, the default), or with Zipf probabilities ``k**(-zipf_a)`` over ranks
         ``k = 1..m`` assigned to its productions in an order drawn from ``seed``
         (independently for every symbol of every level).
-    zipf_a : float
-        The Zipf exponent (finite, ``>= 0``; default 1). ``zipf_a = 0`` gives
-        uniform probabilities (but samples from a different random stream than
-        ``rule_probs="uniform"``). Ignored by uniform grammars.
+    zipf_a : float, optional
+        The Zipf exponent (finite, ``>= 0``; default 1), only with
+        ``rule_probs="zipf"``: a uniform grammar given one raises ``ValueError``
+        (its ``zipf_a`` is ``None``). ``zipf_a = 0`` gives uniform probabilities
+        (but samples from a different random stream than ``rule_probs="uniform"``).
 
     Attributes
     ----------
@@ -160,7 +161,7 @@ class RHM:
         ``(n_l, m)`` whose rows sum to 1, read-only.
     """
 
-    def __init__(self, v, m, s, L, n_classes=None, seed=0, rule_probs="uniform", zipf_a=1.0):
+    def __init__(self, v, m, s, L, n_classes=None, seed=0, rule_probs="uniform", zipf_a=None):
         self.v = check_int("v", v, minimum=2)
         self.s = check_int("s", s, minimum=2)
         self.L = check_int("L", L, minimum=1)
@@ -172,7 +173,10 @@ class RHM:
         if rule_probs not in RULE_PROBS:
             raise ValueError(f"rule_probs must be one of {RULE_PROBS}, got {rule_probs!r}")
         self.rule_probs = rule_probs
-        self.zipf_a = check_real("zipf_a", zipf_a, minimum=0.0)
+        if rule_probs == "uniform" and zipf_a is not None:
+            raise ValueError(f"zipf_a is only used with rule_probs='zipf', got zipf_a={zipf_a!r} and rule_probs='uniform'")
+        zipf_a = 1.0 if zipf_a is None else zipf_a
+        self.zipf_a = None if rule_probs == "uniform" else check_real("zipf_a", zipf_a, minimum=0.0)
         v, m, s = self.v, self.m, self.s
         check_memory("L", self.L, self.string_bytes, f"one string of s**L tokens (s={s}) with its latent levels")
         if v**s >= 2**62:

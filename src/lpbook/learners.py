@@ -17,9 +17,10 @@ are always checked (shape ``(P,)``, integers, ``>= 0``, and ``< n_classes``
 for learners that use them); learners whose ``uses_labels`` is false then
 ignore them, learners that use them raise when they are missing.
 
-Outputs. Codes of every level, the root included, come in the smallest
-unsigned dtype that holds the level's alphabet (:func:`lpbook.grammar.smallest_uint`,
-so uint8 up to 256 symbols), the dtype of :attr:`lpbook.grammar.Sample.levels`.
+Outputs. Codes of every level a learner returns (its :attr:`Learner.levels`;
+the root too, for those that return it) come in the smallest unsigned dtype
+that holds the level's alphabet (:func:`lpbook.grammar.smallest_uint`, so
+uint8 up to 256 symbols), the dtype of :attr:`lpbook.grammar.Sample.levels`.
 
 Seeds. ``seed`` is the book's name for what scikit-learn calls
 ``random_state``: an int ``>= 0``, and learners are deterministic given it.
@@ -74,10 +75,12 @@ import importlib
 import inspect
 import json
 import os
+import zipfile
 from typing import ClassVar
 
 import numpy as np
 
+from ._files import atomic_write
 from ._validate import check_int, check_int_array, check_range
 from .grammar import smallest_uint
 
@@ -87,6 +90,18 @@ REGISTRY: dict[str, type[Learner]] = {}
 #: The modules that define learners; :func:`get` imports them on demand.
 #: ``lpbook.neural`` needs torch, an optional dependency.
 LEARNER_MODULES = ("lpbook.baselines", "lpbook.ilc", "lpbook.neural")
+
+#: The learners of ``lpbook.neural`` (command-line name: class name), known without importing torch.
+NEURAL_LEARNERS = {"data2vec": "Data2Vec", "masked-token": "MaskedTokenModel", "slc": "SLC", "supervised-cnn": "SupervisedCNN"}
+
+#: What a neural learner says where torch is missing.
+NEEDS_TORCH = ("needs torch, which is not installed: install lpbook's neural extra, lpbook[neural] "
+               "(pip install '.[neural]' in lpbook's repository, or pip install 'torch>=2.2')")
+
+
+def torch_missing(what: str) -> ModuleNotFoundError:
+    """The error for ``what`` (a learner, a module) where torch is not installed; its ``name`` is ``"torch"``."""
+    return ModuleNotFoundError(f"{what} {NEEDS_TORCH}", name="torch")
 
 
 def register(name: str):
@@ -105,7 +120,7 @@ def register(name: str):
 def available() -> list[str]:
     """The sorted names of every registered learner, importing the learner modules first.
 
-    The neural learners are left out when torch is not installed.
+    The neural learners are left out when torch is not installed (see :func:`unavailable`).
     """
     for module in LEARNER_MODULES:
         try:
@@ -116,13 +131,22 @@ def available() -> list[str]:
     return sorted(REGISTRY)
 
 
+def unavailable() -> dict[str, str]:
+    """The learners that cannot be loaded here, ``{name: class name}``: the neural ones where torch is missing."""
+    available()
+    return {name: cls for name, cls in NEURAL_LEARNERS.items() if name not in REGISTRY}
+
+
 def get(name: str) -> type[Learner]:
     """The learner registered as ``name``, importing the learner modules if needed.
 
-    Raises ``ValueError`` listing the registered names when there is none.
+    Raises ``ValueError`` listing the registered names when there is none, and
+    ``ModuleNotFoundError`` saying how to install torch for a neural learner where it is missing.
     """
     if name not in REGISTRY:
         available()
+    if name not in REGISTRY and name in NEURAL_LEARNERS:
+        raise torch_missing(f"learner {name!r}")
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY)) or "none"
         raise ValueError(f"learner must be a registered name (registered: {known}), got {name!r}")
@@ -207,6 +231,53 @@ def _unpack(packed, arrays):
     return packed["value"]
 
 
+def _not_saved(path, what: str) -> ValueError:
+    """The one error of :meth:`Learner.load` for a file that is not a saved learner: names ``path`` and says ``what``."""
+    return ValueError(f"{os.fspath(path)!r} is not a learner saved by lpbook (Learner.save): {what}")
+
+
+def _read_saved(path) -> tuple[dict, dict, type]:
+    """The header, the arrays and the learner class of the file ``path`` that :meth:`Learner.save` wrote.
+
+    Anything else (not a zip of arrays, truncated, damaged, or another
+    program's ``.npz``) raises :func:`_not_saved`'s ``ValueError``; a missing
+    file raises ``FileNotFoundError``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise _not_saved(path, "it is a folder")
+    try:  # np.load would take a file that is no zip for a pickle
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        raise _not_saved(path, "it is not a zip of arrays (.npz), or it is truncated") from None
+    if "__header__.npy" not in names:
+        raise _not_saved(path, f"it holds other arrays ({', '.join(names[:5]) or 'none'}) and no header")
+    try:
+        with np.load(path, allow_pickle=False) as file:
+            header = json.loads(str(file["__header__"]))
+            arrays = {name: file[name] for name in file.files if name != "__header__"}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        detail = f"{type(exc).__name__}: {exc}" if "pickle" not in str(exc) else "it holds Python objects"
+        raise _not_saved(path, f"it is damaged ({detail})") from None
+    if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise _not_saved(path, f"its save format is {found!r}, and this lpbook reads format {SAVE_FORMAT}")
+    try:
+        module, _, qualname = header["class"].partition(":")
+        found = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+        dict(header["params"])
+    except (KeyError, AttributeError, TypeError, ValueError, ImportError) as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "torch":  # a neural learner, and no torch here
+            raise
+        raise _not_saved(path, f"its header is damaged ({type(exc).__name__}: {exc})") from None
+    if not (isinstance(found, type) and issubclass(found, Learner)):
+        raise _not_saved(path, f"its header names {header['class']!r}, which is not a learner")
+    return header, arrays, found
+
+
 def _param_json(value):
     """``json.dumps`` fallback for parameters: torch devices as their name."""
     if type(value).__module__.split(".")[0] == "torch":
@@ -219,11 +290,24 @@ class Learner:
     learner the scikit-learn conventions and ``save``/``load`` (see the module docstring).
 
     Subclasses implement :meth:`fit`, :meth:`transform` and :attr:`levels`;
-    ``uses_labels`` says whether :meth:`fit` needs labels.
+    ``uses_labels`` says whether :meth:`fit` needs labels, and ``min_samples``
+    is the fewest training samples :meth:`fit` accepts.
     """
 
     name: ClassVar[str] = ""
     uses_labels: ClassVar[bool] = False
+    #: The fewest samples ``fit`` accepts: one string shows no variation between strings to learn from
+    #: (and the neural learners hold out a validation split of at least one string).
+    min_samples: ClassVar[int] = 2
+    #: Each option's valid values in words, for ``lpbook learners`` (:func:`describe`); a subclass
+    #: adds its own options to those of its bases.
+    option_values: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        """The defaults that ``__init__`` computes (an option whose signature default is ``None``), in
+        words such as ``"v"``, for ``lpbook learners`` (:func:`describe`). None by default."""
+        return {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -321,7 +405,10 @@ class Learner:
             setattr(self, name, value)
 
     def save(self, path) -> None:
-        """Write this learner (class, parameters, fitted state) to the file ``path`` (see the module docstring)."""
+        """Write this learner (class, parameters, fitted state) to the file ``path`` (see the module docstring).
+
+        The file is written whole or not at all: it replaces ``path`` only once complete.
+        """
         arrays: dict[str, np.ndarray] = {}
         cls = type(self)
         header = {
@@ -333,47 +420,44 @@ class Learner:
             "list_params": sorted(name for name, value in self.get_params().items() if isinstance(value, list)),
             "state": _pack(self._fitted_state(), arrays, "the fitted state"),
         }
-        with open(os.fspath(path), "wb") as file:
+        with atomic_write(path) as file:  # an interrupted save leaves the previous file, or none
             np.savez(file, __header__=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def load(cls, path, **params) -> Learner:
         """The learner saved in ``path``; ``params`` override saved parameters (e.g. ``device="cpu"``).
 
-        Called on a subclass, checks that the saved learner is one.
+        Called on a subclass, checks that the saved learner is one (``TypeError``
+        if not). A file that :meth:`save` did not write, or a damaged one,
+        raises one ``ValueError`` that names the file and says what is wrong.
         """
-        with np.load(os.fspath(path), allow_pickle=False) as file:
-            if "__header__" not in file.files:
-                raise ValueError(f"{os.fspath(path)!r} is not a file written by Learner.save")
-            header = json.loads(str(file["__header__"]))
-            arrays = {name: file[name] for name in file.files if name != "__header__"}
-        if header.get("format") != SAVE_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} has save format {header.get('format')}, expected {SAVE_FORMAT}")
-        module, _, qualname = header["class"].partition(":")
-        found = importlib.import_module(module)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-        if not (isinstance(found, type) and issubclass(found, cls)):
-            raise TypeError(f"{os.fspath(path)!r} holds a {qualname}, not a {cls.__name__}")
+        header, arrays, found = _read_saved(path)
+        if not issubclass(found, cls):
+            raise TypeError(f"{os.fspath(path)!r} holds a {found.__qualname__}, not a {cls.__name__}")
         lists = set(header.get("list_params", ()))
         saved = {name: tuple(value) if isinstance(value, list) and name not in lists else value
                  for name, value in header["params"].items()}
         learner = found(**(saved | params))
-        learner._restore_state(_unpack(header["state"], arrays))
+        try:
+            learner._restore_state(_unpack(header["state"], arrays))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's load_state_dict
+            raise _not_saved(path, f"its fitted state is damaged ({type(exc).__name__}: {exc})") from None
         return learner
 
     # ------------------------------------------------------------- checks
-    def _check_tokens(self, tokens) -> np.ndarray:
-        """``tokens`` (any integer array or nested list) checked, of shape ``(P, s**L)`` with values in
-        ``[0, v)``, returned in ``smallest_uint(v)`` so that every dtype gives the same codes."""
+    def _check_tokens(self, tokens, *, minimum: int = 1, action: str = "tokens") -> np.ndarray:
+        """``tokens`` (any integer array or nested list) checked, of shape ``(P, s**L)`` with ``P >= minimum``
+        and values in ``[0, v)``, returned in ``smallest_uint(v)`` so that every dtype gives the same codes.
+        ``action`` names, in the message for too few samples, what needs them."""
         tokens = check_int_array("tokens", tokens, ndim=2)
         if tokens.shape[1] != self.s**self.L:
             raise ValueError(
                 f"tokens must have shape (P, s**L = {self.s**self.L}) for s={self.s}, L={self.L}, "
                 f"got {tokens.shape}"
             )
-        if tokens.shape[0] == 0:
-            raise ValueError("tokens must hold at least one sample")
+        if tokens.shape[0] < minimum:
+            needs = "must hold at least one sample" if minimum == 1 else f"needs at least {minimum} samples"
+            raise ValueError(f"{action} {needs}, got {tokens.shape[0]}")
         check_range("tokens", tokens, 0, self.v)
         return tokens.astype(smallest_uint(self.v), copy=False)
 
@@ -392,7 +476,7 @@ class Learner:
 
         ``labels`` comes back ``None`` for a learner that does not use them.
         """
-        tokens = self._check_tokens(tokens)
+        tokens = self._check_tokens(tokens, minimum=self.min_samples, action=f"{type(self).__name__}.fit")
         if labels is None and not self.uses_labels:
             return tokens, None
         n_classes = getattr(self, "n_classes", None) if self.uses_labels else None
@@ -420,17 +504,41 @@ def parameters(cls: type[Learner]) -> dict:
     return params
 
 
+def _shown(default) -> str:
+    """A default as ``--option KEY=VALUE`` writes it: JSON (``true``, ``[0.2, 0.95]``), strings quoted as in Python."""
+    if isinstance(default, str):
+        return repr(default)
+    try:
+        return json.dumps(default)
+    except TypeError:
+        return repr(default)
+
+
+def option_values(cls: type[Learner]) -> dict[str, str]:
+    """The valid values of the options of learner class ``cls``, in words: its ``option_values`` and its bases'."""
+    values: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        values.update(klass.__dict__.get("option_values", {}))
+    return values
+
+
 def describe() -> list[dict]:
     """Every registered learner (see :func:`available`) as ``{name, cls, labels, options}``.
 
-    ``options`` maps each parameter other than ``v, s, L, seed`` to its default.
+    ``options`` maps each parameter other than ``v, s, L, seed`` to
+    ``{"default": text, "values": text}``: the default as it is shown (the
+    signature's default as ``--option`` reads it, JSON but for strings, which
+    are quoted as in Python; or for a default that ``__init__`` computes, its
+    :meth:`Learner.computed_defaults` text such as ``"v"``), and the valid
+    values in words (:func:`option_values`).
     """
-    return [
-        dict(
-            name=name,
-            cls=REGISTRY[name].__name__,
-            labels=REGISTRY[name].uses_labels,
-            options={k: d for k, d in parameters(REGISTRY[name]).items() if k not in _SHOWN},
-        )
-        for name in available()
-    ]
+    entries = []
+    for name in available():
+        cls = REGISTRY[name]
+        values, computed = option_values(cls), cls.computed_defaults()
+        options = {
+            key: {"default": computed.get(key, _shown(default)), "values": values.get(key, "")}
+            for key, default in parameters(cls).items() if key not in _SHOWN
+        }
+        entries.append(dict(name=name, cls=cls.__name__, labels=cls.uses_labels, options=options))
+    return entries

@@ -39,6 +39,7 @@ from pathlib import Path
 import lpbook
 
 from . import sweep
+from ._files import atomic_write
 from ._validate import check_int
 from .grammar import sample_seeds
 
@@ -165,7 +166,8 @@ def write_sidecar(db, argv: list[str], settings: dict, source: dict, started: da
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(float(wall_seconds), 1),
     }
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    with atomic_write(path, "w") as file:
+        file.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
 
 

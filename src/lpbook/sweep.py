@@ -15,7 +15,12 @@ of the paper's grammars keep the keys they had before laws were stored).
 Only the main process writes, and it commits each point as soon as it
 finishes, so an interrupted sweep (Ctrl-C, ``kill -9``) loses at most the
 points in flight; rerunning the same call skips the points already stored
-and never rewrites them. The ``seconds`` column is the wall time of the
+and never rewrites them. On Ctrl-C a sweep stops at once: it cancels the
+points not started, stores the results already returned, ends the workers
+of its own pool with the points they run, and raises
+:class:`SweepInterrupted`, which says how many points were kept and how many
+dropped. A sweep whose every point is stored only reads the file: it needs
+no write access and takes no lock. The ``seconds`` column is the wall time of the
 learner's ``fit`` and ``transform`` only: drawing the grammar and the samples
 and scoring the codes are not included.
 
@@ -24,8 +29,10 @@ One sweep at a time. A database belongs to one running sweep: while it runs,
 next to it, and a second sweep into the same database is refused at once
 with a :class:`DatabaseError` that names the holder. The lock goes with the
 process, even after a ``kill -9``, so an interrupted sweep never blocks its
-rerun. (On platforms without ``fcntl`` there is no lock.) Reading, with
-:func:`load_results`, is always allowed.
+rerun. (On platforms without ``fcntl`` there is no lock.) A ``db`` that no
+sweep can write (a folder, a file that is not a sweep database, a missing
+folder) is refused before the lock file is created, so a refusal leaves
+nothing behind. Reading, with :func:`load_results`, is always allowed.
 
 Statistics. :func:`estimate_pstar` reads the sample complexity ``P*`` off the
 median accuracy curve over seeds, with a bootstrap over seeds;
@@ -41,6 +48,7 @@ import multiprocessing
 import multiprocessing.connection
 import numbers
 import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -115,8 +123,8 @@ class Grammar:
 
     ``n_classes=None`` means ``v``, and is stored resolved. ``rule_probs`` is
     ``"uniform"`` (the paper's grammars, the default) or ``"zipf"``; ``zipf_a``
-    is the Zipf exponent, ``None`` for uniform laws (any value given is
-    dropped) and 1.0 by default for Zipf ones.
+    is the Zipf exponent, ``None`` for uniform laws (giving one is an error, as
+    for :class:`~lpbook.grammar.RHM`) and 1.0 by default for Zipf ones.
     """
 
     v: int
@@ -131,13 +139,12 @@ class Grammar:
         rhm = self.rhm()
         for name in ("v", "m", "s", "L", "n_classes"):
             object.__setattr__(self, name, getattr(rhm, name))
-        object.__setattr__(self, "zipf_a", None if rhm.rule_probs == "uniform" else rhm.zipf_a)
+        object.__setattr__(self, "zipf_a", rhm.zipf_a)
 
     def rhm(self, seed: int = 0) -> RHM:
         """The grammar of this shape and law drawn with ``seed``."""
-        zipf_a = 1.0 if self.zipf_a is None else self.zipf_a
         return RHM(self.v, self.m, self.s, self.L, n_classes=self.n_classes, seed=seed,
-                   rule_probs=self.rule_probs, zipf_a=zipf_a)
+                   rule_probs=self.rule_probs, zipf_a=self.zipf_a)
 
     def as_dict(self) -> dict:
         """The grammar as a JSON-compatible dict, without the production law when it is uniform."""
@@ -394,14 +401,17 @@ def cached_sweep(learner, grammars, P_grid, seeds, db, *, options=None, n_test=2
     chapter's sweeps uses it to draw what is stored and skip what is not.
     """
     points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
-    if not Path(db).exists():
-        return None
+    return _stored_rows(points, db) if Path(db).exists() else None
+
+
+def _stored_rows(points: list[Point], db) -> list[dict] | None:
+    """The rows of ``points`` (of one learner and ``n_test``) if the existing ``db`` holds them all, else ``None``."""
     with closing(_open_existing(db)) as conn, _database_errors(db):
         stored = _stored_keys(conn)
     keys = {p.key for p in points}
     if not keys <= stored:
         return None
-    return [row for row in load_results(db, learner=learner, n_test=n_test) if row["key"] in keys]
+    return [row for row in load_results(db, learner=points[0].learner, n_test=points[0].n_test) if row["key"] in keys]
 
 
 # ---------------------------------------------------------------- storage
@@ -438,8 +448,24 @@ def _points_columns(conn: sqlite3.Connection, db) -> list[str]:
 
 
 def _check_folder(db) -> None:
+    if Path(db).is_dir():
+        raise DatabaseError(f"db {os.fspath(db)!r} is a folder: give the path of a file in it, such as "
+                            f"{os.path.join(os.fspath(db), 'sweep.sqlite')!r}")
     if not Path(db).resolve().parent.is_dir():
         raise FileNotFoundError(f"db {os.fspath(db)!r} cannot be created: its folder does not exist")
+
+
+def _check_writable_db(db) -> None:
+    """Refuse, before anything is created beside it, a ``db`` that no sweep can write into.
+
+    A folder, a missing folder, and an existing file that is not a sweep
+    database (:func:`_points_columns`) raise; a missing file or an existing
+    sweep database (or an empty SQLite file) pass.
+    """
+    _check_folder(db)
+    if Path(db).exists():
+        with closing(_open_existing(db, table=False)) as conn, _database_errors(db):
+            _points_columns(conn, db)
 
 
 def _connect(db) -> sqlite3.Connection:
@@ -490,9 +516,11 @@ def _sole_writer(db):
             lock.truncate(0)
 
 
-def _open_existing(db) -> sqlite3.Connection:
-    """Open an existing sweep database without creating anything."""
+def _open_existing(db, table: bool = True) -> sqlite3.Connection:
+    """Open an existing sweep database without creating anything; with ``table``, refuse one without its table."""
     path = Path(db)
+    if path.is_dir():
+        _check_folder(db)
     if not path.is_file():
         raise FileNotFoundError(f"db {os.fspath(db)!r} does not exist")
     # mode=rw rather than ro: a read-only connection cannot roll back the hot
@@ -500,7 +528,7 @@ def _open_existing(db) -> sqlite3.Connection:
     with _database_errors(db):
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=rw", uri=True, timeout=60)
         try:
-            if not _points_columns(conn, db):
+            if not _points_columns(conn, db) and table:
                 raise DatabaseError(f"db {os.fspath(db)!r} is not a sweep database: it has no table 'points'")
         except BaseException:
             conn.close()
@@ -574,8 +602,8 @@ def _worker_lost(exc: BaseException) -> bool:
     return distributed is not None and isinstance(exc, distributed.KilledWorker)
 
 
-def _collect(futures: dict, conn: sqlite3.Connection, bar) -> None:
-    """Store each result as it arrives.
+def _collect(futures: dict, conn: sqlite3.Connection, bar, stored: set) -> None:
+    """Store each result as it arrives, adding its future to ``stored``.
 
     A point that failed stops the sweep with its description. A point whose
     worker was lost (:func:`_worker_lost`) does not: the others are still
@@ -591,6 +619,7 @@ def _collect(futures: dict, conn: sqlite3.Connection, bar) -> None:
                 continue
             raise RuntimeError(f"{futures[future]} failed: {type(exc).__name__}: {exc}") from exc
         _insert(conn, result)
+        stored.add(future)
         bar.update()
     if lost:
         raise RuntimeError(
@@ -604,11 +633,16 @@ def _init_worker() -> None:
 
     - One thread per worker: the pool already uses every core, and nested
       thread pools (BLAS, OpenMP in scikit-learn, torch) would oversubscribe them.
+    - Ignore SIGINT (see below): the main process ends its workers on Ctrl-C.
     - End the worker when the main process dies: without it a ``kill -9`` of
       the main process would leave its workers waiting forever for work.
     """
     os.environ["OMP_NUM_THREADS"] = "1"  # read by torch when it starts its thread pool
     threadpool_limits(1)
+    # Ctrl-C in a terminal reaches every process of its group, and a Jupyter kernel that shuts down
+    # sends SIGINT to its children: the sweep's process decides what happens to its workers, and a
+    # worker never prints a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
 
     def watch():
@@ -626,31 +660,99 @@ def process_pool(workers: int | None = None) -> ProcessPoolExecutor:
 
     Workers are started with "spawn", not "fork" (forking a process that
     already runs thread pools, such as OpenMP in scikit-learn or torch, can
-    deadlock the children), use one thread each, and end when the main
-    process dies. Pass one pool to several :func:`run_sweep` calls to start
-    the workers only once.
+    deadlock the children), use one thread each, ignore SIGINT from their
+    first instruction (:class:`_QuietPool`), and end when the main process
+    dies. Pass one pool to several :func:`run_sweep` calls to start the
+    workers only once.
     """
     workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, minimum=1)
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    return _QuietPool(max_workers=workers, mp_context=context, initializer=_init_worker)
 
 
-def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | None, bar) -> None:
-    """Run ``todo`` on ``executor`` (or a process pool of its own) and store the results."""
+class _QuietPool(ProcessPoolExecutor):
+    """A process pool whose workers ignore SIGINT from the moment they start.
+
+    A spawned worker is started inside ``submit``; while it is, this process
+    ignores SIGINT, and the worker inherits that (it survives ``exec``, and
+    Python keeps an ignored SIGINT). So a Ctrl-C, or the SIGINT that Jupyter
+    sends a kernel's whole process group when it shuts down, never finds a
+    worker importing lpbook or waiting for work. Only the main thread can
+    change signal handlers; elsewhere ``submit`` is unchanged (and
+    :func:`_init_worker` ignores SIGINT once the worker has started).
+    """
+
+    def submit(self, fn, /, *args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            return super().submit(fn, *args, **kwargs)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:  # a handler installed from C reads as None: Python's own then takes its place
+            signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_sweep`, raised once every finished point is stored.
+
+    Its message says how many points of the sweep the database holds, how
+    many were in flight (running, or handed to a worker: their work is
+    dropped) and how many had not started; the attributes ``stored``,
+    ``computed`` (stored by this run), ``dropped`` and ``not_started`` hold
+    the counts.
+    """
+
+    def __init__(self, stored: int, computed: int, dropped: int, not_started: int):
+        self.stored, self.computed, self.dropped, self.not_started = stored, computed, dropped, not_started
+        super().__init__(
+            f"{stored} point{'s' * (stored != 1)} of this sweep {'is' if stored == 1 else 'are'} stored "
+            f"({computed} computed in this run); {dropped} {'was' if dropped == 1 else 'were'} in flight and "
+            f"{'is' if dropped == 1 else 'are'} dropped, {not_started} had not started: "
+            "rerun the same command to resume"
+        )
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """End the workers of this sweep's own pool now, with the points they run, and shut it down."""
+    if hasattr(executor, "terminate_workers"):  # Python >= 3.14
+        executor.terminate_workers()
+    else:
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            process.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | None, bar, stored_before: int) -> None:
+    """Run ``todo`` on ``executor`` (or a process pool of its own) and store the results.
+
+    On Ctrl-C: the points not started are cancelled, results already returned
+    are stored, the points still running are dropped (with the workers of its
+    own pool, which end at once), and :class:`SweepInterrupted` says so;
+    ``stored_before`` is the number of the sweep's points stored before this run.
+    """
     own = executor is None
     if own:
         executor = process_pool(min(workers or os.cpu_count() or 1, len(todo)))
     cls = get(todo[0].learner)
-    # Largest P first: the slowest points start early, which balances the workers.
-    futures = {executor.submit(run_point, p, cls): p for p in sorted(todo, key=lambda p: -p.P)}
+    futures, stored = {}, set()
     try:
-        _collect(futures, conn, bar)
-    except BaseException:
-        for future in futures:
-            future.cancel()
+        # Largest P first: the slowest points start early, which balances the workers.
+        for point in sorted(todo, key=lambda p: -p.P):
+            futures[executor.submit(run_point, point, cls)] = point
+        _collect(futures, conn, bar, stored)
+    except BaseException as exc:
+        cancelled = sum(future.cancel() for future in futures)
         if own:  # do not wait for the points still running
-            executor.shutdown(wait=False, cancel_futures=True)
-        raise
+            _stop_workers(executor)
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        for future in futures:  # finished, but not stored yet: store it
+            if future not in stored and future.done() and not future.cancelled() and future.exception() is None:
+                _insert(conn, future.result())
+                stored.add(future)
+        dropped = len(futures) - cancelled - len(stored)  # in flight: handed to a worker, never returned
+        raise SweepInterrupted(stored_before + len(stored), len(stored), dropped,
+                               cancelled + len(todo) - len(futures)) from None
     if own:  # every point is done: wait for the workers, so that nothing is left to close at exit
         executor.shutdown(wait=True)
 
@@ -675,11 +777,13 @@ def run_sweep(
     as a Dask cluster's ``client.get_executor(pure=False)``), or by default on a process
     pool of ``workers`` processes (default ``os.cpu_count()``, every core). Workers only
     compute and return results: each finished point is committed to the
-    SQLite file ``db`` at once, by this process only. Rerunning an interrupted
+    SQLite file ``db`` at once, by this process only. Ctrl-C raises
+    :class:`SweepInterrupted` at once, every finished point stored. Rerunning an interrupted
     call finishes it; so does rerunning one that raised because workers were
-    lost with points in flight. A second sweep into a database that a sweep is writing
+    lost with points in flight. A sweep whose points are all stored returns
+    them without writing anything. A second sweep into a database that a sweep is writing
     is refused (:class:`DatabaseError`, see the module docstring), as is a
-    file that is not a sweep database, before any point runs. ``progress``
+    file that is not a sweep database, or a folder, before any point runs. ``progress``
     shows the sweep's tqdm bar; learners never show bars of their own inside a
     sweep (those with a ``progress`` option get ``progress=False``). Returns
     the rows of the sweep's points as :func:`load_results` gives them.
@@ -691,12 +795,16 @@ def run_sweep(
         raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
     if workers is not None:
         check_int("workers", workers, minimum=1)
+    _check_writable_db(db)  # before the lock file is created beside it
+    done = _stored_rows(points, db) if Path(db).exists() else None
+    if done is not None:  # nothing to do: no lock, nothing written
+        return done
     with _sole_writer(db), closing(_connect(db)) as conn, _database_errors(db):
         stored = _stored_keys(conn)
         todo = [p for p in points if p.key not in stored]
         with tqdm(total=len(points), initial=len(points) - len(todo), unit="point", disable=not progress) as bar:
             if todo:
-                _execute(todo, conn, executor, workers, bar)
+                _execute(todo, conn, executor, workers, bar, len(points) - len(todo))
     keys = {p.key for p in points}
     return [row for row in load_results(db, learner=learner, n_test=n_test) if row["key"] in keys]
 

@@ -12,6 +12,15 @@ the helpers in :mod:`lpbook.neural.training`. The clean-state probe
 (:class:`LatentProbe`, :func:`score_layers`) is kept as the comparison.
 """
 
+try:
+    import torch  # noqa: F401
+except ModuleNotFoundError as err:
+    if err.name != "torch":
+        raise
+    from ..learners import torch_missing
+
+    raise torch_missing("lpbook.neural") from None
+
 from .cnn import HierarchicalCNN, SupervisedCNN
 from .data2vec import Data2Vec
 from .encoder import Encoder

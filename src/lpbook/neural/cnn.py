@@ -7,9 +7,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from ..grammar import smallest_uint
 from ..learners import Learner, register
+from .options import ENCODER_OPTION_VALUES
 from .training import as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, torch_threads, train
 
 
@@ -89,6 +90,21 @@ class SupervisedCNN(Learner):
     """
 
     uses_labels = True
+    option_values = {
+        "n_classes": "an integer >= 1",
+        "width": "an integer >= 1",
+        "epochs": "an integer >= 1",
+        "batch_size": "an integer >= 1",
+        "lr": "a number > 0",
+        "stop_loss": "a number >= 0",
+        "device": ENCODER_OPTION_VALUES["device"],
+        "threads": "an integer >= 1",
+        "progress": "true or false",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return {"n_classes": "v"}
 
     def __init__(
         self,
@@ -115,7 +131,7 @@ class SupervisedCNN(Learner):
         self.stop_loss = check_float("stop_loss", stop_loss, low=0.0, closed=True)
         self.device = resolve_device(device, check_available=False)  # checked in fit
         self.threads = check_int("threads", threads, minimum=1)
-        self.progress = bool(progress)
+        self.progress = check_bool("progress", progress)
 
     @property
     def levels(self) -> tuple[int, ...]:

@@ -35,9 +35,10 @@ from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
 from .masking import block_mask, check_hidden_mask
-from .options import check_pair, set_encoder_options
+from .options import ENCODER_COMPUTED_DEFAULTS, ENCODER_OPTION_VALUES, check_pair, set_encoder_options
 from .readout import NeighbourReadout
 from .training import (
+    SCHEDULES,
     as_long_tensor,
     check_float,
     check_schedule,
@@ -275,6 +276,22 @@ class Data2Vec(Learner):
     """
 
     uses_labels = False
+    option_values = ENCODER_OPTION_VALUES | {
+        "K": "an integer in [1, n_layers]",
+        "teacher_input": "one of " + ", ".join(map(repr, TEACHER_INPUTS)),
+        "ema": "a pair [first, last] in [0, 1]",
+        "mask_level": "an integer in [0, L)",
+        "beta": "a number > 0",
+        "schedule": "one of " + ", ".join(map(repr, SCHEDULES)),
+        "warmup": "an integer >= 0, < max_steps",
+        "probe_steps": "an integer >= 0 (0: no token probe)",
+        "read": "one of 'student', 'teacher'",
+        "trace_steps": "a list of steps, integers in [0, max_steps]",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return ENCODER_COMPUTED_DEFAULTS
 
     def __init__(
         self,

@@ -11,10 +11,11 @@ from .._validate import check_int
 from ..learners import Learner, register
 from .encoder import Encoder
 from .masking import block_mask, check_hidden_mask
-from .options import set_encoder_options
+from .options import ENCODER_COMPUTED_DEFAULTS, ENCODER_OPTION_VALUES, set_encoder_options
 from .readout import NeighbourReadout
 from .training import (
     INFERENCE_BATCH,
+    SCHEDULES,
     as_long_tensor,
     check_schedule,
     generator,
@@ -128,6 +129,16 @@ class MaskedTokenModel(Learner):
     """
 
     uses_labels = False
+    option_values = ENCODER_OPTION_VALUES | {
+        "schedule": "one of " + ", ".join(map(repr, SCHEDULES)),
+        "warmup": "an integer >= 0, < max_steps",
+        "eval_every": "an integer >= 1",
+        "patience": "an integer >= 1",
+    }
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return ENCODER_COMPUTED_DEFAULTS
 
     def __init__(
         self,

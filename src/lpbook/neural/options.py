@@ -6,9 +6,29 @@ from __future__ import annotations
 
 import numbers
 
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from .readout import NeighbourReadout
 from .training import check_float, resolve_device
+
+
+#: The valid values, in words, of the options :func:`set_encoder_options` checks (see ``Learner.option_values``).
+ENCODER_OPTION_VALUES = {
+    "d_model": "an integer >= 1, a multiple of n_heads",
+    "n_layers": "an integer >= 1",
+    "n_heads": "an integer >= 1",
+    "mask_range": "a pair [low, high] with 0 < low <= high < 1",
+    "max_steps": "an integer >= 1",
+    "batch_size": "an integer >= 1",
+    "lr": "a number > 0",
+    "val_fraction": "a number in (0, 1)",
+    "n_init": "an integer >= 1",
+    "candidates": "a list of names of lpbook.neural.readout.candidate_names",
+    "device": "a torch device: 'cpu', 'cuda', 'cuda:N' or 'mps'",
+    "threads": "an integer >= 1",
+    "progress": "true or false",
+}
+#: The defaults, in words, of the options of :data:`ENCODER_OPTION_VALUES` whose signature default is ``None``.
+ENCODER_COMPUTED_DEFAULTS = {"candidates": "every candidate"}
 
 
 def check_pair(name: str, value, *, low: float, high: float, closed: bool) -> tuple[float, float]:
@@ -49,4 +69,4 @@ def set_encoder_options(learner, *, d_model, n_layers, n_heads, mask_range, max_
     NeighbourReadout(learner.v, learner.s, learner.L, candidates=learner.candidates)  # checks the option
     learner.device = resolve_device(device, check_available=False)  # checked where the data move, in fit
     learner.threads = check_int("threads", threads, minimum=1)
-    learner.progress = bool(progress)
+    learner.progress = check_bool("progress", progress)

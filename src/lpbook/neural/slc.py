@@ -59,12 +59,13 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from .._validate import check_int
+from .._progress import finish, progress_bar
+from .._validate import check_bool, check_int
 from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
 from ..tree import cousin_targets, target_positions
+from .options import ENCODER_OPTION_VALUES
 from .training import LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
 
 MODES = ("end-to-end", "local")
@@ -295,6 +296,20 @@ class SLC(Learner):
     """
 
     uses_labels = False
+    option_values = {
+        "mode": "one of " + ", ".join(map(repr, MODES)),
+        "balance": "a number >= 0",
+        "slot_specific": "true or false",
+        "restarts": "an integer >= 1",
+        "steps": "an integer >= 1",
+        "batch_size": "an integer >= 1",
+        "lr": "a number > 0",
+        "init_scale": "a number > 0",
+        "log_every": "an integer >= 1",
+        "threads": "an integer >= 1",
+        "device": ENCODER_OPTION_VALUES["device"],
+        "progress": "true or false",
+    }
 
     def __init__(
         self,
@@ -332,7 +347,7 @@ class SLC(Learner):
         self.log_every = check_int("log_every", log_every, minimum=1)
         self.threads = check_int("threads", threads, minimum=1)
         self.device = resolve_device(device, check_available=False)  # checked where the data move
-        self.progress = bool(progress)
+        self.progress = check_bool("progress", progress)
 
     @property
     def n_slots(self) -> int:
@@ -413,7 +428,7 @@ class SLC(Learner):
         rng = generator(self.seed)
         batches = self._batches(first.shape[0], rng)
         records = []
-        bar = tqdm(total=self.steps * (L - 1), desc="SLC", disable=not self.progress, leave=False)
+        bar = progress_bar(self.steps * (L - 1), "SLC", self.progress)
         start = time.process_time()
         for depth in range(1, L):
             optimizer = torch.optim.Adam([clusterers, predictors], lr=self.lr, foreach=True)
@@ -445,7 +460,7 @@ class SLC(Learner):
                 bar.update()
             if depth < L - 1:
                 self._share_best(clusterers, predictors, sample, depth)
-        bar.close()
+        finish(bar)
         steps, losses, deficits, snapshots, seconds = zip(*records)
         return LearningCurve(
             steps=list(steps),

@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
+from .._progress import finish, progress_bar
 from .._validate import check_int
 
 
@@ -290,7 +289,8 @@ def train(
         (``"constant"``, the default) or decaying to 0 along a half cosine at
         ``max_steps`` (``"cosine"``).
     progress, desc
-        A tqdm bar over steps, labelled ``desc``.
+        A tqdm bar over steps, labelled ``desc``; it stays on screen and ends at the steps taken
+        (``max_steps``, or fewer when training stops early).
 
     Returns
     -------
@@ -307,7 +307,7 @@ def train(
     curve = LearningCurve()
     best_state, best, waited = None, float("inf"), 0
     total, count, step = 0.0, 0, 0
-    bar = tqdm(total=max_steps, desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(max_steps, desc, progress)
     start = time.process_time()
     model.train()
     while curve.stopped == "budget" and step < max_steps:
@@ -345,7 +345,7 @@ def train(
                 curve.stopped = "target"
             if curve.stopped != "budget" or step >= max_steps:
                 break
-    bar.close()
+    finish(bar)  # a run that stopped early ends its bar at the steps it took
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
