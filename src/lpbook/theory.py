@@ -747,12 +747,12 @@ CONSTANTS = (
     Constant("cost of a class without a seed", "its weight + 0.5 / n", "accuracy lost per class that k-means++ "
              "leaves without a seed", "by hand", "the class seeded twice in its place splits into two clusters that "
              "compete for one label: half of a class"),
-    Constant("median of D_best", "median", "which number of classes without a seed the search term charges",
+    Constant("median of n_miss (best run)", "median", "which number of classes without a seed the search term charges",
              "by hand", "the prediction is of the median accuracy over k-means' starts, as measured P* is read off "
              "the median over seeds"),
-    Constant("best of n_init runs", "Pr(D ≥ d)^n_init", "the restart that ILC keeps", "by hand",
+    Constant("best of n_init runs", "Pr(n_miss ≥ d)^n_init", "the restart that ILC keeps", "by hand",
              "the run of lowest objective is taken to be the one with fewest classes without a seed"),
-    Constant("candidates per seed t", "2 + ⌊ln k⌋", "how many rows each seed draws", "derived",
+    Constant("candidates per seed n_try", "2 + ⌊ln v⌋", "how many rows each seed draws (v clusters)", "derived",
              "scikit-learn's n_local_trials (a test reads its source)"),
     Constant("n_init", f"{N_INIT}", "k-means restarts", "derived", "ILC's default (lpbook.clustering.N_INIT)"),
     Constant("masses in the draw", "2 (m − 1) noise_a; P W_a Δ_a² + 2 m noise_a",
