@@ -183,7 +183,7 @@ DEPTH_SWEEP := $(DEPTH_FAMILY) --L 3 4 --P 125 250 500 1000 2000 4000 8000 16000
 	--seeds 8 --n-test 2000 --workers 1 --record --no-progress
 MLM_DEPTH_L4 := $(subst max_steps=30000,max_steps=60000,$(MLM_LONG))
 # L, P, seed of each masked-token network, in the order they are fitted.
-DEPTH_MLM := "3 2000 0" "3 8000 0" "3 2000 1" "3 4000 1" "3 8000 1" "3 16000 1" \
+DEPTH_MLM := "3 2000 1" "3 4000 1" "3 8000 1" "3 16000 1" "3 2000 0" "3 8000 0" \
 	"4 32000 0" "4 16000 0" "4 8000 0" "4 64000 1" "4 32000 1" "4 16000 1" "4 8000 1"
 
 results-depth: $(STAMP)

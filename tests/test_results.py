@@ -337,3 +337,25 @@ def test_find_networks_filters_by_learner_grammar_and_options(tmp_path):
     assert results.find_networks(tmp_path, "ilc", folder="search") == []
     with pytest.raises(ValueError, match="folder must be"):
         results.committed_networks(tmp_path, "other")
+
+
+def test_the_source_is_dirty_only_when_its_code_differs_from_the_commit(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "src" / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "sweep.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    state = results.source_state(cwd=tmp_path / "results")
+    assert len(state["git_commit"]) == 40 and state["git_dirty"] is False
+    (tmp_path / "results" / "sweep.json").write_text('{"finished": 1}\n')  # a sweep rewrote its sidecar
+    (tmp_path / "notes.md").write_text("untracked\n")
+    assert results.source_state(cwd=tmp_path)["git_dirty"] is False
+    (tmp_path / "src" / "code.py").write_text("x = 2\n")
+    assert results.source_state(cwd=tmp_path / "results")["git_dirty"] is True
+    assert results.source_state(cwd=tmp_path.parent / "nowhere") == {"git_commit": None, "git_dirty": None}

@@ -101,11 +101,12 @@ def settings_points(settings: dict) -> list[sweep.Point]:
     )
 
 
-def _git(*args: str) -> str | None:
-    """Output of ``git args`` run in this package's folder, or ``None`` when git or the checkout is missing."""
+def _git(*args: str, cwd=None) -> str | None:
+    """Output of ``git args`` run in ``cwd`` (default: this package's folder), or ``None`` when git or the checkout is missing."""
     try:
         done = subprocess.run(
-            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10, check=True
+            ["git", *args], cwd=Path(__file__).parent if cwd is None else cwd, capture_output=True, text=True,
+            timeout=10, check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -132,14 +133,22 @@ def hardware() -> dict:
     return info
 
 
-def source_state() -> dict:
+#: The paths of a checkout that make its code: a change elsewhere (a sidecar a sweep rewrote, a chapter) leaves the
+#: source clean.
+SOURCE_PATHS = (":/src", ":/pyproject.toml")
+
+
+def source_state(cwd=None) -> dict:
     """The source tree that runs now: ``{"git_commit": sha or None, "git_dirty": bool or None}``.
 
-    Call it when the sweep starts (the code is loaded then), and pass it to
-    :func:`write_sidecar` at the end.
+    ``git_dirty`` says whether a tracked file under :data:`SOURCE_PATHS` differs
+    from the commit. ``cwd`` is a folder of the checkout (default: this
+    package's). Call it when the sweep starts (the code is loaded then), and
+    pass it to :func:`write_sidecar` at the end.
     """
-    commit = _git("rev-parse", "HEAD")
-    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    commit = _git("rev-parse", "HEAD", cwd=cwd)
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no", "--",
+                                                   *SOURCE_PATHS, cwd=cwd))
     return {"git_commit": commit, "git_dirty": dirty}
 
 
