@@ -94,10 +94,12 @@ results-cpu: $(STAMP)
 	$(BIN)/lpbook sweep --learner ilc $(CPU_GRID) --db results/ilc-cpu.sqlite
 
 # Chapter 4's grid at v = 16 (L = 3, 4, 5; m = 2, 3, then 4; five seeds), SLC with 400 steps per stage and 4
-# restarts, and ILC on the same points (about 40 and 25 minutes on one core); Chapter 4 reads them.
+# restarts, and ILC on the same points (about 40 and 25 minutes on one core); Chapter 4 reads them. Its appendix
+# reads SLC without the place term of its loss (place_weight=0) at m = 2 (about 20 minutes).
 SLC_GRID := --v 16 --m 2 3 --s 2 --L 3 4 5 --P-range-scaled 0.25 16 8 --scale 'v*m**3' --seeds 5 --n-test 4000 \
 	--workers 1 --record --no-progress
 SLC_GRID_M4 := $(subst --m 2 3,--m 4,$(SLC_GRID))
+SLC_GRID_M2 := $(subst --m 2 3,--m 2,$(SLC_GRID))
 
 results-slc: $(STAMP)
 	mkdir -p results
@@ -107,6 +109,8 @@ results-slc: $(STAMP)
 	$(BIN)/lpbook sweep --learner slc $(SLC_GRID_M4) --option steps=400 --option restarts=4 --option progress=false \
 		--db results/slc-v16-m4.sqlite
 	$(BIN)/lpbook sweep --learner ilc $(SLC_GRID_M4) --db results/ilc-v16-m4.sqlite
+	$(BIN)/lpbook sweep --learner slc $(SLC_GRID_M2) --option steps=400 --option restarts=4 --option place_weight=0 \
+		--option progress=false --db results/slc-v16-no-place.sqlite
 
 # Chapter 3's precomputed ILC sweeps (issue 8's measurements, about 20 minutes on one core): depth to L = 8, and the
 # exponent in m at v = 16, 32, 64 on the grammars of lpbook.theory's prediction (seeds 0-9); Chapter 2's

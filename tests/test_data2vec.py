@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lpbook  # noqa: E402
-from lpbook import RHM, level_accuracy  # noqa: E402
+from lpbook import RHM, exact, level_accuracy  # noqa: E402
+from lpbook.tree import Node  # noqa: E402
 from lpbook.learners import REGISTRY  # noqa: E402
 from lpbook.neural import Encoder  # noqa: E402
 from lpbook.neural.data2vec import (  # noqa: E402
@@ -355,3 +356,39 @@ def test_a_teacher_of_the_hidden_tokens_never_sees_what_the_student_sees(small):
         learner = Data2Vec(4, 2, 3, probe_steps=0, teacher_input=teacher_input, **FAST).fit(train.tokens)
         before, after = learner.targets(train.tokens, mask), learner.targets(changed, mask)
         assert np.allclose(before[:, 2:], after[:, 2:], atol=1e-6) is not moves
+
+
+# ------------------------------------------------------------------ prop-d2v-ilc-step (Chapter 5)
+@pytest.mark.parametrize(("v", "m", "s", "rank"), [(8, 2, 2, 14), (16, 3, 2, 30), (8, 3, 3, 21)])
+def test_additive_targets_span_too_few_dimensions_for_the_joint_context(v, m, s, rank):
+    """The tuples under a level-2 node, as concatenated one-hots, have rank <= s (v - 1) + 1 < v m: a bound through
+    the smallest singular value of the joint map is empty (seed 0, L = 3)."""
+    onehots = exact.production_onehots(RHM(v, m, s, 3, seed=0), 2)
+    assert onehots.shape == (v * m, s * v)
+    assert np.linalg.matrix_rank(onehots) == rank <= s * (v - 1) + 1 < v * m
+    assert np.linalg.svd(onehots, compute_uv=False).min() < 1e-12
+
+
+@pytest.mark.parametrize(("v", "m", "s"), [(8, 2, 2), (8, 3, 3)])
+def test_regression_onto_additive_targets_sees_the_one_child_marginals(v, m, s):
+    """The optimal prediction at w' given w's symbol is sum_b q_a(b) F(b) = (Phi_i mu_a^i)_i, and it obeys the
+    per-block bound of prop-d2v-ilc-step with equality of predictions exactly where the marginals agree."""
+    rhm = RHM(v, m, s, 3, seed=0)
+    w, w_prime = Node(2, 0), Node(2, 1)  # two children of the root
+    q = exact.parent_context(rhm, w, w_prime, joint=True)  # (v, v*m): the joint law of w''s tuple given w's symbol
+    d = v  # targets per position: span(u_i) holds s positions at l = 1, so each block has s d >= v rows
+    rng = np.random.default_rng(0)
+    Phi = [rng.normal(size=(s * d, v)) for _ in range(s)]  # block i: the targets f_p(c) stacked over span(u_i)
+    F = np.concatenate([np.stack([Phi[i][:, c] for c in rhm.rules[2][:, :, i].ravel()]) for i in range(s)], axis=1)
+    y_hat = q @ F  # (v, s * s * d): the conditional mean of the targets at span(w')
+    mu = [exact.parent_context(rhm, w, Node(1, s * w_prime.pos + i), joint=False) for i in range(s)]  # (v, v) each
+    np.testing.assert_allclose(y_hat, np.concatenate([mu[i] @ Phi[i].T for i in range(s)], axis=1), atol=1e-12)
+    lam = [np.linalg.svd(P, compute_uv=False).min() for P in Phi]  # min over unit x of ||Phi_i x||: s d >= v
+    assert min(lam) > 0
+    for a in range(v):
+        for b in range(a + 1, v):
+            gap = np.sum((y_hat[a] - y_hat[b]) ** 2)
+            bound = sum(lam[i] ** 2 * np.sum((mu[i][a] - mu[i][b]) ** 2) for i in range(s))
+            assert gap >= bound - 1e-12
+            same_marginals = all(np.allclose(mu[i][a], mu[i][b], atol=1e-12) for i in range(s))
+            assert same_marginals == (gap < 1e-20)

@@ -156,6 +156,50 @@ def test_three_way_branching_matches_samples(rule_probs):
     assert_frequencies_match(np.nan_to_num(est), np.nan_to_num(exact.parent_context(rhm, node, target)), n_parent[:, None])
 
 
+def test_slot_context_matches_samples(rhm, big):
+    """P(slot, tuple, cousin tuple) against the pooled counts of every (node, sibling) pair of a large sample."""
+    s, m = rhm.s, rhm.m
+    for level in range(1, rhm.L):
+        joint = exact.slot_context(rhm, level)
+        assert joint.shape == (s * (s - 1), rhm.v * m, rhm.v * m) and np.isclose(joint.sum(), 1)
+        counts = np.zeros_like(joint)
+        for pos in range(rhm.n_positions(level)):
+            node = Node(level, pos)
+            t, n_t = empirical.node_values(rhm, big, node, joint=True)
+            for r, sibling in enumerate(cousin_targets(node, s)):
+                z, n_z = empirical.node_values(rhm, big, sibling, joint=True)
+                counts[(pos % s) * (s - 1) + r] += empirical.pair_counts(t, z, n_t, n_z)
+        total = counts.sum()
+        assert_frequencies_match(counts / total, joint, total)
+
+
+def test_place_distribution_and_disjoint_pairs():
+    """Places from the rules: a symbol occurs at place i exactly when some production of the level above has it there."""
+    rhm = RHM(8, 2, 2, 3, seed=0)
+    for level in (1, 2):
+        places = exact.place_distribution(rhm, level)
+        assert places.shape == (rhm.v, rhm.s) and np.allclose(np.nansum(places, axis=1), 1)
+        rules = rhm.rules[level + 1]  # (n_above, m, s); every symbol above occurs (uniform rules)
+        at = np.zeros((rhm.v, rhm.s), dtype=bool)
+        for i in range(rhm.s):
+            at[np.unique(rules[:, :, i]), i] = True
+        np.testing.assert_array_equal(np.nan_to_num(places) > 0, at)
+        pairs = exact.disjoint_place_pairs(rhm, level)
+        expected = [(a, b) for a in range(rhm.v) for b in range(a + 1, rhm.v)
+                    if at[a].any() and at[b].any() and not (at[a] & at[b]).any()]
+        assert [tuple(p) for p in pairs] == expected
+    with pytest.raises(ValueError, match="level must be < L"):
+        exact.place_distribution(rhm, 3)
+
+
+@pytest.mark.parametrize(("v", "m", "expected"), [(8, 2, 23), (16, 2, 71), (8, 3, 2), (16, 3, 11)])
+def test_disjoint_place_pairs_are_common_at_small_m(v, m, expected):
+    """Over 50 grammars x 2 levels at L = 3, the (grammar, level) pairs with two symbols that never share a place."""
+    having = sum(len(exact.disjoint_place_pairs(RHM(v, m, 2, 3, seed=seed), level)) > 0
+                 for seed in range(50) for level in (1, 2))
+    assert having == expected
+
+
 def test_gap_profile_counts_random_steps():
     rhm = RHM(16, 4, 2, 4, seed=0)
     profile = exact.gap_profile(rhm, (1, 0))
@@ -191,6 +235,8 @@ def test_correlation_matches_samples(rhm, big):
         (lambda r: exact.pooled_context(r, 0, cousin_targets), ValueError, "level must be >= 1"),
         (lambda r: exact.pooled_context(r, 3, cousin_targets), ValueError, "level must be < L = 3"),
         (lambda r: exact.pooled_context(r, 2, lambda node, s: []), ValueError, "no context node"),
+        (lambda r: exact.slot_context(r, 3), ValueError, "level must be < L = 3"),
+        (lambda r: exact.slot_context(r, 0), ValueError, "level must be >= 1"),
     ],
 )
 def test_bad_arguments(rhm, call, error, match):

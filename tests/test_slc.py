@@ -8,9 +8,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lpbook  # noqa: E402
-from lpbook import RHM, level_accuracy  # noqa: E402
+from lpbook import RHM, exact, level_accuracy  # noqa: E402
+from lpbook.grammar import encode_tuples  # noqa: E402
 from lpbook.learners import get  # noqa: E402
-from lpbook.neural.slc import SLC, cousin_layout, hard_codes, hard_criterion  # noqa: E402
+from lpbook.neural.slc import (  # noqa: E402
+    SLC,
+    cousin_layout,
+    hard_codes,
+    hard_criterion,
+    population_criterion,
+    synonym_table,
+)
 
 V, M, L = 8, 2, 3
 FAST = dict(steps=40, restarts=2, log_every=10, progress=False)
@@ -101,7 +109,9 @@ def test_threads_restored(small):
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize("options", [dict(mode="local"), dict(slot_specific=False), dict(balance=0.0)])
+@pytest.mark.parametrize(
+    "options", [dict(mode="local"), dict(place_weight=0.0), dict(place_weight=0.1), dict(balance=0.0)]
+)
 def test_variants_run(small, options):
     _, train, test = small
     codes = SLC(V, 2, L, seed=0, **FAST, **options).fit(train.tokens).transform(test.tokens)
@@ -137,6 +147,76 @@ def test_hard_criterion_prefers_the_true_latents(small):
     assert (hard_criterion(hard_codes(train.tokens, tables, V, 2), V, 2, L) > best).all()
 
 
+# A grammar with two symbols of one level that never share a place under their parents (exact.disjoint_place_pairs).
+DISJOINT = dict(v=8, m=2, s=2, L=3, seed=2)
+
+
+def merged_table(rhm, level, a, b, c):
+    """The synonym partition of ``level``'s tuples, and the same with ``b`` merged into ``a`` and one of ``c``'s
+    synonyms moved to the code ``b`` frees; both use all ``v`` codes."""
+    true = synonym_table(rhm, level)
+    merged = true.copy()
+    merged[true == b] = a
+    merged[np.flatnonzero(true == c)[1:]] = b
+    return true, merged
+
+
+@pytest.fixture(scope="module")
+def disjoint():
+    rhm = RHM(**DISJOINT)
+    level, (a, b) = next((level, pair) for level in (1, 2) for pair in exact.disjoint_place_pairs(rhm, level))
+    c = next(x for x in range(rhm.v) if x not in (a, b))
+    return rhm, level, a, b, c
+
+
+def test_population_loss_separates_symbols_that_never_share_a_place(disjoint):
+    """Merging two symbols that never share a place (and splitting a third) costs nothing given the slot,
+    and costs place_weight times the lost place information, (pi_a + pi_b) H(pi_a / (pi_a + pi_b)), with the place term."""
+    rhm, level, a, b, c = disjoint
+    true, merged = merged_table(rhm, level, a, b, c)
+    excess = {w: population_criterion(rhm, level, merged, w) - population_criterion(rhm, level, true, w)
+              for w in (0.0, 0.1, 1.0)}
+    assert excess[0.0] == pytest.approx(0, abs=1e-12)
+    pi = exact.marginals(rhm)[level].mean(axis=0)  # P(symbol) of a node drawn uniformly on the level
+    w = pi[a] / (pi[a] + pi[b])
+    place_information = (pi[a] + pi[b]) * -(w * np.log(w) + (1 - w) * np.log(1 - w))
+    assert place_information > 0.01
+    for weight in (0.1, 1.0):
+        assert excess[weight] == pytest.approx(weight * place_information, rel=1e-9)
+    # The synonym partition is the minimum: random tables do worse under the default weight.
+    best = population_criterion(rhm, level, true)
+    for seed in range(5):
+        table = np.random.default_rng(seed).integers(0, rhm.v, size=rhm.v**rhm.s)
+        assert population_criterion(rhm, level, table) > best
+
+
+def test_estimated_criterion_separates_the_pair_on_a_large_sample(disjoint):
+    """On 20,000 strings the estimated excess of the merge is within a few standard errors of its population value."""
+    rhm, level, a, b, c = disjoint
+    true, merged = merged_table(rhm, level, a, b, c)
+    sample = rhm.sample(20_000, seed=0)
+    below = np.asarray(sample.levels[level - 1], dtype=np.int64)
+    tuples = encode_tuples(below.reshape(sample.P, -1, rhm.s), rhm.v)
+    codes = [np.asarray(x, dtype=np.int64) for x in sample.levels[:level]]  # the true codes up to level - 1
+    criterion = {name: hard_criterion(codes + [table[tuples]], rhm.v, rhm.s, rhm.L)[level - 1]
+                 for name, table in (("true", true), ("merged", merged))}
+    estimate = criterion["merged"] - criterion["true"]
+    population = population_criterion(rhm, level, merged) - population_criterion(rhm, level, true)
+    # The excess is a plug-in mutual information over N = P * n * (s - 1) pairs: its noise is of order
+    # sqrt(excess / N) plus a bias of order (cells) / N; 0.2 of the excess is well above both here.
+    assert estimate == pytest.approx(population, rel=0.2)
+
+
+def test_slc_recovers_a_grammar_with_a_disjoint_pair(disjoint):
+    """Default options, P = 64 v m^3: every non-root level of the grammar with a never-shared-place pair at >= 0.99."""
+    rhm = disjoint[0]
+    P = 64 * rhm.v * rhm.m**3
+    train, test = rhm.sample(P, seed=0), rhm.sample(2000, seed=1)
+    codes = SLC(rhm.v, rhm.s, rhm.L, seed=0, progress=False).fit(train.tokens).transform(test.tokens)
+    accuracy = [level_accuracy(test.levels[level], codes[level]) for level in range(1, rhm.L)]
+    assert min(accuracy) >= 0.99, accuracy
+
+
 def test_hard_codes_follow_the_tables(small):
     _, train, _ = small
     tables = np.zeros((L - 1, V**2), dtype=np.int64)
@@ -152,7 +232,8 @@ def test_hard_codes_follow_the_tables(small):
         (dict(mode="global"), ValueError, "mode"),
         (dict(balance=-1.0), ValueError, "balance"),
         (dict(balance="1"), TypeError, "balance"),
-        (dict(slot_specific=1), TypeError, "slot_specific"),
+        (dict(place_weight=-0.5), ValueError, "place_weight"),
+        (dict(place_weight="1"), TypeError, "place_weight"),
         (dict(restarts=0), ValueError, "restarts"),
         (dict(steps=0), ValueError, "steps"),
         (dict(batch_size=2.5), TypeError, "batch_size"),

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._validate import check_int, check_node
 from .grammar import RHM
-from .tree import Node, ancestor, is_ancestor, lca, random_steps
+from .tree import Node, ancestor, is_ancestor, lca, random_steps, siblings
 
 
 def transitions(rhm: RHM, level: int) -> np.ndarray:
@@ -246,3 +246,75 @@ def correlation(rhm: RHM, a, b) -> float:
     """The size of the correlation of two nodes, ``||P(x, y) - P(x) P(y)||_F``."""
     J = node_joint(rhm, a, b)
     return float(np.linalg.norm(J - np.outer(J.sum(axis=1), J.sum(axis=0))))
+
+
+def place_distribution(rhm: RHM, level: int) -> np.ndarray:
+    """``P(place = i | X = a)`` for a node drawn uniformly among the positions of ``level``, shape ``(v, s)``.
+
+    A node's *place* is its position ``pos % s`` under its parent, so
+    ``level`` must lie below the root (``0 <= level < L``). A symbol that occurs
+    nowhere on the level gives a row of NaN.
+    """
+    level = check_int("level", level, minimum=0)
+    if level >= rhm.L:
+        raise ValueError(f"level must be < L = {rhm.L}: the root has no place under a parent, got {level}")
+    by_place = marginals(rhm)[level].reshape(-1, rhm.s, rhm.v).sum(axis=0)  # (s, v): mass at each place
+    return conditional(by_place.T)
+
+
+def disjoint_place_pairs(rhm: RHM, level: int) -> np.ndarray:
+    """The pairs of symbols of ``level`` that both occur but never at the same place, shape ``(K, 2)``, ``a < b``.
+
+    Two such symbols are never seen in the same slot (place under the parent and
+    sibling), so an objective that conditions on the slot cannot tell them
+    apart (Chapter 4).
+    """
+    support = np.nan_to_num(place_distribution(rhm, level)) > 0  # (v, s)
+    occurs = support.any(axis=1)
+    shared = (support[:, None, :] & support[None, :, :]).any(axis=-1)
+    a, b = np.nonzero(np.triu(occurs[:, None] & occurs[None, :] & ~shared, k=1))
+    return np.stack([a, b], axis=1)
+
+
+def slot_context(rhm: RHM, level: int) -> np.ndarray:
+    """``P(slot, T = t, Z = z)`` for the tuples under ``level`` and their cousin tuples, shape ``(s * (s - 1), v*m, v*m)``.
+
+    Draw a node of ``level`` (``1 <= level < L``) uniformly among the
+    positions, and one of its ``s - 1`` siblings uniformly. ``T`` is the tuple
+    under the node (index ``a*m + j`` for ``rules[level][a, j]``), ``Z`` the tuple
+    under the sibling (the same indexing), and the slot is ``i * (s - 1) + r``
+    for the node's place ``i`` under its parent and the sibling's rank ``r``
+    among the others, as :func:`lpbook.neural.slc.cousin_layout` numbers them.
+    The whole array sums to 1.
+    """
+    level = check_int("level", level, minimum=1)
+    if level >= rhm.L:
+        raise ValueError(f"level must be < L = {rhm.L}: the nodes below the root have siblings, got {level}")
+    s, n = rhm.s, rhm.n_positions(level)
+    p_parent = marginals(rhm)[level]
+    out = np.zeros((s * (s - 1), rhm.v * rhm.m, rhm.v * rhm.m))
+    for pos in range(n):
+        node = Node(level, pos)
+        weight = (p_parent[pos][:, None] * rhm.production_probs[level]).ravel()  # P(T = t at this node)
+        for r, sibling in enumerate(siblings(node, s)):
+            cond = np.nan_to_num(context(rhm, node, sibling, joint=True))
+            out[(pos % s) * (s - 1) + r] += weight[:, None] * cond
+    return out / (n * (s - 1))
+
+
+def production_onehots(rhm: RHM, level: int) -> np.ndarray:
+    """The productions of ``level`` as concatenated one-hot vectors, shape ``(n_level * m, s * v)``.
+
+    Row ``a*m + j`` holds, in block ``i``, the one-hot vector of child ``i`` of
+    ``rules[level][a, j]``. Any target that is a sum of one term per child is a
+    linear image of these rows, so its span has at most ``s * (v - 1) + 1``
+    dimensions (each block's one-hots sum to the same vector), fewer than the
+    ``n_level * m`` rows whenever ``m >= s`` (Chapter 5).
+    """
+    level = check_int("level", level, minimum=1)
+    if level > rhm.L:
+        raise ValueError(f"level must be <= L = {rhm.L}, got {level}")
+    rules = rhm.rules[level].reshape(-1, rhm.s)  # (n_level * m, s)
+    out = np.zeros((rules.shape[0], rhm.s * rhm.v))
+    np.put_along_axis(out, rules + rhm.v * np.arange(rhm.s), 1.0, axis=1)
+    return out

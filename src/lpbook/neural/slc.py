@@ -9,19 +9,27 @@ architecture and losses are not public):
   codes (distributions over ``v``) is read as the distribution of its tuple
   value, the outer product of its members' codes, and its code is the mixture
   ``x @ softmax(C_l)``; a tuple of hard codes picks one row.
-- a **predictor** ``W_l`` of shape ``(n_slots, v, v**s)``: for every slot (the
-  tuple's position ``i`` under its parent and one of its ``s - 1`` siblings),
+- a **predictor** of two tables: ``W_l`` of shape ``(n_slots, v, v**s)``,
   the logits of ``q_l(z | a, slot)``, the distribution of the *cousin tuple*
-  (the level-``(l-1)`` codes under that sibling, read jointly as one value
-  ``z``) given the level-``l`` code ``a``. With ``slot_specific=False`` one
-  predictor serves every slot (an ablation: it is mis-specified, since the
-  right neighbour of ``a`` is not distributed like its left neighbour).
+  (the level-``(l-1)`` codes under the sibling of the slot, read jointly as one
+  value ``z``) given the level-``l`` code ``a`` and the slot; and ``U_l`` of
+  shape ``(v, n_slots)``, the logits of ``q_l(slot | a)``. A *slot* is the
+  node's place ``i`` under its parent together with one of its ``s - 1``
+  siblings, ``n_slots = s * (s - 1)``.
 
-**Loss.** For every level-``l`` node, its soft code ``c`` predicts each cousin
-tuple by the mixture ``p(z) = sum_a c_a q_l(z | a, slot)``, and the loss is
-the cross-entropy ``-log p(z)`` at the cousin tuple's *hard* codes ``z`` (the
-hard codes of the level below, as ILC uses them: level 0 are the tokens),
-averaged over nodes and slots, summed over modules. A **balance** term
+**Loss.** For every level-``l`` node and each of its siblings, the node's
+soft code ``c`` predicts the cousin tuple and the slot by the mixtures
+``p(z | slot) = sum_a c_a q_l(z | a, slot)`` and ``p(slot) = sum_a c_a q_l(slot | a)``,
+and the loss is ``-log p(z | slot) - place_weight * log p(slot)`` at the
+cousin tuple's *hard* codes ``z`` (the hard codes of the level below, as ILC
+uses them: level 0 are the tokens), averaged over nodes and siblings, summed
+over modules. With hard codes and the best predictor it is
+``H(Z | code, S) + place_weight * H(S | code)``, minimised exactly by the
+synonym partition for every ``place_weight > 0`` (Chapter 4's proposition;
+at ``place_weight = 1`` it is ``H(S, Z | code)``). The place term matters: two
+symbols that never occupy the same place under their parents are told apart
+only by where they occur, and ``H(Z | code, S)`` alone (``place_weight=0``,
+an ablation) is blind to merging them. A **balance** term
 ``balance * (log v - H(c_bar))`` per module, where ``c_bar`` is the mean soft
 code of the batch, keeps every code in use (without it codes die and the
 level stalls): it is zero when the batch uses the ``v`` codes equally.
@@ -36,10 +44,9 @@ trained at once (a leading dimension of every table, one Adam state,
 independent gradients), in ``L - 1`` stages of ``steps`` steps: stage ``k``
 trains modules ``1..k``. At the end of a stage below the top, the restart with
 the lowest *hard-code criterion* (:func:`hard_criterion`: the estimated
-conditional entropy of the cousin tuples given the hard code and the slot, on
-the training set) summed over modules ``1..k`` gives its modules ``1..k`` to
-every restart, and stage ``k + 1`` starts a fresh module ``k + 1`` per restart
-on top of them. The comparison is fair because all restarts share the levels
+loss of the hard codes with the best predictor, on the training set) summed
+over modules ``1..k`` gives its modules ``1..k`` to every restart, and stage
+``k + 1`` starts a fresh module ``k + 1`` per restart on top of them. The comparison is fair because all restarts share the levels
 below. After the last stage the restart with the lowest criterion summed over
 all modules is kept. No label is used anywhere. The criterion is the
 population loss of the book's proposition with the best predictor for the
@@ -64,6 +71,7 @@ from .._progress import finish, progress_bar
 from .._validate import check_bool, check_int
 from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
+from ..exact import slot_context
 from ..tree import cousin_targets, target_positions
 from .options import ENCODER_OPTION_VALUES
 from .training import LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
@@ -100,19 +108,20 @@ def hard_codes(tokens: np.ndarray, assignments: np.ndarray, v: int, s: int) -> l
     return codes
 
 
-def hard_criterion(codes: list[np.ndarray], v: int, s: int, L: int) -> np.ndarray:
-    """The estimated conditional entropy ``H(cousin tuple | code, slot)`` of each module, in nats.
+def hard_criterion(codes: list[np.ndarray], v: int, s: int, L: int, place_weight: float = 1.0) -> np.ndarray:
+    """The estimated loss of each module's hard codes with the best predictor, in nats.
 
-    The estimate is the plug-in one plus the Miller-Madow correction (for
-    every (slot, code) row, the number of values it was seen with, minus one,
-    over twice the number of pairs): without it, splitting a frequent class
-    and merging two rare ones lowers the plug-in value on finite data,
-    although it raises the population value.
+    It is ``H(cousin tuple | code, slot) + place_weight * H(slot | code)``
+    (:func:`criterion_terms`), each term estimated by the plug-in estimate plus
+    the Miller-Madow correction (for every row, the number of values it was
+    seen with, minus one, over twice the number of pairs): without it,
+    splitting a frequent class and merging two rare ones lowers the plug-in
+    value on finite data, although it raises the population value.
 
     ``codes`` as :func:`hard_codes` returns them, for a grammar of depth ``L``:
     levels ``0..k`` with ``k <= L - 1``. Module ``l`` pools, over all samples
-    and level-``l`` nodes, the pairs (slot and hard code of the node, value of
-    the cousin tuple of level-``(l-1)`` codes). Returns shape ``(k,)``.
+    and level-``l`` nodes and their siblings, the triples (slot, hard code of
+    the node, value of the cousin tuple of level-``(l-1)`` codes). Returns shape ``(k,)``.
     """
     n_slots = s * (s - 1)
     out = np.zeros(len(codes) - 1)
@@ -122,23 +131,78 @@ def hard_criterion(codes: list[np.ndarray], v: int, s: int, L: int) -> np.ndarra
         siblings, slots = cousin_layout(L, level, s)
         given = slots[None] * v + codes[level][:, :, None]  # (P, n, s-1) in [0, n_slots * v)
         joint = np.bincount((given * v**s + tuples[:, siblings]).ravel(), minlength=n_slots * v * v**s)
-        out[level - 1] = conditional_entropy(joint.reshape(n_slots * v, v**s))
+        cousin, place = criterion_terms(joint.reshape(n_slots, v, v**s))
+        out[level - 1] = cousin + place_weight * place
     return out
 
 
-def conditional_entropy(joint: np.ndarray) -> np.ndarray:
+def criterion_terms(joint: np.ndarray, *, bias_correction: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``H(value | slot, code)`` and ``H(slot | code)`` from counts ``joint`` ``(..., n_slots, v, n_values)``.
+
+    Returns two arrays of shape ``(...)`` (:func:`conditional_entropy`; with
+    ``bias_correction=False`` ``joint`` may hold probabilities).
+    """
+    *lead, n_slots, v, n_values = joint.shape
+    cousin = conditional_entropy(joint.reshape(*lead, n_slots * v, n_values), bias_correction=bias_correction)
+    place = conditional_entropy(np.swapaxes(joint.sum(axis=-1), -2, -1), bias_correction=bias_correction)
+    return cousin, place
+
+
+def conditional_entropy(joint: np.ndarray, *, bias_correction: bool = True) -> np.ndarray:
     """``H(value | row)`` in nats from counts ``joint`` ``(..., rows, values)``: shape ``(...)``.
 
-    The plug-in estimate plus the Miller-Madow correction (see :func:`hard_criterion`).
+    The plug-in estimate plus, with ``bias_correction``, the Miller-Madow
+    correction (see :func:`hard_criterion`). Without it, ``joint`` may hold
+    probabilities: the result is then the exact conditional entropy.
     """
     joint = np.asarray(joint, dtype=float)
     margin = joint.sum(axis=-1, keepdims=True)
     seen = joint > 0
-    terms = np.where(seen, joint * np.log(np.where(seen, joint, 1) / np.maximum(margin, 1)), 0)
+    terms = np.where(seen, joint * np.log(np.where(seen, joint, 1) / np.where(margin > 0, margin, 1)), 0)
     plug_in = -np.sum(terms, axis=(-2, -1))
     # Miller-Madow: each seen row adds (its seen values - 1) / 2 to N * H.
-    correction = np.sum(np.maximum(seen.sum(axis=-1) - 1, 0), axis=-1) / 2
+    correction = np.sum(np.maximum(seen.sum(axis=-1) - 1, 0), axis=-1) / 2 if bias_correction else 0.0
     return (plug_in + correction) / joint.sum(axis=(-2, -1))
+
+
+def synonym_table(rhm, level: int) -> np.ndarray:
+    """The synonym partition of the tuples under ``level`` as a hard clusterer: int64 ``(v**s,)``.
+
+    Entry ``t`` is the parent of the tuple value ``t`` (``encode_tuples`` of
+    ``rules[level][a, j]`` gives ``a``), and ``-1`` for the ungrammatical values,
+    which never occur. The table :func:`population_criterion` minimises.
+    """
+    v, s = rhm.v, rhm.s
+    out = np.full(v**s, -1, dtype=np.int64)
+    out[encode_tuples(rhm.rules[level].reshape(-1, s), v)] = np.repeat(np.arange(rhm.alphabet_size(level)), rhm.m)
+    return out
+
+
+def population_criterion(rhm, level: int, table: np.ndarray, place_weight: float = 1.0) -> float:
+    """The population value of :func:`hard_criterion` of module ``level`` for the hard clusterer ``table``.
+
+    The codes below are the true symbols (level ``level - 1`` of ``rhm``), and
+    ``table``, int of shape ``(v**s,)``, maps every grammatical tuple value to a
+    code in ``[0, v)`` (:func:`synonym_table` gives the true one); the cousin
+    tuples are read jointly. Computed exactly from the rules
+    (:func:`lpbook.exact.slot_context`), in nats. For ``place_weight > 0`` the
+    synonym partition is the only minimiser when the slot contexts of the
+    symbols differ; at ``place_weight = 0`` a partition that merges two symbols
+    that never share a place attains the minimum too.
+    """
+    v, s = rhm.v, rhm.s
+    table = np.asarray(table)
+    if table.shape != (v**s,):
+        raise ValueError(f"table must have shape ({v**s},), got {table.shape}")
+    joint = slot_context(rhm, level)  # (n_slots, v*m tuples, v*m cousin tuples)
+    codes = table[encode_tuples(rhm.rules[level].reshape(-1, s), v)]  # the code of every grammatical tuple
+    if codes.min() < 0 or codes.max() >= v:
+        raise ValueError(f"table must map every grammatical tuple to a code in [0, {v})")
+    by_code = np.zeros((joint.shape[0], v, joint.shape[2]))
+    np.add.at(by_code, (slice(None), codes), joint)
+    cousin, place = criterion_terms(by_code, bias_correction=False)
+    return float(cousin + place_weight * place)
+
 
 def rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Rows of each restart's table: ``table`` ``(R, K, d)``, int64 ``index`` ``(R, ...)`` in ``[0, K)``.
@@ -256,8 +320,9 @@ class SLC(Learner):
         Whether gradients cross from one module into the modules below.
     balance : float >= 0
         Weight of the balance term (default 1; 0 removes it, an ablation).
-    slot_specific : bool
-        One predictor per slot (default) or one shared by all (an ablation).
+    place_weight : float >= 0
+        Weight of the place term ``-log p(slot)`` of the loss (default 1; 0
+        removes it, an ablation blind to symbols that never share a place).
     restarts : int
         Independent fits trained at once, selected module by module (default 4).
     steps : int
@@ -271,7 +336,7 @@ class SLC(Learner):
     init_scale : float
         Standard deviation of the clusterers' initial logits (default 0.1:
         nearly uniform codes, whose symmetry the data break; the predictors
-        start at zero, i.e. uniform).
+        and the place logits start at zero, i.e. uniform).
     log_every : int
         Steps between records of the learning curve (default 50).
     threads : int
@@ -291,8 +356,8 @@ class SLC(Learner):
         restart and module, ``loss`` (cross-entropy in nats, without the balance term), ``balance``
         (the deficit ``log v - H(c_bar)``) and ``assignments`` (the hard lookup tables, int16,
         for :func:`hard_codes` and :meth:`transform_record`).
-    clusterers_, predictors_ : float32 arrays ``(restarts, L - 1, v**s, v)`` and
-        ``(restarts, L - 1, n_slots, v, v**s)``, the final logits.
+    clusterers_, predictors_, places_ : float32 arrays ``(restarts, L - 1, v**s, v)``,
+        ``(restarts, L - 1, n_slots, v, v**s)`` and ``(restarts, L - 1, v, n_slots)``, the final logits.
     """
 
     uses_labels = False
@@ -319,7 +384,7 @@ class SLC(Learner):
         seed=0,
         mode="end-to-end",
         balance=1.0,
-        slot_specific=True,
+        place_weight=1.0,
         restarts=4,
         steps=750,
         batch_size=128,
@@ -334,11 +399,9 @@ class SLC(Learner):
         check_int("L", L, minimum=2)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if not isinstance(slot_specific, bool):
-            raise TypeError(f"slot_specific must be a bool, got {slot_specific!r}")
         self.mode = mode
         self.balance = check_float("balance", balance, low=0.0, closed=True)
-        self.slot_specific = slot_specific
+        self.place_weight = check_float("place_weight", place_weight, low=0.0, closed=True)
         self.restarts = check_int("restarts", restarts, minimum=1)
         self.steps = check_int("steps", steps, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -351,8 +414,8 @@ class SLC(Learner):
 
     @property
     def n_slots(self) -> int:
-        """Predictors per module: ``s * (s - 1)`` (one per slot), or 1 when shared."""
-        return self.s * (self.s - 1) if self.slot_specific else 1
+        """Slots of a module: ``s * (s - 1)`` (the node's place and the sibling's rank)."""
+        return self.s * (self.s - 1)
 
     # ------------------------------------------------------------ training
     def fit(self, tokens, labels=None) -> SLC:
@@ -364,13 +427,14 @@ class SLC(Learner):
             with seeded(self.seed):
                 clusterers = self.init_scale * torch.randn(R, L - 1, v**s, v)
                 predictors = torch.zeros(R, L - 1, self.n_slots, v, v**s)
-            clusterers = clusterers.to(self.device).requires_grad_()
-            predictors = predictors.to(self.device).requires_grad_()
+                places = torch.zeros(R, L - 1, v, self.n_slots)
+            clusterers, predictors, places = (x.to(self.device).requires_grad_() for x in (clusterers, predictors, places))
             first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v))  # (P, s**(L-1))
             sample = self._sample_structure(first)
-            self.curve_ = self._train(clusterers, predictors, first.to(self.device), sample)
+            self.curve_ = self._train(clusterers, predictors, places, first.to(self.device), sample)
             self.clusterers_ = clusterers.detach().cpu().numpy()
             self.predictors_ = predictors.detach().cpu().numpy()
+            self.places_ = places.detach().cpu().numpy()
             tables = self.clusterers_.argmax(axis=-1)  # (R, L-1, v**s)
             self.criterion_ = self._criterion(sample, torch.as_tensor(tables))
         self.restart_ = int(np.argmin(self.criterion_.sum(axis=1)))
@@ -405,16 +469,15 @@ class SLC(Learner):
                 weights=counts.to(torch.float64).repeat(R),
                 minlength=R * n_slots * v * v**s,
             )
-            out.append(conditional_entropy(joint.reshape(R, n_slots * v, v**s).numpy()))
+            cousin, place = criterion_terms(joint.reshape(R, n_slots, v, v**s).numpy())
+            out.append(cousin + self.place_weight * place)
         return np.stack(out, axis=1)
 
     def _layout(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         siblings, slots = cousin_layout(self.L, level, self.s)
-        if not self.slot_specific:
-            slots = np.zeros_like(slots)
         return torch.as_tensor(siblings, device=self.device), torch.as_tensor(slots, device=self.device)
 
-    def _train(self, clusterers, predictors, first: torch.Tensor, sample: list[tuple]) -> LearningCurve:
+    def _train(self, clusterers, predictors, places, first: torch.Tensor, sample: list[tuple]) -> LearningCurve:
         """Train stage by stage; stage ``k`` trains modules ``1..k`` for ``steps`` steps.
 
         At the end of a stage below the top, every restart takes the modules
@@ -431,13 +494,13 @@ class SLC(Learner):
         bar = progress_bar(self.steps * (L - 1), "SLC", self.progress)
         start = time.process_time()
         for depth in range(1, L):
-            optimizer = torch.optim.Adam([clusterers, predictors], lr=self.lr, foreach=True)
+            optimizer = torch.optim.Adam([clusterers, predictors, places], lr=self.lr, foreach=True)
             loss_sum = torch.zeros(self.restarts, L - 1, device=self.device)
             deficit_sum = torch.zeros_like(loss_sum)
             count = 0
             for step in range(1, self.steps + 1):
                 index = next(batches).to(self.device)
-                loss, deficit = self._losses(clusterers, predictors, first[index], layout[:depth])
+                loss, deficit = self._losses(clusterers, predictors, places, first[index], layout[:depth])
                 optimizer.zero_grad(set_to_none=True)
                 (loss + self.balance * deficit).sum().backward()
                 optimizer.step()
@@ -459,7 +522,7 @@ class SLC(Learner):
                     bar.set_postfix(loss=f"{np.nansum(records[-1][1], axis=1).min():.4f}")
                 bar.update()
             if depth < L - 1:
-                self._share_best(clusterers, predictors, sample, depth)
+                self._share_best((clusterers, predictors, places), sample, depth)
         finish(bar)
         steps, losses, deficits, snapshots, seconds = zip(*records)
         return LearningCurve(
@@ -473,19 +536,22 @@ class SLC(Learner):
         )
 
     @torch.no_grad()
-    def _share_best(self, clusterers, predictors, sample: list[tuple], depth: int) -> None:
-        """Copy modules ``1..depth`` of the restart with the lowest hard criterion over them into every restart."""
-        criterion = self._criterion(sample, clusterers[:, :depth].argmax(dim=-1).cpu())
+    def _share_best(self, tables: tuple, sample: list[tuple], depth: int) -> None:
+        """Copy modules ``1..depth`` of the restart with the lowest hard criterion over them into every restart.
+
+        ``tables``: the clusterers (first), predictors and place logits, each with restarts and modules leading.
+        """
+        criterion = self._criterion(sample, tables[0][:, :depth].argmax(dim=-1).cpu())
         best = int(np.argmin(criterion.sum(axis=1)))
-        clusterers[:, :depth] = clusterers[best, :depth].clone()
-        predictors[:, :depth] = predictors[best, :depth].clone()
+        for table in tables:
+            table[:, :depth] = table[best, :depth].clone()
 
     def _batches(self, P: int, rng: torch.Generator) -> Iterator[torch.Tensor]:
         """Endless minibatch indices: epochs of a random order, split into batches of ``batch_size``."""
         while True:
             yield from torch.randperm(P, generator=rng).split(self.batch_size)
 
-    def _losses(self, clusterers, predictors, first, layout) -> tuple[torch.Tensor, torch.Tensor]:
+    def _losses(self, clusterers, predictors, places, first, layout) -> tuple[torch.Tensor, torch.Tensor]:
         """Prediction losses and balance deficits of every restart and module, each of shape ``(R, len(layout))``.
 
         ``first``: the batch's token tuples, int64 ``(B, s**(L-1))``; ``layout``: the
@@ -498,10 +564,13 @@ class SLC(Learner):
         count: the same sums as over every node. The code of a tuple of soft
         codes ``c_1..c_s`` is ``sum_{x_1..x_s} c_1[x_1] ... c_s[x_s] softmax(C_l)[x_1..x_s]``,
         computed member by member (:func:`contract`), not through their outer product.
+        The loss of a triple is ``-log p(z | slot) - place_weight * log p(slot)``
+        (the module docstring); the place term is left out when its weight is 0.
         """
         v, s, R, depth = self.v, self.s, self.restarts, len(layout)
         tables = F.softmax(clusterers[:, :depth], dim=-1)  # (R, depth, v**s, v)
         log_q = F.log_softmax(predictors[:, :depth], dim=-1).transpose(-1, -2)  # (R, depth, slots, v**s, v)
+        log_places = F.log_softmax(places[:, :depth], dim=-1).transpose(-1, -2)  # (R, depth, slots, v)
         trees = distinct_subtrees(first, s, depth)
         hard = subtree_codes(trees, clusterers[:, :depth].detach().argmax(dim=-1), v, s)
         losses, deficits = [], []
@@ -517,13 +586,16 @@ class SLC(Learner):
                 else:
                     partial = inputs[:, :, 0] @ table
                 codes = contract(partial, inputs[:, :, 1:])  # (R, D, v)
-            # log p(z) = log sum_a c_a q(z | a, slot) at the cousin tuples' values z, per distinct triple.
+            # log p(z | slot) = log sum_a c_a q(z | a, slot) at the cousin tuples' values z, per distinct triple.
             D = codes.shape[1]
             node, sibling, slot, counts = cousin_triples(index, siblings, slots, D, self.n_slots)
             tuples = hard[module][0]
             log_qz = rows(log_q[:, module].reshape(R, -1, v), slot * v**s + tuples[:, sibling])  # (R, K, v)
             log_c = torch.log(codes.clamp_min(1e-30)).index_select(1, node)  # (R, K, v)
             log_p = torch.logsumexp(log_c + log_qz, dim=-1)  # (R, K)
+            if self.place_weight > 0:  # log p(slot) = log sum_a c_a q(slot | a)
+                log_qs = log_places[:, module].index_select(1, slot)  # (R, K, v)
+                log_p = log_p + self.place_weight * torch.logsumexp(log_c + log_qs, dim=-1)
             losses.append(-(log_p @ counts.to(log_p.dtype)) / counts.sum())
             weights = torch.bincount(index.reshape(-1), minlength=D).to(codes.dtype) / index.numel()
             mean_code = torch.einsum("d,rdv->rv", weights, codes)  # (R, v)
