@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -393,6 +394,8 @@ def test_a_learner_that_recovers_no_level_is_refused_before_running(tmp_path):
 class Chatty(Fast):
     """A learner with a progress bar of its own, shown by default."""
 
+    runtime_params = frozenset({"progress"})
+
     def __init__(self, v, s, L, seed=0, progress=True):
         super().__init__(v, s, L, seed)
         self.progress = progress
@@ -407,7 +410,55 @@ def test_learners_never_show_bars_of_their_own_in_a_sweep(tmp_path, monkeypatch)
     monkeypatch.setitem(REGISTRY, "chatty", Chatty)
     rows = sweep(tmp_path / "r.sqlite", learner="chatty", grammars=[dict(v=4, m=2, s=2, L=2)],
                  options={"progress": True})
-    assert len(rows) == 2 * len(P_GRID) and rows[0]["options"] == {"progress": True}
+    assert len(rows) == 2 * len(P_GRID) and rows[0]["options"] == {}  # a runtime option: no part of the point
+
+
+class Placed(LeftmostToken):
+    """:class:`LeftmostToken` with a runtime option ``device``, as the neural learners have."""
+
+    runtime_params = frozenset({"device"})
+
+    def __init__(self, v, s, L, seed=0, *, n_classes=None, root=True, device="cpu"):
+        super().__init__(v, s, L, seed, n_classes=n_classes, root=root)
+        self.device = device
+
+
+def test_runtime_options_are_no_part_of_a_points_identity(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "placed", Placed)
+    plain = make_points("placed", GRAMMARS, P_GRID, 2, options={"root": True})
+    placed = make_points("placed", GRAMMARS, P_GRID, 2, options={"root": True, "device": "cuda"})
+    assert [p.key for p in plain] == [p.key for p in placed] and plain == placed
+    assert all(p.options == {"root": True} and p.runtime == {"device": "cuda"} for p in placed)
+    assert make_points("placed", GRAMMARS, P_GRID, 2, options={"root": False})[0].key != plain[0].key
+    ilc = make_points("ilc", GRAMMARS[:1], [50], 1)
+    assert make_points("ilc", GRAMMARS[:1], [50], 1, options={"progress": False}) == ilc  # what chapters pass
+    assert make_points("ilc", GRAMMARS[:1], [50], 1, options={"progress": True})[0].key == ilc[0].key
+    if importlib.util.find_spec("torch") is not None:
+        net = dict(d_model=8, n_heads=2, max_steps=5)
+        keys = {make_points("masked-token", GRAMMARS[1:], [50], 1, options=net | runtime)[0].key
+                for runtime in ({}, {"device": "cuda", "threads": 4}, {"progress": False})}
+        assert len(keys) == 1
+
+
+def test_a_sweep_started_on_a_gpu_resumes_on_the_cpu(tmp_path, monkeypatch):
+    """A runtime option reaches the learner, and a rerun with another value resumes the sweep instead of redoing it."""
+    devices = []
+
+    def fit(self, tokens, labels=None):
+        devices.append(self.device)
+        return LeftmostToken.fit(self, tokens, labels)
+
+    monkeypatch.setattr(Placed, "fit", fit)
+    monkeypatch.setitem(REGISTRY, "placed", Placed)
+    db = tmp_path / "r.sqlite"
+    started = sweep(db, learner="placed", P_grid=P_GRID[:2], options={"device": "cuda"})  # then interrupted, say
+    assert set(devices) == {"cuda"} and all(row["options"] == {} for row in started)
+    devices.clear()
+    with CountingExecutor() as counting:
+        rows = sweep(db, learner="placed", options={"device": "cpu"}, executor=counting)
+    assert counting.submitted == len(GRAMMARS) * 2 and set(devices) == {"cpu"}  # only the sizes not stored
+    assert [row for row in rows if row["P"] in P_GRID[:2]] == started
+    assert count_rows(db) == len(GRAMMARS) * len(P_GRID) * 2
 
 
 def test_scaled_grid_gives_each_grammar_its_own_grid(toy):

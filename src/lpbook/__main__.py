@@ -9,6 +9,8 @@
   ``--fit L`` the exponent in ``m`` or the growth per level.
 - ``lpbook learners``: the registered learners, whether they need labels, and
   their options with defaults.
+- ``lpbook rekey``: rewrite stored results (sweep databases, saved networks'
+  sidecars) whose identity holds runtime options (:func:`lpbook.results.rekey`).
 
 ``lpbook --help`` prints the options of every command.
 
@@ -39,7 +41,7 @@ import lpbook
 from . import results, sweep
 from ._files import check_writable
 from .grammar import RULE_PROBS
-from .learners import NEEDS_TORCH, available, describe, get, unavailable
+from .learners import NEEDS_TORCH, available, describe, get, split_runtime, unavailable
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
 INTERRUPTED = 130
@@ -92,7 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar``, ``fit`` and ``learners``."""
+    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar``, ``fit``, ``learners`` and ``rekey``."""
     parser = _Parser(
         prog="lpbook",
         description="Sample-complexity sweeps of the RHM learners. The options of every command follow.",
@@ -106,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("pstar", _add_pstar, _run_pstar, "print P* for each grammar of a sweep database, or fit exponents"),
         ("fit", _add_fit, _run_fit, "fit one learner on one training set and save it (a network too costly to train live)"),
         ("learners", lambda p: None, _run_learners, "list the learners, whether they need labels, and their options"),
+        ("rekey", _add_rekey, _run_rekey,
+         "take runtime options (device, threads, progress) out of the keys and sidecars of stored results"),
     ]:
         subparser = commands.add_parser(name, allow_abbrev=False, help=summary, description=summary)
         add(subparser)
@@ -278,6 +282,28 @@ def _add_pstar(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--csv", action="store_true", help="print CSV instead of text")
 
 
+def _add_rekey(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "A learner's runtime options (device, threads, progress) say how a fit runs, not what it computes, so "
+        "they are no part of a point's key or of a sidecar's settings. This rewrites, in place, results stored "
+        "with them: the keys and options of a database's points and its sidecar's settings, or a saved network's "
+        "sidecar. Each sidecar's command stays as it was run. Rerunning it changes nothing."
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="sweep databases (.sqlite) or saved networks (.npz), each with or without a sidecar")
+
+
+def _run_rekey(parser: argparse.ArgumentParser, args) -> None:
+    for path in args.paths:
+        try:
+            done = results.rekey(path)
+        except (ValueError, OSError, sqlite3.Error) as exc:
+            _fail(exc)
+        points = (f"{done['rekeyed']} of {done['points']} points rekeyed, {done['merged']} merged; "
+                  if "points" in done else "")
+        print(f"{path}: {points}sidecar {'rewritten' if done['sidecar'] else 'unchanged'}")
+
+
 def _run_learners(parser: argparse.ArgumentParser, args) -> None:
     for entry in describe():
         labels = "needs labels" if entry["labels"] else "no labels"
@@ -444,7 +470,7 @@ def _run_fit(parser: argparse.ArgumentParser, args) -> None:
         parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
-        learner = results.fit_network(settings)
+        learner = results.fit_network(settings, split_runtime(get(args.learner), options)[1])
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError) as exc:

@@ -302,6 +302,10 @@ class Learner:
     #: Each option's valid values in words, for ``lpbook learners`` (:func:`describe`); a subclass
     #: adds its own options to those of its bases.
     option_values: ClassVar[dict[str, str]] = {}
+    #: The options that say how a fit runs, not what it computes (``device``, ``threads``, ``progress``):
+    #: they are left out of a result's identity (a sweep point's key, a sidecar's settings; see
+    #: :func:`split_runtime`), so a sweep started on a GPU resumes on a CPU.
+    runtime_params: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def computed_defaults(cls) -> dict[str, str]:
@@ -502,6 +506,14 @@ def parameters(cls: type[Learner]) -> dict:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 params[p.name] = p.default
     return params
+
+
+def split_runtime(cls: type[Learner], options) -> tuple[dict, dict]:
+    """``options`` of learner class ``cls`` split into ``(identity, runtime)``: those that say what a fit computes,
+    and its :attr:`Learner.runtime_params` (how it runs). Both are new dicts; ``None`` is ``{}``."""
+    options = dict(options or {})
+    runtime = {name: options.pop(name) for name in list(options) if name in cls.runtime_params}
+    return options, runtime
 
 
 def _shown(default) -> str:

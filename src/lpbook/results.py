@@ -180,8 +180,48 @@ def check_sidecar_settings(db, settings: dict, *, kind: str = "sweep", option: s
         return None
     previous = read_sidecar(db)
     if previous["settings"] != settings:
-        raise ValueError(f"{sidecar_path(db)} records another {kind}; use another {option} for this one")
+        hint = ""
+        if _without_runtime(previous["settings"]) == settings:
+            hint = f" (its settings hold runtime options: 'lpbook rekey {os.fspath(db)}' rewrites them)"
+        raise ValueError(f"{sidecar_path(db)} records another {kind}{hint}; use another {option} for this one")
     return previous
+
+
+def _without_runtime(settings: dict) -> dict:
+    """``settings`` (of a sweep or a fit) with its learner's runtime options left out of ``options``."""
+    from .learners import get, split_runtime
+
+    return {**settings, "options": split_runtime(get(settings["learner"]), settings["options"])[0]}
+
+
+def rekey(path) -> dict:
+    """Take runtime options out of the identity of the results at ``path``, in place; return what changed.
+
+    ``path`` is a sweep database (``.sqlite``: its keys and options are
+    rewritten by :func:`lpbook.sweep.rekey`) or a saved network (``.npz``);
+    either way the ``settings`` of its sidecar, if it has one, lose the
+    learner's runtime options (``device``, ``threads``, ``progress``), which
+    :func:`sweep_settings` and :func:`network_settings` leave out. The
+    sidecar's ``command`` stays as it was run. Rerunning it changes nothing.
+    Returns ``{"points": ..., "rekeyed": ..., "merged": ...}`` for a database
+    (see :func:`lpbook.sweep.rekey`) and ``{"sidecar": True or False}``, whether the sidecar was rewritten.
+    """
+    path = Path(path)
+    if path.suffix not in (".sqlite", ".npz"):
+        raise ValueError(f"path must be a sweep database (.sqlite) or a saved network (.npz), got {str(path)!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    done = sweep.rekey(path) if path.suffix == ".sqlite" else {}
+    rewritten = False
+    if sidecar_path(path).is_file():
+        record = read_sidecar(path)
+        settings = _without_runtime(record["settings"])
+        if settings != record["settings"]:
+            record["settings"] = settings
+            with atomic_write(sidecar_path(path), "w") as file:
+                file.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            rewritten = True
+    return done | {"sidecar": rewritten}
 
 
 def read_sidecar(db) -> dict:
@@ -218,11 +258,17 @@ def check_database(db) -> dict:
     """Check that ``db`` holds exactly the points of its sidecar's sweep, computed by its recorded version.
 
     Returns the sidecar. Raises ``ValueError`` naming the first mismatch:
-    points missing or extra, or rows of another version.
+    points stored under keys that are not theirs (runtime options in their
+    identity: :func:`rekey` rewrites them), points missing or extra, or rows
+    of another version.
     """
     record = read_sidecar(db)
-    expected = {p.key for p in settings_points(record["settings"])}
     rows = sweep.load_results(db)
+    misplaced = sweep.misplaced_keys(rows)
+    if misplaced:
+        raise ValueError(f"{db}: {len(misplaced)} points are stored under keys that hold runtime options "
+                         f"(e.g. {misplaced[0][:12]}...); rewrite them with 'lpbook rekey {db}'")
+    expected = {p.key for p in settings_points(record["settings"])}
     stored = {row["key"] for row in rows}
     if stored != expected:
         raise ValueError(
@@ -276,30 +322,35 @@ NETWORKS_DIR = "networks"
 def network_settings(learner: str, grammar: sweep.Grammar, P: int, seed: int, options: dict | None = None) -> dict:
     """The canonical description of one fit: ``learner``, ``options``, ``grammar`` (as sweeps store it), ``P``, ``seed``.
 
+    ``options`` leave out the learner's runtime options (``device``,
+    ``threads``, ``progress``), which change how a fit runs, not what it is.
     Raises ``ValueError`` for an unknown learner, or ``P < 2``, ``seed < 0``.
     """
-    from .learners import get
+    from .learners import get, split_runtime
 
-    get(learner)
+    cls = get(learner)
     if not isinstance(grammar, sweep.Grammar):
         raise TypeError(f"grammar must be an lpbook.sweep.Grammar, got {type(grammar).__name__}")
     P, seed = check_int("P", P, minimum=2), check_int("seed", seed, minimum=0)
-    return {"learner": learner, "options": dict(options or {}), "grammar": grammar.as_dict(), "P": P, "seed": seed}
+    options = split_runtime(cls, options)[0]
+    return {"learner": learner, "options": options, "grammar": grammar.as_dict(), "P": P, "seed": seed}
 
 
-def fit_network(settings: dict):
+def fit_network(settings: dict, runtime: dict | None = None):
     """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
 
     The grammar is ``Grammar(**settings["grammar"]).rhm(seed)`` and the samples are
     the training set of the sweep point of the same grammar, ``P`` and seed
     (:func:`lpbook.sweep.run_point`, with :func:`lpbook.grammar.sample_seeds`), so
-    that its test set is that point's.
+    that its test set is that point's. ``runtime`` holds the learner's runtime
+    options (e.g. ``{"device": "cuda"}``), which the settings leave out.
     """
     from .learners import get
 
     grammar = sweep.Grammar(**settings["grammar"])
     rhm = grammar.rhm(settings["seed"])
-    learner = get(settings["learner"])(rhm.v, rhm.s, rhm.L, seed=settings["seed"], **settings["options"])
+    learner = get(settings["learner"])(rhm.v, rhm.s, rhm.L, seed=settings["seed"],
+                                       **settings["options"], **(runtime or {}))
     train = rhm.sample(settings["P"], seed=sample_seeds(settings["seed"])[0])
     return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
 
@@ -348,12 +399,14 @@ def check_network(path):
 
     The sidecar's settings must name the learner's registered class, its
     grammar's ``v, s, L``, its seed, and options equal to the learner's
-    parameters; ``ValueError`` names the first mismatch.
+    parameters; the learner's runtime options (``device``, ``threads``,
+    ``progress``) are not compared, whether or not the sidecar records them.
+    ``ValueError`` names the first mismatch.
     """
     from .learners import Learner, get
 
     record = read_sidecar(path)
-    settings = record["settings"]
+    settings = _without_runtime(record["settings"])
     learner = Learner.load(path)
     if type(learner) is not get(settings["learner"]):
         raise ValueError(f"{path} holds a {type(learner).__name__}, its sidecar says {settings['learner']!r}")

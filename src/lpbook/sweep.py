@@ -11,7 +11,10 @@ test set ``sample(n_test, seed=2*seed + 1)``; the learner gets ``seed`` too.
 Storage. :func:`run_sweep` writes one row per point to a SQLite file (table
 ``points``), keyed by :attr:`Point.key`, the sha256 of the point's canonical
 JSON (which leaves the production law out when it is uniform, so that points
-of the paper's grammars keep the keys they had before laws were stored).
+of the paper's grammars keep the keys they had before laws were stored, and
+leaves out the learner's runtime options, ``device``, ``threads`` and
+``progress``, so that a sweep resumes whatever the machine; :func:`rekey`
+rewrites a database stored with them).
 Only the main process writes, and it commits each point as soon as it
 finishes, so an interrupted sweep (Ctrl-C, ``kill -9``) loses at most the
 points in flight; rerunning the same call skips the points already stored
@@ -70,7 +73,7 @@ import lpbook
 
 from ._validate import check_int
 from .grammar import RHM, Sample, sample_seeds
-from .learners import Learner, get, parameters
+from .learners import Learner, get, parameters, split_runtime
 from .metrics import level_accuracy
 
 #: Keyword arguments that :func:`run_point` passes to every learner itself.
@@ -182,9 +185,13 @@ class Point:
     """One training run of a sweep (see the module docstring for the seeds).
 
     ``learner`` is a key of :data:`lpbook.learners.REGISTRY`, ``options`` its
-    keyword arguments (a JSON-compatible dict), ``n_classes`` is resolved
-    (never ``None``), ``P`` and ``n_test`` count training and test strings;
-    ``rule_probs`` and ``zipf_a`` are the grammar's production law, as in :class:`Grammar`.
+    keyword arguments that say what the fit computes (a JSON-compatible dict),
+    ``n_classes`` is resolved (never ``None``), ``P`` and ``n_test`` count
+    training and test strings; ``rule_probs`` and ``zipf_a`` are the grammar's
+    production law, as in :class:`Grammar`. ``runtime`` holds the learner's
+    runtime options (:attr:`lpbook.learners.Learner.runtime_params`: ``device``,
+    ``threads``, ``progress``), which reach the learner but are no part of the
+    point's identity: neither its :attr:`key` nor its equality.
     """
 
     learner: str
@@ -199,11 +206,15 @@ class Point:
     n_test: int
     rule_probs: str = "uniform"
     zipf_a: float | None = None
+    runtime: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def key(self) -> str:
-        """The primary key: sha256 (hex) of the point's canonical JSON, without the production law when uniform."""
-        return hashlib.sha256(_canonical_json(_without_uniform_law(dataclasses.asdict(self))).encode()).hexdigest()
+        """The primary key: sha256 (hex) of the point's canonical JSON, without the runtime options, and
+        without the production law when it is uniform."""
+        fields = dataclasses.asdict(self)
+        del fields["runtime"]
+        return hashlib.sha256(_canonical_json(_without_uniform_law(fields)).encode()).hexdigest()
 
     @property
     def grammar(self) -> Grammar:
@@ -234,7 +245,7 @@ def _make_learner(cls: type[Learner], point: Point) -> Learner:
     extra = {"n_classes": point.n_classes} if cls.uses_labels else {}
     if "progress" in parameters(cls):
         extra["progress"] = False
-    return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **(point.options | extra))
+    return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **(point.options | point.runtime | extra))
 
 
 def _check_options(options) -> dict:
@@ -276,7 +287,9 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
     ints ``>= 1``, or a function ``Grammar -> sizes`` that gives each grammar
     its own grid (e.g. :func:`scaled_grid`); ``seeds``: a count ``n >= 1``
     (seeds ``0..n-1``) or an iterable of ints ``>= 0``; ``options``:
-    JSON-serialisable keyword arguments of the learner. Also builds the
+    JSON-serialisable keyword arguments of the learner, its runtime options
+    (``device``, ``threads``, ``progress``) kept apart in :attr:`Point.runtime`,
+    so that they change no key. Also builds the
     learner once per grammar, so that it rejects bad options here, and
     refuses a learner that recovers no level of a grammar (its ``levels`` is
     empty, e.g. ILC at ``L = 1``). Returns the points ordered by grammar,
@@ -290,10 +303,11 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
         raise ValueError("grammars must not be empty")
     grids = [_check_ints("P_grid", P_grid(g) if callable(P_grid) else P_grid, minimum=1) for g in grammars]
     seeds = _check_seeds(seeds)
-    options = _check_options(options)
+    options, runtime = split_runtime(cls, _check_options(options))
     n_test = check_int("n_test", n_test, minimum=1)
     for g, grid in zip(grammars, grids):
-        point = Point(learner, options, **dataclasses.asdict(g), P=grid[0], seed=seeds[0], n_test=n_test)
+        point = Point(learner, options, **dataclasses.asdict(g), P=grid[0], seed=seeds[0], n_test=n_test,
+                      runtime=runtime)
         try:
             model = _make_learner(cls, point)
         except (TypeError, ValueError) as exc:
@@ -304,7 +318,7 @@ def make_points(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) 
                 "so the sweep would measure nothing; choose a larger L"
             )
     return [
-        Point(learner, options, **dataclasses.asdict(g), P=P, seed=seed, n_test=n_test)
+        Point(learner, options, **dataclasses.asdict(g), P=P, seed=seed, n_test=n_test, runtime=runtime)
         for g, grid in zip(grammars, grids)
         for P in grid
         for seed in seeds
@@ -568,14 +582,18 @@ def load_results(db, **filters) -> list[dict]:
     and ``finished``. ``filters`` keep the rows whose field equals the given
     value, e.g. ``load_results(db, learner="ilc", m=3)``; allowed fields:
     learner, options, v, m, s, L, n_classes, P, seed, n_test, version,
-    rule_probs, zipf_a (``None`` for uniform laws). A database written before
-    laws were stored reads as uniform.
+    rule_probs, zipf_a (``None`` for uniform laws). With ``learner``, an
+    ``options`` filter ignores that learner's runtime options, which no row
+    stores. A database written before laws were stored reads as uniform.
     """
     unknown = filters.keys() - _FILTERS
     if unknown:
         raise ValueError(f"filters must be among {sorted(_FILTERS)}, got {sorted(unknown)}")
     if "options" in filters:
-        filters["options"] = _canonical_json(_check_options(filters["options"]))
+        options = _check_options(filters["options"])
+        if "learner" in filters:  # runtime options are no part of a stored point
+            options = split_runtime(get(filters["learner"]), options)[0]
+        filters["options"] = _canonical_json(options)
     where = " AND ".join(f"{name} IS ?" for name in filters) or "1"  # IS: NULL-safe equality
     order = ", ".join(SETTING_FIELDS + ("P", "seed"))
     with closing(_open_existing(db)) as conn, _database_errors(db):
@@ -586,6 +604,55 @@ def load_results(db, **filters) -> list[dict]:
             tuple(filters.values()),
         )
         return [_as_row(values) for values in cursor]
+
+
+def point_of(row: Mapping) -> Point:
+    """The :class:`Point` of a stored row (:func:`load_results`), its options split as :func:`make_points`
+    splits them: a row written with runtime options in its identity gives the point they belong to."""
+    options, runtime = split_runtime(get(row["learner"]), row["options"])
+    law = {name: row.get(name, default) for name, default in (("rule_probs", "uniform"), ("zipf_a", None))}
+    return Point(row["learner"], options, *(row[name] for name in ("v", "m", "s", "L", "n_classes", "P", "seed", "n_test")),
+                 **law, runtime=runtime)
+
+
+def misplaced_keys(rows: Iterable[Mapping]) -> list[str]:
+    """The keys of ``rows`` that are not their points' keys (:func:`point_of`): rows stored with runtime
+    options in their identity, or under a stale key. :func:`rekey` rewrites them."""
+    return [row["key"] for row in rows if (p := point_of(row)).key != row["key"] or p.runtime]
+
+
+def rekey(db) -> dict[str, int]:
+    """Rewrite the points of the sweep database ``db`` that hold runtime options in their identity.
+
+    Each row gets the key and options of its :func:`point_of` point: its
+    learner's runtime options (``device``, ``threads``, ``progress``) leave its
+    ``options`` and its key. Rows that become the same point (one stored with
+    ``progress=False``, one without) keep the one that finished first. The
+    results, versions and times are untouched; the rewrite is one transaction
+    under the writer's lock, so it is refused while a sweep writes ``db``. Rerunning
+    it changes nothing. Returns ``{"points": rows read, "rekeyed": rows rewritten, "merged": rows dropped}``.
+    """
+    _check_writable_db(db)
+    if not Path(db).is_file():
+        raise FileNotFoundError(f"db {os.fspath(db)!r} does not exist")
+    with _sole_writer(db):
+        rows = load_results(db)
+        by_key: dict[str, list[tuple[Point, dict]]] = {}
+        for row in rows:
+            point = point_of(row)
+            by_key.setdefault(point.key, []).append((point, row))
+        rekeyed, dropped = [], []
+        for key, members in by_key.items():
+            members.sort(key=lambda member: member[1]["finished"])
+            point, kept = members[0]
+            dropped += [row["key"] for _, row in members[1:]]
+            if kept["key"] != key or kept["options"] != point.options:
+                rekeyed.append((key, _canonical_json(point.options), kept["key"]))
+        with closing(_open_existing(db)) as conn, _database_errors(db):
+            with conn:  # one transaction: the losers go first, so that no new key meets an old one
+                conn.executemany("DELETE FROM points WHERE key = ?", [(key,) for key in dropped])
+                conn.executemany("UPDATE points SET key = ?, options = ? WHERE key = ?", rekeyed)
+    return {"points": len(rows), "rekeyed": len(rekeyed), "merged": len(dropped)}
 
 
 # ---------------------------------------------------------------- the sweep
@@ -785,7 +852,10 @@ def run_sweep(
     is refused (:class:`DatabaseError`, see the module docstring), as is a
     file that is not a sweep database, or a folder, before any point runs. ``progress``
     shows the sweep's tqdm bar; learners never show bars of their own inside a
-    sweep (those with a ``progress`` option get ``progress=False``). Returns
+    sweep (those with a ``progress`` option get ``progress=False``). The
+    learner's runtime options (``device``, ``threads``, ``progress``) reach it
+    but change no key: a sweep started with ``device="cuda"`` resumes on the
+    CPU, and ``options=dict(progress=False)`` hits the keys of ``options=None``. Returns
     the rows of the sweep's points as :func:`load_results` gives them.
     """
     points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)

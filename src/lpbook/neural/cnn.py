@@ -11,7 +11,7 @@ from .._validate import check_bool, check_int
 from ..grammar import smallest_uint
 from ..learners import Learner, register
 from .options import ENCODER_OPTION_VALUES
-from .training import as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, torch_threads, train
+from .training import RUNTIME_PARAMS, as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, torch_threads, train
 
 
 class HierarchicalCNN(nn.Module):
@@ -90,6 +90,7 @@ class SupervisedCNN(Learner):
     """
 
     uses_labels = True
+    runtime_params = RUNTIME_PARAMS
     option_values = {
         "n_classes": "an integer >= 1",
         "width": "an integer >= 1",

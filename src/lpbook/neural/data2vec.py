@@ -38,6 +38,7 @@ from .masking import block_mask, check_hidden_mask
 from .options import ENCODER_COMPUTED_DEFAULTS, ENCODER_OPTION_VALUES, check_pair, set_encoder_options
 from .readout import NeighbourReadout
 from .training import (
+    RUNTIME_PARAMS,
     SCHEDULES,
     as_long_tensor,
     check_float,
@@ -276,6 +277,7 @@ class Data2Vec(Learner):
     """
 
     uses_labels = False
+    runtime_params = RUNTIME_PARAMS
     option_values = ENCODER_OPTION_VALUES | {
         "K": "an integer in [1, n_layers]",
         "teacher_input": "one of " + ", ".join(map(repr, TEACHER_INPUTS)),

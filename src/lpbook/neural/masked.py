@@ -15,6 +15,7 @@ from .options import ENCODER_COMPUTED_DEFAULTS, ENCODER_OPTION_VALUES, set_encod
 from .readout import NeighbourReadout
 from .training import (
     INFERENCE_BATCH,
+    RUNTIME_PARAMS,
     SCHEDULES,
     as_long_tensor,
     check_schedule,
@@ -129,6 +130,7 @@ class MaskedTokenModel(Learner):
     """
 
     uses_labels = False
+    runtime_params = RUNTIME_PARAMS
     option_values = ENCODER_OPTION_VALUES | {
         "schedule": "one of " + ", ".join(map(repr, SCHEDULES)),
         "warmup": "an integer >= 0, < max_steps",

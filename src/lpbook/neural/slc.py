@@ -66,7 +66,7 @@ from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
 from ..tree import cousin_targets, target_positions
 from .options import ENCODER_OPTION_VALUES
-from .training import LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
+from .training import RUNTIME_PARAMS, LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
 
 MODES = ("end-to-end", "local")
 
@@ -296,6 +296,7 @@ class SLC(Learner):
     """
 
     uses_labels = False
+    runtime_params = RUNTIME_PARAMS
     option_values = {
         "mode": "one of " + ", ".join(map(repr, MODES)),
         "balance": "a number >= 0",

@@ -33,6 +33,11 @@ from .._progress import finish, progress_bar
 from .._validate import check_int
 
 
+#: The runtime parameters of every neural learner (see ``Learner.runtime_params``): where and with how many
+#: threads it trains, and whether it shows a bar. None of them changes what a fit computes on the CPU.
+RUNTIME_PARAMS = frozenset({"device", "threads", "progress"})
+
+
 def check_float(name: str, value, *, low: float, high: float = float("inf"), closed: bool = False) -> float:
     """Return ``value`` as a float in the open interval ``(low, high)`` (``[low, high)`` if ``closed``), or raise.
 
