@@ -238,6 +238,18 @@ def test_every_committed_database_matches_its_sidecar(db):
     assert sidecar["command"].startswith("lpbook sweep ") and f"--db results/{db.name}" in sidecar["command"]
 
 
+@pytest.mark.parametrize("name", ["ilc-cpu", "tc-depth-pair", "ilc-depth"])
+def test_committed_points_are_reproduced_by_this_library(name):
+    """Same seeds, same bytes: the smallest points of committed sweeps, rerun now, give the stored accuracies."""
+    from lpbook.sweep import point_of, run_point
+
+    db = ROOT / "results" / f"{name}.sqlite"
+    if db not in COMMITTED:
+        pytest.skip(f"{db.name} is not committed")
+    for row in sorted(load_results(db), key=lambda row: (row["P"], row["L"], row["seed"]))[:2]:
+        assert run_point(point_of(row)).accuracy == row["accuracy"], row
+
+
 # ---------------------------------------------------------------- networks
 def fit_command(out, *extra) -> list[str]:
     """``lpbook fit`` of a tiny ILC (no torch needed) on one training set."""
@@ -276,6 +288,20 @@ def no_training(monkeypatch):
         raise AssertionError("lpbook fit trained before checking that it can save")
 
     monkeypatch.setattr(results, "fit_network", fit_network)
+
+
+def test_fit_builds_the_learner_of_the_sweep_point_n_classes_included():
+    from lpbook.sweep import Grammar, Point, run_point
+
+    grammar = Grammar(4, 2, 2, 3, n_classes=2)
+    settings = results.network_settings("ilc-probe", grammar, 300, 1, {"n_init": 2, "progress": False})
+    assert settings["options"] == {"n_init": 2}
+    fitted = results.fit_network(settings)
+    point = Point.make("ilc-probe", grammar, 300, 1, options={"n_init": 2}, n_test=200)
+    assert fitted.n_classes == 2 and fitted.get_params() == point.make_learner().get_params()
+    _, _, test = point.data()
+    codes = fitted.transform(test.tokens)
+    assert run_point(point).accuracy[3] == float((codes[3][:, 0] == test.labels).mean())
 
 
 def test_fit_checks_that_it_can_write_out_and_its_sidecar_before_training(tmp_path, capsys, no_training):

@@ -146,9 +146,14 @@ def test_sweep_writes_one_row_per_point(toy, tmp_path):
 
 def test_run_point_follows_the_documented_recipe(toy):
     point = make_points("toy", [dict(v=4, m=2, s=2, L=2)], [50], [3], n_test=300)[0]
+    assert Point.make("toy", Grammar(4, 2, 2, 2), 50, 3, n_test=300) == point
     result = run_point(point)
     rhm = RHM(4, 2, 2, 2, seed=3)
     train, test = rhm.sample(50, seed=6), rhm.sample(300, seed=7)
+    drawn, drawn_train, drawn_test = point.data()
+    assert (drawn.rules[1] == rhm.rules[1]).all() and (drawn_train.tokens == train.tokens).all()
+    assert (drawn_test.tokens == test.tokens).all() and (drawn_test.labels == test.labels).all()
+    assert point.make_learner().get_params() == LeftmostToken(v=4, s=2, L=2, seed=3, n_classes=4).get_params()
     codes = LeftmostToken(v=4, s=2, L=2, seed=3, n_classes=4).fit(train.tokens, train.labels).transform(test.tokens)
     assert result.accuracy == {
         0: 1.0,

@@ -300,6 +300,18 @@ class RHM:
         return np.where(found, self._sorted_index[level][where_clipped], -1)
 
     # --------------------------------------------------------------- sampling
+    def train_test(self, P, n_test, seed) -> tuple[Sample, Sample]:
+        """The training and test samples of a run with seed ``seed`` (:func:`sample_seeds`).
+
+        ``(sample(P, 2 * seed), sample(n_test, 2 * seed + 1))``: the one recipe
+        of every run of the book (a sweep point, :meth:`lpbook.sweep.Point.data`;
+        a saved network; the oracle and perturbation checks), so that runs of
+        the same grammar, ``P`` and seed see the same strings.
+        """
+        P, n_test = check_int("P", P, minimum=1), check_int("n_test", n_test, minimum=1)
+        train_seed, test_seed = sample_seeds(check_int("seed", seed, minimum=0))
+        return self.sample(P, seed=train_seed), self.sample(n_test, seed=test_seed)
+
     def sample(self, P, seed) -> Sample:
         """Draw ``P`` i.i.d. strings with all their latent levels.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_int, check_int_array
-from .grammar import RHM, sample_seeds
+from .grammar import RHM
 from .ilc import ILC
 from .metrics import level_accuracy
 
@@ -51,9 +51,7 @@ def propagation_accuracy(rhm: RHM, P: int, etas, *, seed: int = 0, n_test: int =
         raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
     if rhm.L < 3:
         raise ValueError(f"rhm.L must be >= 3 (a level below the top that is not the tokens), got {rhm.L}")
-    P = check_int("P", P, minimum=1)
-    train_seed, test_seed = sample_seeds(seed)
-    train, test = rhm.sample(P, seed=train_seed), rhm.sample(check_int("n_test", n_test, minimum=1), seed=test_seed)
+    train, test = rhm.train_test(P, n_test, seed)
     below, top = rhm.L - 2, rhm.L - 1
     out = []
     for i, eta in enumerate(etas):

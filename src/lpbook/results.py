@@ -41,7 +41,6 @@ import lpbook
 from . import sweep
 from ._files import atomic_write
 from ._validate import check_int
-from .grammar import sample_seeds
 
 #: Where the committed databases live, relative to the repository root.
 RESULTS_DIR = "results"
@@ -339,20 +338,24 @@ def network_settings(learner: str, grammar: sweep.Grammar, P: int, seed: int, op
 def fit_network(settings: dict, runtime: dict | None = None):
     """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
 
-    The grammar is ``Grammar(**settings["grammar"]).rhm(seed)`` and the samples are
-    the training set of the sweep point of the same grammar, ``P`` and seed
-    (:func:`lpbook.sweep.run_point`, with :func:`lpbook.grammar.sample_seeds`), so
-    that its test set is that point's. ``runtime`` holds the learner's runtime
+    The learner and the samples are those of the sweep point of the same
+    learner, options, grammar, ``P`` and seed (:meth:`lpbook.sweep.Point.make_learner`,
+    ``n_classes`` included, and :meth:`lpbook.sweep.Point.data`), so that its
+    test set is that point's. ``runtime`` holds the learner's runtime
     options (e.g. ``{"device": "cuda"}``), which the settings leave out.
     """
-    from .learners import get
-
-    grammar = sweep.Grammar(**settings["grammar"])
-    rhm = grammar.rhm(settings["seed"])
-    learner = get(settings["learner"])(rhm.v, rhm.s, rhm.L, seed=settings["seed"],
-                                       **settings["options"], **(runtime or {}))
-    train = rhm.sample(settings["P"], seed=sample_seeds(settings["seed"])[0])
+    point = network_point(settings, runtime)
+    _, train, _ = point.data()
+    learner = point.make_learner()
     return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
+
+
+def network_point(settings: dict, runtime: dict | None = None, n_test: int = 2000) -> sweep.Point:
+    """The sweep point of the fit that ``settings`` (from :func:`network_settings`) describe, with
+    ``runtime`` options and a test set of ``n_test`` strings."""
+    options = {**settings["options"], **(runtime or {})}
+    return sweep.Point.make(settings["learner"], settings["grammar"], settings["P"], settings["seed"],
+                            options=options, n_test=n_test)
 
 
 #: Where the networks of a recipe search live, inside :data:`RESULTS_DIR`: kept apart from the networks the chapters show.

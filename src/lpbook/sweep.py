@@ -72,7 +72,7 @@ from tqdm import tqdm
 import lpbook
 
 from ._validate import check_int
-from .grammar import RHM, Sample, sample_seeds
+from .grammar import RHM, Sample
 from .learners import Learner, get, parameters, split_runtime
 from .metrics import level_accuracy
 
@@ -225,6 +225,29 @@ class Point:
         """The point's grammar, drawn with its seed."""
         return self.grammar.rhm(self.seed)
 
+    def data(self) -> tuple[RHM, Sample, Sample]:
+        """``(rhm, train, test)``: the point's grammar, its ``P`` training and ``n_test`` test samples.
+
+        The recipe of the module docstring (:meth:`lpbook.grammar.RHM.train_test`):
+        the same seed gives the same bytes wherever a point is run.
+        """
+        rhm = self.rhm()
+        return (rhm, *rhm.train_test(self.P, self.n_test, self.seed))
+
+    def make_learner(self, cls: type[Learner] | None = None, **runtime) -> Learner:
+        """The point's learner, not fitted: ``cls`` (default ``REGISTRY[learner]``) built with the
+        grammar's ``v, s, L``, the seed, the options and the runtime options (``runtime`` overrides
+        them), and ``n_classes`` for a learner that uses labels."""
+        cls = get(self.learner) if cls is None else cls
+        extra = {"n_classes": self.n_classes} if cls.uses_labels else {}
+        return cls(v=self.v, s=self.s, L=self.L, seed=self.seed, **(self.options | self.runtime | runtime | extra))
+
+    @classmethod
+    def make(cls, learner: str, grammar, P: int, seed: int, *, options=None, n_test: int = 2000) -> Point:
+        """The one point of ``learner`` on ``grammar`` (a :class:`Grammar` or a mapping) at ``P`` and ``seed``,
+        checked as :func:`make_points` checks a sweep's, its runtime options kept apart."""
+        return make_points(learner, [grammar], [P], [seed], options=options, n_test=n_test)[0]
+
 
 @dataclass(frozen=True)
 class PointResult:
@@ -240,12 +263,9 @@ class PointResult:
 
 
 def _make_learner(cls: type[Learner], point: Point) -> Learner:
-    """The point's learner; one that has a ``progress`` option gets ``progress=False``:
-    inside a sweep, only the sweep's own bar is shown."""
-    extra = {"n_classes": point.n_classes} if cls.uses_labels else {}
-    if "progress" in parameters(cls):
-        extra["progress"] = False
-    return cls(v=point.v, s=point.s, L=point.L, seed=point.seed, **(point.options | point.runtime | extra))
+    """The point's learner (:meth:`Point.make_learner`); one that has a ``progress`` option gets
+    ``progress=False``: inside a sweep, only the sweep's own bar is shown."""
+    return point.make_learner(cls, **({"progress": False} if "progress" in parameters(cls) else {}))
 
 
 def _check_options(options) -> dict:
@@ -395,10 +415,7 @@ def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult
     main process's registry (``spawn``) import it by reference.
     """
     cls = get(point.learner) if learner is None else learner
-    rhm = point.rhm()
-    train_seed, test_seed = sample_seeds(point.seed)
-    train = rhm.sample(point.P, seed=train_seed)
-    test = rhm.sample(point.n_test, seed=test_seed)
+    _, train, test = point.data()
     model = _make_learner(cls, point)
     start = time.perf_counter()
     model.fit(train.tokens, train.labels if cls.uses_labels else None)
