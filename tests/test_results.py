@@ -158,15 +158,15 @@ def stored_the_old_way(db, runtime: dict) -> None:
     them when runtime options were part of a point's identity (its key hashed them)."""
     import hashlib
 
-    from lpbook.sweep import _canonical_json, _without_uniform_law
+    from lpbook.points import _without_uniform_law, canonical_json
 
     with sqlite3.connect(db) as conn:
         for row in load_results(db):
             options = row["options"] | runtime
             fields = {name: row[name] for name in ("learner", "v", "m", "s", "L", "n_classes", "P", "seed", "n_test",
                                                    "rule_probs", "zipf_a")} | {"options": options}
-            key = hashlib.sha256(_canonical_json(_without_uniform_law(fields)).encode()).hexdigest()
-            conn.execute("UPDATE points SET key = ?, options = ? WHERE key = ?", (key, _canonical_json(options), row["key"]))
+            key = hashlib.sha256(canonical_json(_without_uniform_law(fields)).encode()).hexdigest()
+            conn.execute("UPDATE points SET key = ?, options = ? WHERE key = ?", (key, canonical_json(options), row["key"]))
     sidecar = json.loads(results.sidecar_path(db).read_text())
     sidecar["settings"]["options"] |= runtime
     results.sidecar_path(db).write_text(json.dumps(sidecar))
@@ -241,7 +241,8 @@ def test_every_committed_database_matches_its_sidecar(db):
 @pytest.mark.parametrize("name", ["ilc-cpu", "tc-depth-pair", "ilc-depth"])
 def test_committed_points_are_reproduced_by_this_library(name):
     """Same seeds, same bytes: the smallest points of committed sweeps, rerun now, give the stored accuracies."""
-    from lpbook.sweep import point_of, run_point
+    from lpbook.points import point_of
+    from lpbook.sweep import run_point
 
     db = ROOT / "results" / f"{name}.sqlite"
     if db not in COMMITTED:

@@ -8,10 +8,16 @@ from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
 :mod:`lpbook.learners` (the learner protocol), :mod:`lpbook.contexts` and
 :mod:`lpbook.clustering` (the clustering engine), :mod:`lpbook.baselines`
 (learning from tokens), :mod:`lpbook.neural` (the neural learners, with torch),
-:mod:`lpbook.sweep` (sample-complexity sweeps and the command line), :mod:`lpbook.ilc` (iterative latent clustering),
+:mod:`lpbook.ilc` (iterative latent clustering), the sample-complexity sweeps
+(:mod:`lpbook.points`, their points and grids; :mod:`lpbook.storage`, their
+SQLite files; :mod:`lpbook.sweep`, which runs them; :mod:`lpbook.pstar`, ``P*``
+and its fits), :mod:`lpbook.results` (precomputed results with their
+sidecars), :mod:`lpbook.plots` and :mod:`lpbook.notebook` (figures and helpers of the
+chapters),
 :mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.theory` (predictions of the
 signal-against-noise theory from exact statistics), :mod:`lpbook.perturb` (error propagation
-between levels), :mod:`lpbook.oracle` (the clustering step started from the true centres), :mod:`lpbook.modelcheck` (the predicted P* fitted and tested against sweeps), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter sets of the chapters).
+between levels), :mod:`lpbook.oracle` (the clustering step started from the true centres), :mod:`lpbook.modelcheck` (the predicted P* fitted and tested against sweeps), :mod:`lpbook.scale` (the ``LPBOOK_SCALE`` parameter sets of the chapters). The command line,
+``lpbook`` or ``python -m lpbook``, is :mod:`lpbook.__main__`.
 """
 
 from .baselines import SupervisedClustering, TokenClustering

@@ -39,6 +39,9 @@ from typing import NoReturn
 import lpbook
 
 from . import results, sweep
+from .points import Grammar, log_grid, scaled_grid
+from .pstar import PStar, estimate_pstar, exponent_fits, group_results
+from .storage import DatabaseError, load_results
 from ._files import check_writable
 from .grammar import RULE_PROBS
 from .learners import NEEDS_TORCH, available, describe, get, split_runtime, unavailable
@@ -337,14 +340,14 @@ def _parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
     return options
 
 
-def _grammars(parser: argparse.ArgumentParser, args) -> list[sweep.Grammar]:
+def _grammars(parser: argparse.ArgumentParser, args) -> list[Grammar]:
     """The grid v x m x s x L (x zipf_a), every combination checked."""
     if args.zipf_a is not None and args.rule_probs != "zipf":
         parser.error("--zipf-a needs --rule-probs zipf")
     grammars = []
     for v, m, s, L, a in itertools.product(args.v, args.m, args.s, args.L, args.zipf_a or [None]):
         try:
-            grammars.append(sweep.Grammar(v, m, s, L, n_classes=args.n_classes, rule_probs=args.rule_probs, zipf_a=a))
+            grammars.append(Grammar(v, m, s, L, n_classes=args.n_classes, rule_probs=args.rule_probs, zipf_a=a))
         except ValueError as exc:
             law = "" if args.rule_probs == "uniform" else f" rule_probs={args.rule_probs} zipf_a={a}"
             parser.error(f"invalid grammar v={v} m={m} s={s} L={L} n_classes={args.n_classes}{law}: {exc}")
@@ -362,13 +365,13 @@ def _P_grid(parser: argparse.ArgumentParser, args):
         if n != int(n) or n < 1:
             parser.error(f"--P-range-scaled needs N a positive integer, got {n:g}")
         try:
-            return sweep.scaled_grid(low, high, int(n), args.scale)
+            return scaled_grid(low, high, int(n), args.scale)
         except ValueError as exc:
             parser.error(f"--P-range-scaled: {exc}")
     P_min, P_max, n = args.P_range
     if P_min > P_max:
         parser.error(f"--P-range needs MIN <= MAX, got MIN={P_min} MAX={P_max}")
-    return sweep.log_grid(P_min, P_max, n)
+    return log_grid(P_min, P_max, n)
 
 
 def _check_learner(parser: argparse.ArgumentParser, name: str) -> None:
@@ -414,7 +417,7 @@ def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
                     args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
                     executor=executor, workers=args.workers, progress=not args.no_progress,
                 )
-    except sweep.DatabaseError as exc:
+    except DatabaseError as exc:
         _fail(exc)
     except (ValueError, TypeError) as exc:  # checks that run before any point
         parser.error(str(exc))
@@ -458,7 +461,7 @@ def _run_fit(parser: argparse.ArgumentParser, args) -> None:
     options = _parse_options(parser, args.option)
     _check_learner(parser, args.learner)
     try:
-        grammar = sweep.Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
+        grammar = Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
         settings = results.network_settings(args.learner, grammar, args.P, args.seed, options)
         # before training, so that a fit is never lost for want of a place to save it
         check_writable(args.out, f"--out {args.out!r}")
@@ -515,7 +518,7 @@ def _bound(value: float, P_grid: tuple) -> str:
     return f"{value:.4g}"
 
 
-def _describe(pstar: sweep.PStar) -> str:
+def _describe(pstar: PStar) -> str:
     interval = f"[{_bound(pstar.low, pstar.P_grid)}, {_bound(pstar.high, pstar.P_grid)}]"
     if pstar.censored == "below":
         value = f"P* < {pstar.P_grid[0]} (median already >= {pstar.threshold} there)"
@@ -552,7 +555,7 @@ def _bound_value(value: float):
     return None if value == 0 or math.isinf(value) else value
 
 
-def _pstar_record(row: dict, pstar: sweep.PStar) -> dict:
+def _pstar_record(row: dict, pstar: PStar) -> dict:
     return {
         "learner": row["learner"],
         **{name: row[name] for name in ("v", "m", "s", "L", "n_classes", "n_test", "rule_probs", "zipf_a")},
@@ -565,27 +568,19 @@ def _pstar_record(row: dict, pstar: sweep.PStar) -> dict:
 
 
 def _fits(records: list, pstars: list, variable: str, args) -> list[dict]:
-    """``fit_exponent`` over the settings that differ only in ``variable`` (``m`` or ``L``)."""
-    groups: dict = {}
-    for record, pstar in zip(records, pstars):
-        others = json.dumps({k: v for k, v in record.items() if k in sweep.SETTING_FIELDS and k != variable},
-                            sort_keys=True)
-        groups.setdefault(others, []).append((record[variable], pstar))
-    fits = []
-    for others, members in groups.items():
-        x = [value for value, _ in members]
-        fit = sweep.try_fit_exponent(x, [p for _, p in members], log_x=variable == "m",
-                                     n_boot=args.n_boot, seed=args.seed)
-        entry = json.loads(others) | {"fit": variable, variable: sorted(x)}
-        if fit is None:
-            entry |= {"slope": None, "low": None, "high": None, "n_points": sum(p.censored is None for _, p in members)}
+    """:func:`lpbook.pstar.exponent_fits` over the settings that differ only in ``variable`` (``m`` or ``L``), as records."""
+    entries = []
+    for fit in exponent_fits(records, pstars, variable, n_boot=args.n_boot, seed=args.seed):
+        entry = fit.setting | {"fit": variable, variable: sorted(fit.x)}
+        if fit.exponent is None:
+            entry |= {"slope": None, "low": None, "high": None, "n_points": fit.n_points}
         else:
-            entry |= {"slope": fit.slope, "low": fit.low, "high": fit.high, "n_points": fit.n_points}
-            if variable == "L":  # the growth of P* per level
-                entry |= {"growth": math.exp(fit.slope), "growth_low": math.exp(fit.low),
-                          "growth_high": math.exp(fit.high)}
-        fits.append(entry)
-    return fits
+            exponent = fit.exponent
+            entry |= {"slope": exponent.slope, "low": exponent.low, "high": exponent.high, "n_points": fit.n_points}
+            if fit.growth is not None:  # the growth of P* per level
+                entry |= dict(zip(("growth", "growth_low", "growth_high"), fit.growth))
+        entries.append(entry)
+    return entries
 
 
 def _describe_fit(fit: dict) -> str:
@@ -602,7 +597,7 @@ def _describe_fit(fit: dict) -> str:
 def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
     keep = _row_filters(parser, args)
     try:
-        rows = sweep.load_results(args.db, learner=args.learner)
+        rows = load_results(args.db, learner=args.learner)
     except (ValueError, OSError, sqlite3.Error) as exc:
         _fail(exc)
     if not rows:
@@ -611,10 +606,10 @@ def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
     if not rows:
         _fail(f"{args.db} holds no points of learner {args.learner!r} that match the filters")
     records, pstars, failed = [], [], False
-    for group in sweep.group_results(rows).values():
+    for group in group_results(rows).values():
         row = group[0]
         try:
-            pstar = sweep.estimate_pstar(group, _resolve_level(args.level, row["L"]), args.threshold,
+            pstar = estimate_pstar(group, _resolve_level(args.level, row["L"]), args.threshold,
                                          n_boot=args.n_boot, seed=args.seed)
         except ValueError as exc:
             print(f"lpbook: error: {_setting_label(row)}: {exc}", file=sys.stderr)

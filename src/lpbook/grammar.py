@@ -304,7 +304,7 @@ class RHM:
         """The training and test samples of a run with seed ``seed`` (:func:`sample_seeds`).
 
         ``(sample(P, 2 * seed), sample(n_test, 2 * seed + 1))``: the one recipe
-        of every run of the book (a sweep point, :meth:`lpbook.sweep.Point.data`;
+        of every run of the book (a sweep point, :meth:`lpbook.points.Point.data`;
         a saved network; the oracle and perturbation checks), so that runs of
         the same grammar, ``P`` and seed see the same strings.
         """

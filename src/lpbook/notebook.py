@@ -63,7 +63,7 @@ def glue_math(name: str, x: float, digits: int = 2) -> None:
 def estimate_text(fit, transform=lambda value: value):
     """A fitted slope with its interval as Markdown, ``"b (low to high)"``, after ``transform``.
 
-    ``fit`` is an :class:`lpbook.sweep.Exponent` or ``None`` (nothing measured),
+    ``fit`` is an :class:`lpbook.pstar.Exponent` or ``None`` (nothing measured),
     which gives a sentence saying so instead of a number.
     """
     from IPython.display import Markdown
@@ -74,7 +74,7 @@ def estimate_text(fit, transform=lambda value: value):
 
 
 def pstar_text(pstar) -> str:
-    """A :class:`lpbook.sweep.PStar` as text: ``"1,234"``, or where it lies when the grid censors it ("above 4,000")."""
+    """A :class:`lpbook.pstar.PStar` as text: ``"1,234"``, or where it lies when the grid censors it ("above 4,000")."""
     if pstar.censored == "above":
         return f"above {pstar.P_grid[-1]:,.0f}"
     if pstar.censored == "below":
@@ -122,14 +122,15 @@ def chapter_sweep(chapter: str, learner: str, grammar: dict, low: float, high: f
                   db: str | None = None, **kwargs) -> list[dict]:
     """Run, or resume, one learner on one grammar over a log grid of ``P``, in ``chapter``'s :func:`cache_dir`.
 
-    The grid is :func:`lpbook.sweep.log_grid` ``(max(int(low), 8), int(high), points)``
+    The grid is :func:`lpbook.points.log_grid` ``(max(int(low), 8), int(high), points)``
     and the database ``cache_dir(chapter) / db`` (default ``<learner>.sqlite``),
     so that a rerun, or another page asking for the same sweep, reads the
     stored points instead of computing them. ``seeds`` and ``kwargs``
     (``options``, ``executor``, ...) go to :func:`lpbook.sweep.run_sweep`,
     without progress bars. Returns the sweep's rows.
     """
-    from .sweep import log_grid, run_sweep
+    from .points import log_grid
+    from .sweep import run_sweep
 
     grid = log_grid(max(int(low), 8), int(high), points)
     return run_sweep(learner, [grammar], grid, seeds, cache_dir(chapter) / (db or f"{learner}.sqlite"),
@@ -141,7 +142,7 @@ def save_points(chapter: str, name: str, rows: list[dict]) -> Path:
 
     ``rows`` is a list of dicts of JSON values, each with ``accuracy``
     mapping levels (int) to accuracies like a sweep row, so that
-    :func:`lpbook.sweep.estimate_pstar` reads them. They are written as
+    :func:`lpbook.pstar.estimate_pstar` reads them. They are written as
     ``<name>.json`` (atomically); ``name`` should name the settings that made
     them (for instance end in the scale), since a later chapter reads them by
     name with :func:`load_points` instead of recomputing. Returns the path.
@@ -228,7 +229,7 @@ def pstars_by_depth(rows_by_depth: dict, *, root: bool = False, threshold: float
     as :func:`stored_sweep` returns them. The top level is ``L - 1``, the last
     one learned without labels, or the root ``L`` when ``root``.
     """
-    from .sweep import estimate_pstar
+    from .pstar import estimate_pstar
 
     depths = sorted(L for L, rows in rows_by_depth.items() if rows is not None)
     return depths, [estimate_pstar(rows_by_depth[L], L if root else L - 1, threshold=threshold) for L in depths]

@@ -128,7 +128,7 @@ def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str, targ
     """:func:`top_step_accuracy` over ``P_grid`` and ``seeds`` (grammar ``RHM(v, m, s, L, seed)``), as sweep rows.
 
     Each row is ``{"P", "seed", "accuracy": {L - 1: accuracy}}``, the form
-    that :func:`lpbook.sweep.estimate_pstar` reads.
+    that :func:`lpbook.pstar.estimate_pstar` reads.
     """
     rows = []
     for seed in seeds:

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import lpbook
 
-from . import sweep
+from . import storage
+from .points import Grammar, Point, make_points, misplaced_keys
 from ._files import atomic_write
 from ._validate import check_int
 
@@ -57,7 +58,7 @@ def sidecar_path(db) -> Path:
 
 
 def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) -> dict:
-    """The canonical description of a sweep, as :func:`lpbook.sweep.make_points` reads its arguments.
+    """The canonical description of a sweep, as :func:`lpbook.points.make_points` reads its arguments.
 
     Returns a JSON-compatible dict with keys ``learner``, ``options``,
     ``grammars`` (list of ``{v, m, s, L, n_classes}``, plus ``rule_probs`` and
@@ -65,12 +66,12 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
     ``n_test``, and the sizes: ``P_grid`` when every grammar has the same
     ones, else ``P_grids``, one sorted list per grammar in the order of
     ``grammars`` (a ``P_grid`` that is a function of the grammar, e.g.
-    :func:`~lpbook.sweep.scaled_grid`). Raises what
-    :func:`~lpbook.sweep.make_points` raises.
+    :func:`~lpbook.points.scaled_grid`). Raises what
+    :func:`~lpbook.points.make_points` raises.
     """
-    points = sweep.make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
+    points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
     first = points[0]
-    grids: dict[sweep.Grammar, set[int]] = {}
+    grids: dict[Grammar, set[int]] = {}
     for p in points:
         grids.setdefault(p.grammar, set()).add(p.P)
     settings = {
@@ -87,14 +88,14 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
     return settings
 
 
-def settings_points(settings: dict) -> list[sweep.Point]:
+def settings_points(settings: dict) -> list[Point]:
     """Every point of the sweep that ``settings`` (from :func:`sweep_settings`) describes."""
     if "P_grids" in settings:
-        by_grammar = {sweep.Grammar(**g): grid for g, grid in zip(settings["grammars"], settings["P_grids"], strict=True)}
+        by_grammar = {Grammar(**g): grid for g, grid in zip(settings["grammars"], settings["P_grids"], strict=True)}
         P_grid = by_grammar.__getitem__
     else:
         P_grid = settings["P_grid"]
-    return sweep.make_points(
+    return make_points(
         settings["learner"], settings["grammars"], P_grid, settings["seeds"],
         options=settings["options"], n_test=settings["n_test"],
     )
@@ -197,20 +198,20 @@ def rekey(path) -> dict:
     """Take runtime options out of the identity of the results at ``path``, in place; return what changed.
 
     ``path`` is a sweep database (``.sqlite``: its keys and options are
-    rewritten by :func:`lpbook.sweep.rekey`) or a saved network (``.npz``);
+    rewritten by :func:`lpbook.storage.rekey`) or a saved network (``.npz``);
     either way the ``settings`` of its sidecar, if it has one, lose the
     learner's runtime options (``device``, ``threads``, ``progress``), which
     :func:`sweep_settings` and :func:`network_settings` leave out. The
     sidecar's ``command`` stays as it was run. Rerunning it changes nothing.
     Returns ``{"points": ..., "rekeyed": ..., "merged": ...}`` for a database
-    (see :func:`lpbook.sweep.rekey`) and ``{"sidecar": True or False}``, whether the sidecar was rewritten.
+    (see :func:`lpbook.storage.rekey`) and ``{"sidecar": True or False}``, whether the sidecar was rewritten.
     """
     path = Path(path)
     if path.suffix not in (".sqlite", ".npz"):
         raise ValueError(f"path must be a sweep database (.sqlite) or a saved network (.npz), got {str(path)!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    done = sweep.rekey(path) if path.suffix == ".sqlite" else {}
+    done = storage.rekey(path) if path.suffix == ".sqlite" else {}
     rewritten = False
     if sidecar_path(path).is_file():
         record = read_sidecar(path)
@@ -262,8 +263,8 @@ def check_database(db) -> dict:
     of another version.
     """
     record = read_sidecar(db)
-    rows = sweep.load_results(db)
-    misplaced = sweep.misplaced_keys(rows)
+    rows = storage.load_results(db)
+    misplaced = misplaced_keys(rows)
     if misplaced:
         raise ValueError(f"{db}: {len(misplaced)} points are stored under keys that hold runtime options "
                          f"(e.g. {misplaced[0][:12]}...); rewrite them with 'lpbook rekey {db}'")
@@ -299,7 +300,7 @@ def find_results_dir(start=None) -> Path | None:
 
 
 def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
-    """The rows (:func:`lpbook.sweep.load_results`) and the :func:`provenance` of ``results/NAME.sqlite``.
+    """The rows (:func:`lpbook.storage.load_results`) and the :func:`provenance` of ``results/NAME.sqlite``.
 
     The ``results`` folder is the one :func:`find_results_dir` finds from
     ``start``. ``None`` when there is none (e.g. on Colab), or when the
@@ -310,7 +311,7 @@ def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
     db = None if folder is None else folder / f"{name}.sqlite"
     if db is None or not db.is_file() or not sidecar_path(db).is_file():
         return None
-    return sweep.load_results(db), provenance(db)
+    return storage.load_results(db), provenance(db)
 
 
 # ---------------------------------------------------------------- networks
@@ -318,7 +319,7 @@ def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
 NETWORKS_DIR = "networks"
 
 
-def network_settings(learner: str, grammar: sweep.Grammar, P: int, seed: int, options: dict | None = None) -> dict:
+def network_settings(learner: str, grammar: Grammar, P: int, seed: int, options: dict | None = None) -> dict:
     """The canonical description of one fit: ``learner``, ``options``, ``grammar`` (as sweeps store it), ``P``, ``seed``.
 
     ``options`` leave out the learner's runtime options (``device``,
@@ -328,8 +329,8 @@ def network_settings(learner: str, grammar: sweep.Grammar, P: int, seed: int, op
     from .learners import get, split_runtime
 
     cls = get(learner)
-    if not isinstance(grammar, sweep.Grammar):
-        raise TypeError(f"grammar must be an lpbook.sweep.Grammar, got {type(grammar).__name__}")
+    if not isinstance(grammar, Grammar):
+        raise TypeError(f"grammar must be an lpbook.Grammar, got {type(grammar).__name__}")
     P, seed = check_int("P", P, minimum=2), check_int("seed", seed, minimum=0)
     options = split_runtime(cls, options)[0]
     return {"learner": learner, "options": options, "grammar": grammar.as_dict(), "P": P, "seed": seed}
@@ -339,8 +340,8 @@ def fit_network(settings: dict, runtime: dict | None = None):
     """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
 
     The learner and the samples are those of the sweep point of the same
-    learner, options, grammar, ``P`` and seed (:meth:`lpbook.sweep.Point.make_learner`,
-    ``n_classes`` included, and :meth:`lpbook.sweep.Point.data`), so that its
+    learner, options, grammar, ``P`` and seed (:meth:`lpbook.Point.make_learner`,
+    ``n_classes`` included, and :meth:`lpbook.Point.data`), so that its
     test set is that point's. ``runtime`` holds the learner's runtime
     options (e.g. ``{"device": "cuda"}``), which the settings leave out.
     """
@@ -350,11 +351,11 @@ def fit_network(settings: dict, runtime: dict | None = None):
     return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
 
 
-def network_point(settings: dict, runtime: dict | None = None, n_test: int = 2000) -> sweep.Point:
+def network_point(settings: dict, runtime: dict | None = None, n_test: int = 2000) -> Point:
     """The sweep point of the fit that ``settings`` (from :func:`network_settings`) describe, with
     ``runtime`` options and a test set of ``n_test`` strings."""
     options = {**settings["options"], **(runtime or {})}
-    return sweep.Point.make(settings["learner"], settings["grammar"], settings["P"], settings["seed"],
+    return Point.make(settings["learner"], settings["grammar"], settings["P"], settings["seed"],
                             options=options, n_test=n_test)
 
 

@@ -4,8 +4,8 @@
 (latents by both readouts, and the test loss against the Bayes floor), what a
 chapter maps over a grid of ``P`` (it is a module-level function, so a process
 pool can run it). Its learner, grammar and samples are those of the sweep
-point of the same grammar, ``P`` and seed (:meth:`lpbook.sweep.Point.make_learner`,
-:meth:`lpbook.sweep.Point.data`).
+point of the same grammar, ``P`` and seed (:meth:`lpbook.points.Point.make_learner`,
+:meth:`lpbook.points.Point.data`).
 
 :func:`target_synonymy` asks of a trained :class:`~lpbook.neural.data2vec.Data2Vec`
 whether its teacher's targets are synonym-invariant, the hypothesis under
@@ -23,7 +23,7 @@ from sklearn.cluster import KMeans
 from .. import bp
 from .._validate import check_int
 from ..grammar import RHM, sample_seeds
-from ..sweep import Point
+from ..points import Point
 from ..metrics import level_accuracy, synonym_share
 from ..tree import Node, descendants, siblings
 from .data2vec import Data2Vec
@@ -208,7 +208,7 @@ class NetworkPoint:
         return self.excess_loss <= bp.CONVERGED_EXCESS
 
     def row(self) -> dict:
-        """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.sweep.estimate_pstar`."""
+        """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.pstar.estimate_pstar`."""
         return {"L": self.L, "P": self.P, "seed": self.seed, "accuracy": dict(self.accuracy),
                 "excess_loss": self.excess_loss}
 
