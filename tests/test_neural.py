@@ -389,7 +389,7 @@ def test_a_sweep_without_a_gpu_passes_device_cuda_to_its_workers(learner):
 
     # The sweep's machine checks the options without a GPU (its workers may have one) ...
     (point,) = make_points(learner, [dict(v=4, m=2, s=2, L=2)], [8], 1, options={"device": "cuda"}, n_test=8)
-    assert point.options == {"device": "cuda"}
+    assert point.options == {} and point.runtime == {"device": "cuda"}  # no part of the point's key
     # ... and the learner gets the device where the point runs: here, on no GPU, it says so.
     with pytest.raises(ValueError, match="'cuda' is not available"):
         run_point(point)

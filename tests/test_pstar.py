@@ -102,9 +102,9 @@ def test_pstar_errors():
         estimate_pstar([r for r in rows if r["P"] == 10], 1)
     with pytest.raises(ValueError, match="results must not be empty"):
         estimate_pstar([], 1)
-    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"threshold must lie in \(0.0, 1.0\]"):
         estimate_pstar(rows, 1, threshold=1.5)
-    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"confidence must lie in \(0.0, 1.0\)"):
         estimate_pstar(rows, 1, confidence=1)
 
 

@@ -433,6 +433,22 @@ def test_every_committed_network_matches_its_sidecar(path):
     assert hasattr(learner, "readout_") or not hasattr(learner, "network_")
 
 
+def test_a_committed_data2vec_reads_its_teacher_from_its_own_training_strings():
+    """A data2vec file that holds its fit's strings reads its teacher as one given them again (the split recomputed)."""
+    pytest.importorskip("torch")
+    from lpbook.learners import Learner
+
+    path = ROOT / "results" / "networks" / "data2vec-v8-m2-L3-P1000-seed0.npz"
+    if path not in committed([path]) or not path.is_file():
+        pytest.skip(f"{path.name} is not committed")
+    _, train, test = results.network_point(results.read_sidecar(path)["settings"], n_test=300).data()
+    held = Learner.load(path).read_at(test.tokens, which="teacher")
+    given = Learner.load(path)
+    given.__dict__.pop("_strings", None)  # as a file that holds no strings
+    recomputed = given.read_at(test.tokens, which="teacher", train=train.tokens)
+    assert all((held[level] == recomputed[level]).all() for level in held)
+
+
 def test_find_networks_filters_by_learner_grammar_and_options(tmp_path):
     (tmp_path / "results" / "networks").mkdir(parents=True)
     for P, n_init in ((300, 2), (200, 2), (300, 3)):

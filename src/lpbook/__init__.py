@@ -23,26 +23,25 @@ between levels), :mod:`lpbook.oracle` (the clustering step started from the true
 from .baselines import SupervisedClustering, TokenClustering
 from .grammar import RHM, Sample, UngrammaticalError
 from .ilc import ILC, ILCWithProbe
-from .learners import NEURAL_LEARNERS as _NEURAL_LEARNERS, torch_missing as _torch_missing
+from .learners import learner_modules as _learner_modules, torch_missing as _torch_missing
 from .metrics import level_accuracy, synonym_partition_score
 from .root import RootProbe
 
 __version__ = "0.1.0"
 
-#: Learners that need torch: importable from the top-level package, but torch
-#: is loaded only when one of them is asked for.
-_NEURAL = tuple(_NEURAL_LEARNERS.values())
-
 
 def __getattr__(name: str):
-    if name in _NEURAL:
+    """The neural learners (``lpbook.MaskedTokenModel``, ...): importable from here, torch loaded only when one is asked for."""
+    modules = {cls: module for module, cls in _learner_modules().values() if module.startswith("lpbook.neural.")}
+    if name in modules:
+        import importlib
+
         try:
-            from . import neural
+            return getattr(importlib.import_module(modules[name]), name)
         except ModuleNotFoundError as err:
             if err.name != "torch":
                 raise
             raise _torch_missing(name) from None
-        return getattr(neural, name)
     raise AttributeError(f"module 'lpbook' has no attribute {name!r}")
 
 

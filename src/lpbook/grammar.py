@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_int, check_int_array, check_memory, check_range, check_real
+from ._validate import check_float, check_int, check_int_array, check_memory, check_range
 
 #: Rows per independently seeded block in :meth:`RHM.sample`.
 BLOCK = 4096
@@ -176,7 +176,7 @@ class RHM:
         if rule_probs == "uniform" and zipf_a is not None:
             raise ValueError(f"zipf_a is only used with rule_probs='zipf', got zipf_a={zipf_a!r} and rule_probs='uniform'")
         zipf_a = 1.0 if zipf_a is None else zipf_a
-        self.zipf_a = None if rule_probs == "uniform" else check_real("zipf_a", zipf_a, minimum=0.0)
+        self.zipf_a = None if rule_probs == "uniform" else check_float("zipf_a", zipf_a, low=0.0, closed=True)
         v, m, s = self.v, self.m, self.s
         check_memory("L", self.L, self.string_bytes, f"one string of s**L tokens (s={s}) with its latent levels")
         if v**s >= 2**62:

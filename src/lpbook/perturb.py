@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_int, check_int_array
+from ._validate import check_float, check_int, check_int_array
 from .grammar import RHM
 from .ilc import ILC
 from .metrics import level_accuracy
@@ -27,9 +27,7 @@ def corrupt_codes(codes, eta: float, alphabet: int, seed: int) -> np.ndarray:
     """
     codes = check_int_array("codes", codes)
     alphabet = check_int("alphabet", alphabet, minimum=2)
-    eta = float(eta)
-    if not 0 <= eta <= 1:
-        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    eta = check_float("eta", eta, low=0.0, high=1.0, closed=True, closed_high=True)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     hit = rng.random(codes.shape) < eta
     shift = rng.integers(1, alphabet, size=codes.shape)

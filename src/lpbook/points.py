@@ -23,13 +23,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_int
+from ._validate import check_float, check_int
 from .grammar import RHM, Sample
 from .learners import Learner, get, split_runtime
 
@@ -283,9 +282,7 @@ def scaled_grid(low, high, n, scale):
     around its own prediction. ``low <= high`` are positive numbers; the ends
     are rounded to ints ``>= 1``.
     """
-    for name, value in (("low", low), ("high", high)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    low, high = check_float("low", low, low=0.0), check_float("high", high, low=0.0)
     if low > high:
         raise ValueError(f"low must be <= high, got low={low}, high={high}")
     n = check_int("n", n, minimum=1)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_int
+from ._validate import check_float, check_int
 from .points import SETTING_FIELDS, canonical_json
 
 def setting_of(row: Mapping) -> tuple:
@@ -133,15 +132,6 @@ def _interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _check_fraction(name: str, value, *, one_allowed: bool) -> float:
-    """``value`` as a float in ``(0, 1)``, or ``(0, 1]`` when ``one_allowed``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not (0 < value < 1 or (one_allowed and value == 1)):
-        raise ValueError(f"{name} must be in (0, 1{']' if one_allowed else ')'}, got {value}")
-    return float(value)
-
-
 def _check_one_setting(rows: list) -> None:
     """Raise a ``ValueError`` naming the fields in which ``rows`` differ, unless they share one setting."""
     settings = list(group_results(rows))
@@ -171,8 +161,8 @@ def estimate_pstar(results, level, threshold=0.9, *, n_boot=1000, confidence=0.9
         raise ValueError("results must not be empty")
     _check_one_setting(rows)
     level = check_int("level", level, minimum=0)
-    threshold = _check_fraction("threshold", threshold, one_allowed=True)
-    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    threshold = check_float("threshold", threshold, low=0.0, high=1.0, closed_high=True)
+    confidence = check_float("confidence", confidence, low=0.0, high=1.0)
     n_boot = check_int("n_boot", n_boot, minimum=1)
     P_grid, acc = accuracy_matrix(rows, level)
     log_P = np.log(P_grid)
@@ -215,7 +205,7 @@ def pstar_ratio(numerator: PStar, denominator: PStar, confidence: float = 0.95) 
     if numerator.boot.size != denominator.boot.size:
         raise ValueError(f"numerator and denominator must have as many bootstrap draws, got "
                          f"{numerator.boot.size} and {denominator.boot.size}")
-    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    confidence = check_float("confidence", confidence, low=0.0, high=1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         draws = numerator.boot / denominator.boot
         value = numerator.value / denominator.value
@@ -266,7 +256,7 @@ def fit_exponent(x, pstars, log_x=True, *, n_boot=1000, confidence=0.95, seed=0)
         raise ValueError(f"x must hold len(pstars) = {len(pstars)} finite numbers, got {x.tolist()}")
     if log_x and (x <= 0).any():
         raise ValueError(f"x must be > 0 when log_x is true, got {x.tolist()}")
-    confidence = _check_fraction("confidence", confidence, one_allowed=False)
+    confidence = check_float("confidence", confidence, low=0.0, high=1.0)
     n_boot = check_int("n_boot", n_boot, minimum=1)
     finite = np.isfinite([p.value for p in pstars])
     if np.unique(x[finite]).size < 2:

@@ -1,7 +1,12 @@
-"""The book's one readout of latents from a network: show a node alone, read what the network predicts at a hidden neighbour.
+"""The book's readout of latents from a network: show a node alone, read what the network predicts at a hidden neighbour.
 
-Every neural learner of the book is read by :class:`NeighbourReadout`, so the
-chapters compare networks with one ruler.
+The encoder learners (:class:`~lpbook.neural.masked.MaskedTokenModel`,
+:class:`~lpbook.neural.data2vec.Data2Vec`, and any subclass of
+:class:`~lpbook.neural.base.EncoderLearner`) are read by
+:class:`NeighbourReadout`, so the chapters compare their networks with one
+ruler. :class:`~lpbook.neural.cnn.SupervisedCNN` predicts the root itself, and
+:class:`~lpbook.neural.slc.SLC` returns the hard codes of its own lookup
+tables: neither is read by it.
 
 The contract
 ------------
@@ -24,8 +29,8 @@ and, optionally, a method
 :class:`NeighbourReadout` calls only these two, in ``eval`` mode and without
 gradients, and never trains the network.
 
-How a level is read (our design; issue 7 §3 has the prototype it comes from)
----------------------------------------------------------------------------
+How a level is read (our design)
+--------------------------------
 For a level-``l`` node ``i`` (``1 <= l <= L - 1``), at slot ``j = i % s`` of
 its parent:
 
