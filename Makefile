@@ -108,7 +108,7 @@ results-slc: $(STAMP)
 		--db results/slc-v16-m4.sqlite
 	$(BIN)/lpbook sweep --learner ilc $(SLC_GRID_M4) --db results/ilc-v16-m4.sqlite
 
-# Chapter 3's precomputed ILC sweeps (issue 8's measurements, about 20 minutes on one core): depth to L = 8, and the
+# Chapter 3's precomputed ILC sweeps (about 20 minutes on one core): depth to L = 8, and the
 # exponent in m at v = 16, 32, 64 on the grammars of lpbook.theory's prediction (seeds 0-9); Chapter 2's
 # TokenClustering exponents at v = 32.
 results-ilc: $(STAMP)

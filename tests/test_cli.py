@@ -252,7 +252,7 @@ def test_python_m_lpbook_help(argv):
     assert "usage: lpbook" in result.stdout and "sweep" in result.stdout
 
 
-# ------------------------------------------------------------- issue 9 items
+# ------------------------------------------------------------- bars, help, refusals, scaled grids
 class ChattyToken(LeftmostToken):
     """The toy learner with a tqdm bar of its own, shown by default."""
 

@@ -278,6 +278,7 @@ def test_unfitted_learner_raises():
         Data2Vec(4, 2, 3, progress=False).transform(np.zeros((2, 8), dtype=int))
 
 
+@pytest.mark.slow
 def test_training_finds_latents_the_untrained_network_does_not_show():
     """v=8, m=2, L=3: the shared readout of a trained Data2Vec beats the same readout of its initial network.
 

@@ -253,6 +253,7 @@ class Fast(Learner):
         return {1: tokens[:, :: self.s]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_interrupted_sweep_resumes_without_loss_or_duplicates(tmp_path, monkeypatch, sig):
     db, proc = start_slow_sweep(tmp_path, "threads")
@@ -284,6 +285,7 @@ def is_running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_killing_the_main_process_ends_the_default_pool_workers(tmp_path):
     db, proc = start_slow_sweep(tmp_path, "processes")
@@ -363,6 +365,16 @@ def test_a_second_sweep_into_a_database_in_use_is_refused(tmp_path, monkeypatch)
         rows = run_sweep("slow", [dict(v=4, m=2, s=2, L=2)], [5, 10, 20, 40], 4, db, n_test=50,
                          executor=pool, progress=False)
     assert len(rows) == count_rows(db) == 16
+
+
+def test_where_the_lock_is_missing_writing_is_refused_and_reading_allowed(toy, tmp_path, monkeypatch):
+    db = tmp_path / "r.sqlite"
+    rows = sweep(db)
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: import fcntl fails
+    assert sweep(db, executor=RefusingExecutor()) == rows  # every point stored: no lock needed
+    with pytest.raises(DatabaseError, match="cannot be written here: a sweep locks its database with fcntl.flock"):
+        sweep(db, P_grid=P_GRID + [320], executor=RefusingExecutor())
+    assert load_results(db) == rows
 
 
 def test_database_errors_name_the_path_before_any_work(toy, tmp_path):
@@ -612,6 +624,7 @@ def napping_sweep(tmp_path, P, *extra, nap=0.0, **popen):
                             stderr=subprocess.PIPE, **popen)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_stops_a_sweep_at_once_and_says_what_it_kept_and_dropped(tmp_path, monkeypatch):
     monkeypatch.setitem(REGISTRY, "napping", Fast)  # the napping learner's 4 points at P = 5, which do not nap
@@ -678,6 +691,7 @@ def test_a_folder_as_db_gets_a_clear_message(toy, tmp_path):
         sweep(tmp_path, executor=RefusingExecutor())
 
 
+@pytest.mark.slow
 def test_no_worker_traceback_when_a_jupyter_kernel_shuts_down_after_a_sweep(tmp_path):
     # A chapter keeps one pool of workers for its sweeps; when the notebook ends, jupyter_client
     # interrupts the kernel's whole process group (SIGINT) before shutting it down.

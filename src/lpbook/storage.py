@@ -10,7 +10,8 @@ the sweep holds an exclusive lock (:func:`sole_writer`) on the file ``DB.lock``
 next to it, and a second sweep into the same database is refused at once
 with a :class:`DatabaseError` that names the holder. The lock goes with the
 process, even after a ``kill -9``, so an interrupted sweep never blocks its
-rerun. (On platforms without ``fcntl`` there is no lock.) A ``db`` that no
+rerun. On platforms without ``fcntl`` (Windows) writing is refused with a
+:class:`DatabaseError` that says so, never done without the lock. A ``db`` that no
 sweep can write (a folder, a file that is not a sweep database, a missing
 folder) is refused (:func:`check_writable_db`) before the lock file is
 created, so a refusal leaves nothing behind. Reading, with
@@ -139,12 +140,20 @@ def connect(db) -> sqlite3.Connection:
 
 @contextmanager
 def sole_writer(db):
-    """Hold the writer's lock of ``db`` (see the module docstring), or raise :class:`DatabaseError`."""
+    """Hold the writer's lock of ``db`` (see the module docstring), or raise :class:`DatabaseError`.
+
+    The lock is ``fcntl.flock``, which Linux and macOS have; where it is
+    missing (Windows), writing is refused with a :class:`DatabaseError` that
+    says so, rather than done without the lock.
+    """
     try:
         import fcntl
-    except ImportError:  # no flock on this platform: no lock
-        yield
-        return
+    except ImportError:
+        raise DatabaseError(
+            f"db {os.fspath(db)!r} cannot be written here: a sweep locks its database with fcntl.flock, which "
+            "this platform lacks (run sweeps on Linux or macOS; reading a database, and a sweep whose every "
+            "point is stored, need no lock)"
+        ) from None
     _check_folder(db)
     path = os.fspath(db) + ".lock"
     with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+") as lock:
