@@ -428,7 +428,8 @@ def test_every_committed_network_matches_its_sidecar(path):
         pytest.skip(f"{path.name} needs torch")
     learner = results.check_network(path)
     sidecar = results.read_sidecar(path)
-    assert sidecar["command"].startswith("lpbook fit ") and f"--out results/{path.parent.name}/{path.name}" in sidecar["command"]
+    assert sidecar["command"].startswith("lpbook fit ")
+    assert f"--out results/{path.parent.name}/{path.name}" in sidecar["command"] or "--spec " in sidecar["command"]
     assert not sidecar["git_dirty"], f"{path.name} was trained from uncommitted code"
     assert hasattr(learner, "readout_") or not hasattr(learner, "network_")
 

@@ -512,7 +512,7 @@ def test_log_grid():
 
 
 # ------------------------------------------------------- grammars with a production law, and reading caches
-from lpbook.storage import _COLUMNS, LAW_COLUMNS  # noqa: E402, I001
+from lpbook.storage import _COLUMNS, OPTIONAL_COLUMNS  # noqa: E402, I001
 from lpbook.sweep import cached_sweep  # noqa: E402
 
 
@@ -561,7 +561,7 @@ def test_a_database_from_before_laws_were_stored_reads_as_uniform_and_resumes(tm
     grammar = dict(v=8, m=2, s=2, L=3)
     (point,) = make_points("ilc", [grammar], [64], [0], n_test=300)
     result = run_point(point)
-    old = [name for name in _COLUMNS if name not in LAW_COLUMNS]
+    old = [name for name in _COLUMNS if name not in OPTIONAL_COLUMNS]  # before laws and measures were stored
     with closing(sqlite3.connect(db)) as conn:
         conn.execute(f"CREATE TABLE points ({', '.join(old)}, PRIMARY KEY (key))")
         values = dict(key=point.key, learner="ilc", options="{}", v=8, m=2, s=2, L=3, n_classes=8, P=64, seed=0,
@@ -569,7 +569,7 @@ def test_a_database_from_before_laws_were_stored_reads_as_uniform_and_resumes(tm
         conn.execute(f"INSERT INTO points VALUES ({', '.join('?' * len(old))})", [values[name] for name in old])
         conn.commit()
     (row,) = load_results(db)
-    assert row["rule_probs"] == "uniform" and row["zipf_a"] is None and row["version"] == "old"
+    assert row["rule_probs"] == "uniform" and row["zipf_a"] is None and row["version"] == "old" and row["extra"] is None
     assert load_results(db, rule_probs="zipf") == []
     rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
     assert [r["version"] for r in rows] == ["old", lpbook.__version__]  # the old point is kept, not recomputed

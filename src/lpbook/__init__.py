@@ -12,7 +12,8 @@ from samples), :mod:`lpbook.metrics` (accuracy up to relabelling),
 (:mod:`lpbook.points`, their points and grids; :mod:`lpbook.storage`, their
 SQLite files; :mod:`lpbook.sweep`, which runs them; :mod:`lpbook.pstar`, ``P*``
 and its fits), :mod:`lpbook.results` (precomputed results with their
-sidecars), :mod:`lpbook.plots` and :mod:`lpbook.notebook` (figures and helpers of the
+sidecars), :mod:`lpbook.experiments` (every sweep and set of networks of the book,
+each defined once), :mod:`lpbook.plots` and :mod:`lpbook.notebook` (figures and helpers of the
 chapters),
 :mod:`lpbook.root` (reading the root with labels), :mod:`lpbook.theory` (predictions of the
 signal-against-noise theory from exact statistics), :mod:`lpbook.perturb` (error propagation

@@ -5,21 +5,19 @@ with :func:`glue`; the book then pastes it with ``{glue:text}`` or
 ``{glue:md}``. In a plain Jupyter or Colab session without ``myst_nb``,
 :func:`glue` only displays the value (when asked), so the chapters run anywhere.
 
-A chapter's sweeps go into one folder of its own, :func:`cache_dir`, so that
-rerunning a chapter (after a disconnect, say) resumes its sweeps instead of
-starting over, and nothing is left in temporary folders.
+A chapter's sweeps go into one folder of its own, :func:`cache_dir`
+(:func:`lpbook.storage.cache_dir`), so that rerunning a chapter (after a
+disconnect, say) resumes its sweeps instead of starting over, and nothing is
+left in temporary folders.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 from pathlib import Path
 
-#: The environment variable that chooses the folder of the chapters' sweeps.
-CACHE_VARIABLE = "LPBOOK_CACHE"
+from .storage import CACHE_VARIABLE, cache_dir, user_cache_root  # noqa: F401  (the chapters' sweeps: lpbook.storage)
 
 try:  # the book build
     from myst_nb import glue as _myst_glue
@@ -80,42 +78,6 @@ def pstar_text(pstar) -> str:
     if pstar.censored == "below":
         return f"below {pstar.P_grid[0]:,.0f}"
     return f"{pstar.value:,.0f}"
-
-
-def user_cache_root() -> Path:
-    """The user's cache folder for lpbook: ``$LPBOOK_CACHE`` if set, else the platform's convention.
-
-    ``~/.cache/lpbook`` on Linux (``$XDG_CACHE_HOME/lpbook`` when set),
-    ``~/Library/Caches/lpbook`` on macOS, ``%LOCALAPPDATA%\\lpbook\\Cache`` on Windows.
-    """
-    if os.environ.get(CACHE_VARIABLE):
-        return Path(os.environ[CACHE_VARIABLE]).expanduser()
-    home = Path.home()
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "lpbook"
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "lpbook" / "Cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "lpbook"
-
-
-def cache_dir(chapter: str) -> Path:
-    """The folder of ``chapter``'s sweep databases, created if needed: ``<root>/<version>/<chapter>``.
-
-    ``<root>`` is :func:`user_cache_root` (set ``LPBOOK_CACHE`` to move it, e.g.
-    to a Google Drive folder on Colab, or to a fresh folder to recompute
-    everything); ``<version>`` is ``lpbook.__version__``, so a new release
-    never reuses the points of an older one. The folder is the same on every
-    run, so a rerun of the chapter finds the points already computed
-    (:func:`lpbook.sweep.run_sweep` skips them). ``chapter`` is a short name
-    such as ``"ilc"``, letters, digits, ``-`` and ``_``.
-    """
-    from . import __version__
-
-    if not isinstance(chapter, str) or not chapter or not all(c.isalnum() or c in "-_" for c in chapter):
-        raise ValueError(f"chapter must be a non-empty name of letters, digits, '-' and '_', got {chapter!r}")
-    folder = user_cache_root() / __version__ / chapter
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def chapter_sweep(chapter: str, learner: str, grammar: dict, low: float, high: float, *, points: int, seeds: int,

@@ -176,14 +176,16 @@ class Point:
 @dataclass(frozen=True)
 class PointResult:
     """What :func:`lpbook.sweep.run_point` measured: ``accuracy[level]`` in ``[0, 1]`` for each level the
-    learner returned, ``seconds`` of fit + transform, the package ``version`` and the
-    UTC time ``finished``."""
+    learner returned, ``seconds`` of fit + transform, the package ``version``, the
+    UTC time ``finished``, and ``extra``, the JSON object that a sweep's measure
+    recorded (``None`` without one)."""
 
     point: Point
     accuracy: dict = field(hash=False)
     seconds: float
     version: str
     finished: str
+    extra: dict | None = field(default=None, hash=False)
 
 def _check_options(options) -> dict:
     """``options`` as a canonical JSON-compatible dict (``None`` is ``{}``)."""

@@ -17,6 +17,9 @@ folder) is refused (:func:`check_writable_db`) before the lock file is
 created, so a refusal leaves nothing behind. Reading, with
 :func:`load_results`, is always allowed. :func:`rekey` rewrites a database
 whose keys hold runtime options.
+
+A chapter keeps its sweeps in a folder of its own, :func:`cache_dir`, so
+that a rerun resumes them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,19 +55,23 @@ CREATE TABLE IF NOT EXISTS points (
     version   TEXT    NOT NULL,  -- lpbook.__version__ that computed the point
     finished  TEXT    NOT NULL,  -- UTC ISO 8601 time the point finished
     rule_probs TEXT   NOT NULL DEFAULT 'uniform',  -- the production law: 'uniform' or 'zipf'
-    zipf_a    REAL               -- its Zipf exponent; NULL for uniform laws
+    zipf_a    REAL,              -- its Zipf exponent; NULL for uniform laws
+    extra     TEXT               -- JSON object that the sweep's measure recorded; NULL without a measure
 )
 """
 #: The columns that a database written before production laws were stored
 #: lacks: name -> (SQL type, the value its uniform points hold). A writer adds
 #: them (``ALTER TABLE``); a reader reads those values.
 LAW_COLUMNS = {"rule_probs": ("TEXT NOT NULL", "'uniform'"), "zipf_a": ("REAL", "NULL")}
+#: The columns that a database may lack, as :data:`LAW_COLUMNS`: those, and ``extra``
+#: (a database written before measures were stored reads ``NULL`` there).
+OPTIONAL_COLUMNS = {**LAW_COLUMNS, "extra": ("TEXT", "NULL")}
 
 _COLUMNS = (
     "key", "learner", "options", "v", "m", "s", "L", "n_classes",
-    "P", "seed", "n_test", "accuracy", "seconds", "version", "finished", *LAW_COLUMNS,
+    "P", "seed", "n_test", "accuracy", "seconds", "version", "finished", *OPTIONAL_COLUMNS,
 )
-_FILTERS = frozenset(_COLUMNS) - {"key", "accuracy", "seconds", "finished"}
+_FILTERS = frozenset(_COLUMNS) - {"key", "accuracy", "seconds", "finished", "extra"}
 
 
 class DatabaseError(ValueError):
@@ -83,14 +91,14 @@ def database_errors(db):
 
 
 def _points_columns(conn: sqlite3.Connection, db) -> list[str]:
-    """The columns of ``db``'s table ``points`` (empty if it has none): those of :data:`SCHEMA`, or those
-    less :data:`LAW_COLUMNS` (a database written before laws were stored). :class:`DatabaseError` if
+    """The columns of ``db``'s table ``points`` (empty if it has none): those of :data:`SCHEMA`, less some of
+    :data:`OPTIONAL_COLUMNS` (a database written before they were stored). :class:`DatabaseError` if
     ``db`` is no SQLite file or its ``points`` has other columns."""
     try:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(points)")]
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"db {os.fspath(db)!r} is not a sweep database: {exc}") from None
-    if columns and set(columns) not in (set(_COLUMNS), set(_COLUMNS) - LAW_COLUMNS.keys()):
+    if columns and not (set(columns) <= set(_COLUMNS) and set(_COLUMNS) - set(columns) <= OPTIONAL_COLUMNS.keys()):
         raise DatabaseError(
             f"db {os.fspath(db)!r} is not a sweep database: its table 'points' has the columns {columns}, "
             f"not {list(_COLUMNS)}; use another file"
@@ -128,7 +136,7 @@ def connect(db) -> sqlite3.Connection:
             columns = _points_columns(conn, db)
             if not columns:
                 conn.execute(SCHEMA)
-            for name, (kind, default) in LAW_COLUMNS.items():  # a database from before laws were stored
+            for name, (kind, default) in OPTIONAL_COLUMNS.items():  # a database from before they were stored
                 if columns and name not in columns:
                     conn.execute(f"ALTER TABLE points ADD COLUMN {name} {kind} DEFAULT {default}")
             conn.commit()
@@ -207,6 +215,7 @@ def insert(conn: sqlite3.Connection, result: PointResult) -> None:
         p.key, p.learner, canonical_json(p.options), p.v, p.m, p.s, p.L, p.n_classes,
         p.P, p.seed, p.n_test, canonical_json(result.accuracy), result.seconds,
         result.version, result.finished, p.rule_probs, p.zipf_a,
+        None if result.extra is None else canonical_json(result.extra),
     )
     placeholders = ", ".join("?" * len(_COLUMNS))
     conn.execute(f"INSERT OR IGNORE INTO points ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values)
@@ -217,6 +226,7 @@ def _as_row(values: tuple) -> dict:
     row = dict(zip(_COLUMNS, values))
     row["options"] = json.loads(row["options"])
     row["accuracy"] = {int(level): acc for level, acc in json.loads(row["accuracy"]).items()}
+    row["extra"] = None if row["extra"] is None else json.loads(row["extra"])
     return row
 
 
@@ -224,8 +234,8 @@ def load_results(db, **filters) -> list[dict]:
     """The stored points of ``db`` as plain dicts, sorted by setting, ``P``, seed.
 
     Each row has the :class:`~lpbook.points.Point` fields (``options`` a dict), ``key``,
-    ``accuracy`` (``{level: accuracy}``, int keys), ``seconds``, ``version``
-    and ``finished``. ``filters`` keep the rows whose field equals the given
+    ``accuracy`` (``{level: accuracy}``, int keys), ``seconds``, ``version``,
+    ``finished`` and ``extra`` (what the sweep's measure recorded, a dict, or ``None``). ``filters`` keep the rows whose field equals the given
     value, e.g. ``load_results(db, learner="ilc", m=3)``; allowed fields:
     learner, options, v, m, s, L, n_classes, P, seed, n_test, version,
     rule_probs, zipf_a (``None`` for uniform laws). With ``learner``, an
@@ -244,7 +254,7 @@ def load_results(db, **filters) -> list[dict]:
     order = ", ".join(SETTING_FIELDS + ("P", "seed"))
     with closing(_open_existing(db)) as conn, database_errors(db):
         present = _points_columns(conn, db)
-        columns = [name if name in present else f"{LAW_COLUMNS[name][1]} AS {name}" for name in _COLUMNS]
+        columns = [name if name in present else f"{OPTIONAL_COLUMNS[name][1]} AS {name}" for name in _COLUMNS]
         cursor = conn.execute(
             f"SELECT * FROM (SELECT {', '.join(columns)} FROM points) WHERE {where} ORDER BY {order}",
             tuple(filters.values()),
@@ -296,3 +306,42 @@ def rekey(db) -> dict[str, int]:
     return {"points": len(rows), "rekeyed": len(rekeyed), "merged": len(dropped)}
 
 
+# ------------------------------------------------------------- the chapters' folders
+#: The environment variable that chooses the folder of the chapters' sweeps.
+CACHE_VARIABLE = "LPBOOK_CACHE"
+
+
+def user_cache_root() -> Path:
+    """The user's cache folder for lpbook: ``$LPBOOK_CACHE`` if set, else the platform's convention.
+
+    ``~/.cache/lpbook`` on Linux (``$XDG_CACHE_HOME/lpbook`` when set),
+    ``~/Library/Caches/lpbook`` on macOS, ``%LOCALAPPDATA%\\lpbook\\Cache`` on Windows.
+    """
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE]).expanduser()
+    home = Path.home()
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "lpbook"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "lpbook" / "Cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "lpbook"
+
+
+def cache_dir(chapter: str) -> Path:
+    """The folder of ``chapter``'s sweep databases, created if needed: ``<root>/<version>/<chapter>``.
+
+    ``<root>`` is :func:`user_cache_root` (set ``LPBOOK_CACHE`` to move it, e.g.
+    to a Google Drive folder on Colab, or to a fresh folder to recompute
+    everything); ``<version>`` is ``lpbook.__version__``, so a new release
+    never reuses the points of an older one. The folder is the same on every
+    run, so a rerun of the chapter finds the points already computed
+    (:func:`lpbook.sweep.run_sweep` skips them). ``chapter`` is a short name
+    such as ``"ilc"``, letters, digits, ``-`` and ``_``.
+    """
+    from . import __version__
+
+    if not isinstance(chapter, str) or not chapter or not all(c.isalnum() or c in "-_" for c in chapter):
+        raise ValueError(f"chapter must be a non-empty name of letters, digits, '-' and '_', got {chapter!r}")
+    folder = user_cache_root() / __version__ / chapter
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

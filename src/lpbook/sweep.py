@@ -26,6 +26,7 @@ For the chapters, this module also gives the names of :mod:`lpbook.points`,
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -34,7 +35,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, ProcessPoolExecutor, as_completed
 from contextlib import closing
 from datetime import datetime, timezone
@@ -50,6 +51,7 @@ from ._validate import check_int
 from .grammar import Sample
 from .learners import Learner, get, parameters
 from .metrics import level_accuracy
+from .points import canonical_json
 from .points import (  # noqa: F401  (re-exported: the chapters import them from here)
     RESERVED_OPTIONS,
     Grammar,
@@ -106,22 +108,39 @@ def _accuracies(test: Sample, codes: Mapping, L: int) -> dict[int, float]:
     return dict(sorted(accuracy.items()))
 
 
-def run_point(point: Point, learner: type[Learner] | None = None) -> PointResult:
+def run_point(point: Point, learner: type[Learner] | None = None, measure: Callable | None = None) -> PointResult:
     """Train and test one point; deterministic apart from ``seconds`` and ``finished``.
 
     ``learner`` is the class to use, by default ``REGISTRY[point.learner]``;
     :func:`run_sweep` passes it so that worker processes that do not share the
-    main process's registry (``spawn``) import it by reference.
+    main process's registry (``spawn``) import it by reference. ``measure``,
+    if given, is called as ``measure(point, model, (rhm, train, test))`` on the
+    fitted learner and returns a JSON-compatible dict, kept as the result's
+    ``extra`` (say, a network's test loss against its Bayes floor); its time is
+    not counted in ``seconds``.
     """
     cls = get(point.learner) if learner is None else learner
-    _, train, test = point.data()
+    data = point.data()
+    _, train, test = data
     model = _make_learner(cls, point)
     start = time.perf_counter()
     model.fit(train.tokens, train.labels if cls.uses_labels else None)
     codes = model.transform(test.tokens)
     seconds = time.perf_counter() - start
+    extra = None if measure is None else _check_extra(measure(point, model, data))
     finished = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    return PointResult(point, _accuracies(test, codes, point.L), seconds, lpbook.__version__, finished)
+    return PointResult(point, _accuracies(test, codes, point.L), seconds, lpbook.__version__, finished, extra)
+
+
+def _check_extra(extra) -> dict:
+    """What a measure returned, checked: a dict with str keys, that JSON can store."""
+    if not isinstance(extra, Mapping) or not all(isinstance(key, str) for key in extra):
+        raise TypeError(f"a sweep's measure must return a dict with str keys, got {type(extra).__name__}")
+    try:
+        return json.loads(canonical_json(dict(extra)))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"a sweep's measure must return JSON-serialisable values: {exc}") from None
+
 
 def cached_sweep(learner, grammars, P_grid, seeds, db, *, options=None, n_test=2000) -> list[dict] | None:
     """The rows of a sweep if ``db`` already holds every one of its points, else ``None``; runs nothing.
@@ -266,7 +285,8 @@ def _stop_workers(executor: ProcessPoolExecutor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | None, bar, stored_before: int) -> None:
+def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | None, bar, stored_before: int,
+             measure: Callable | None = None) -> None:
     """Run ``todo`` on ``executor`` (or a process pool of its own) and store the results.
 
     On Ctrl-C: the points not started are cancelled, results already returned
@@ -282,7 +302,7 @@ def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | 
     try:
         # Largest P first: the slowest points start early, which balances the workers.
         for point in sorted(todo, key=lambda p: -p.P):
-            futures[executor.submit(run_point, point, cls)] = point
+            futures[executor.submit(run_point, point, cls, measure)] = point
         _collect(futures, conn, bar, stored)
     except BaseException as exc:
         cancelled = sum(future.cancel() for future in futures)
@@ -313,6 +333,7 @@ def run_sweep(
     executor: Executor | None = None,
     workers=None,
     progress=True,
+    measure: Callable | None = None,
 ) -> list[dict]:
     """Run every point of the sweep that ``db`` does not hold yet; return all its rows.
 
@@ -332,8 +353,12 @@ def run_sweep(
     sweep (those with a ``progress`` option get ``progress=False``). The
     learner's runtime options (``device``, ``threads``, ``progress``) reach it
     but change no key: a sweep started with ``device="cuda"`` resumes on the
-    CPU, and ``options=dict(progress=False)`` hits the keys of ``options=None``. Returns
-    the rows of the sweep's points as :func:`load_results` gives them.
+    CPU, and ``options=dict(progress=False)`` hits the keys of ``options=None``.
+    ``measure`` (see :func:`run_point`; a module-level function, so that
+    worker processes import it by reference) stores what it returns as each
+    new row's ``extra``; it is no part of a point's key, so a database holds
+    one sweep's measure. Returns the rows of the sweep's points as
+    :func:`load_results` gives them.
     """
     points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
     if executor is not None and workers is not None:
@@ -351,6 +376,6 @@ def run_sweep(
         todo = [p for p in points if p.key not in stored]
         with tqdm(total=len(points), initial=len(points) - len(todo), unit="point", disable=not progress) as bar:
             if todo:
-                _execute(todo, conn, executor, workers, bar, len(points) - len(todo))
+                _execute(todo, conn, executor, workers, bar, len(points) - len(todo), measure)
     keys = {p.key for p in points}
     return [row for row in load_results(db, learner=learner, n_test=n_test) if row["key"] in keys]

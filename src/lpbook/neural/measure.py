@@ -141,14 +141,19 @@ def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0
     elsewhere, e.g. loaded from ``results/networks`` (:func:`lpbook.results.check_network`).
     ``seconds`` defaults to the CPU seconds of its training loop (``model.curve_.seconds[-1]``).
     """
-    rhm, train, test = _data(model, grammar, P, seed, n_test)
+    return _measure_masked(model, *_data(model, grammar, P, seed, n_test), P, seed, seconds)
+
+
+def _measure_masked(model: MaskedTokenModel, rhm: RHM, train, test, P: int, seed: int,
+                    seconds: float | None) -> MaskedTokenPoint:
+    """:func:`measure_fitted` on the point's grammar ``rhm`` and its ``train`` and ``test`` samples."""
     test_seed = sample_seeds(seed)[1]
     seconds = model.curve_.seconds[-1] if seconds is None else seconds
     levels = range(1, rhm.L)
     codes = model.transform(test.tokens)
     probe = LatentProbe(rhm.v, rhm.s, rhm.L, seed=seed).fit(model.hidden_states(train.tokens[:PROBE_SAMPLES]))
     clean = score_layers(probe.transform(model.hidden_states(test.tokens)), test.levels)
-    mask = model.sample_mask(n_test, seed=test_seed)
+    mask = model.sample_mask(test.P, seed=test_seed)
     val_tokens, val_mask = model.validation_split(train.tokens)
     floors = {k: bp.bayes_masked_token_loss(rhm, test.tokens, mask, levels=k) for k in range(rhm.L + 1)}
     below_root = bp.masked_token_nll(rhm, test.tokens, mask, levels=rhm.L - 1)[mask]
@@ -225,8 +230,13 @@ def measure_network(model: MaskedTokenModel | Data2Vec, grammar: dict, P: int, s
     if not isinstance(model, (MaskedTokenModel, Data2Vec)):
         raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
     rhm, _, test = _data(model, grammar, P, seed, n_test)
+    return _measure_network(model, rhm, test, P, seed)
+
+
+def _measure_network(model: MaskedTokenModel | Data2Vec, rhm: RHM, test, P: int, seed: int) -> NetworkPoint:
+    """:func:`measure_network` on the point's grammar ``rhm`` and its ``test`` sample."""
     codes = model.transform(test.tokens)
-    mask = model.sample_mask(n_test, seed=sample_seeds(seed)[1])
+    mask = model.sample_mask(test.P, seed=sample_seeds(seed)[1])
     return NetworkPoint(
         L=rhm.L, P=P, seed=seed,
         accuracy={level: level_accuracy(test.levels[level], codes[level]) for level in range(1, rhm.L)},
@@ -234,6 +244,27 @@ def measure_network(model: MaskedTokenModel | Data2Vec, grammar: dict, P: int, s
         bayes_loss=bp.bayes_masked_token_loss(rhm, test.tokens, mask),
         steps=model.curve_.steps[-1], seconds=model.curve_.seconds[-1],
     )
+
+
+def sweep_record(point: Point, model: MaskedTokenModel | Data2Vec, data) -> dict:
+    """What a sweep point of a network stores besides its accuracies: the measure of :func:`lpbook.sweep.run_sweep`.
+
+    ``data`` is the point's ``(rhm, train, test)``. For a
+    :class:`MaskedTokenModel`, :meth:`MaskedTokenPoint.to_record` of
+    :func:`measure_fitted` (the test loss, the ladder of floors on the test
+    and validation strings, the noise, the clean-state probe, the curve;
+    :meth:`MaskedTokenPoint.from_record` reads it back); for a
+    :class:`Data2Vec`, the fields of :func:`measure_network` (its token
+    probe's test loss against the Bayes floor). Both add ``excess_loss``.
+    """
+    rhm, train, test = data
+    if isinstance(model, MaskedTokenModel):
+        measured = _measure_masked(model, rhm, train, test, point.P, point.seed, None)
+        return {"excess_loss": measured.excess_loss, **measured.to_record()}
+    if isinstance(model, Data2Vec):
+        network = _measure_network(model, rhm, test, point.P, point.seed)
+        return {"excess_loss": network.excess_loss, **asdict(network)}
+    raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
 
 
 def seconds_per_step(grammar: dict, options: dict | None = None, steps: int = 30, seed: int = 0) -> float:
