@@ -72,7 +72,7 @@ class SweepSpec:
     learner: str
     chapter: str
     plans: Callable[[str], Plan]
-    options: Mapping | Callable[[str], Mapping] = field(default_factory=dict)
+    options: Mapping | Callable[[str], Mapping] = field(default_factory=dict, hash=False)
     db: str | None = None
     recorded: bool = False
     measure: Callable | None = None
@@ -156,10 +156,10 @@ class Fit:
     repository, under ``results/``)."""
 
     learner: str
-    grammar: Mapping
+    grammar: Mapping = field(hash=False)
     P: int
     seed: int
-    options: Mapping
+    options: Mapping = field(hash=False)
     path: str
 
     def settings(self) -> dict:
