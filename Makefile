@@ -82,150 +82,63 @@ results: $(STAMP)
 	$(BIN)/lpbook sweep --learner slc $(RESULTS_GRID) --option progress=false --option device=$(RESULTS_DEVICE) \
 		--db results/slc.sqlite
 
-# The small sweeps committed from a CPU run (about an hour of wall time on a shared CPU): Chapter 5 shows them.
-CPU_GRID := --v 8 --m 2 --s 2 --L 3 --P 1000 16000 --seeds 1 --n-test 2000 --workers 1 --record --no-progress
-CPU_NET := --option d_model=32 --option n_layers=2 --option n_heads=2 --option lr=0.003 --option max_steps=2000 \
-	--option progress=false
+# The sweeps and networks committed under results/, each defined once in lpbook.experiments (SWEEPS, NETWORKS;
+# tests/test_experiments.py checks each against what results/ holds). `lpbook sweep --spec NAME --record` runs (or
+# resumes) a sweep and writes its sidecar; `lpbook fit --spec NAME --record` fits the networks of a set that
+# results/ lacks, so a rerun skips the saved ones. tests/test_results.py checks every committed file against its sidecar.
+SPEC_SWEEP = $(BIN)/lpbook sweep --workers 1 --record --no-progress --spec
 
+# Chapter 5's small sweeps from a CPU run (about an hour of wall time on a shared CPU).
 results-cpu: $(STAMP)
 	mkdir -p results
-	$(BIN)/lpbook sweep --learner data2vec $(CPU_GRID) $(CPU_NET) --db results/data2vec-cpu.sqlite
-	$(BIN)/lpbook sweep --learner masked-token $(CPU_GRID) $(CPU_NET) --db results/masked-token-cpu.sqlite
-	$(BIN)/lpbook sweep --learner ilc $(CPU_GRID) --db results/ilc-cpu.sqlite
+	for name in data2vec-cpu masked-token-cpu ilc-cpu; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 
 # Chapter 4's grid at v = 16 (L = 3, 4, 5; m = 2, 3, then 4; five seeds), SLC with 400 steps per stage and 4
 # restarts, and ILC on the same points (about 40 and 25 minutes on one core); Chapter 4 reads them. Its appendix
 # reads SLC without the place term of its loss (place_weight=0) at m = 2 (about 20 minutes).
-SLC_GRID := --v 16 --m 2 3 --s 2 --L 3 4 5 --P-range-scaled 0.25 16 8 --scale 'v*m**3' --seeds 5 --n-test 4000 \
-	--workers 1 --record --no-progress
-SLC_GRID_M4 := $(subst --m 2 3,--m 4,$(SLC_GRID))
-SLC_GRID_M2 := $(subst --m 2 3,--m 2,$(SLC_GRID))
-
 results-slc: $(STAMP)
 	mkdir -p results
-	$(BIN)/lpbook sweep --learner slc $(SLC_GRID) --option steps=400 --option restarts=4 --option progress=false \
-		--db results/slc-v16.sqlite
-	$(BIN)/lpbook sweep --learner ilc $(SLC_GRID) --db results/ilc-v16.sqlite
-	$(BIN)/lpbook sweep --learner slc $(SLC_GRID_M4) --option steps=400 --option restarts=4 --option progress=false \
-		--db results/slc-v16-m4.sqlite
-	$(BIN)/lpbook sweep --learner ilc $(SLC_GRID_M4) --db results/ilc-v16-m4.sqlite
-	$(BIN)/lpbook sweep --learner slc $(SLC_GRID_M2) --option steps=400 --option restarts=4 --option place_weight=0 \
-		--option progress=false --db results/slc-v16-no-place.sqlite
+	for name in slc-v16 ilc-v16 slc-v16-m4 ilc-v16-m4 slc-v16-no-place; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 
-# Chapter 3's precomputed ILC sweeps (issue 8's measurements, about 20 minutes on one core): depth to L = 8, and the
-# exponent in m at v = 16, 32, 64 on the grammars of lpbook.theory's prediction (seeds 0-9); Chapter 2's
-# TokenClustering exponents at v = 32.
+# Chapter 3's precomputed ILC sweeps (about 20 minutes on one core): depth to L = 8, and the exponent in m at
+# v = 16, 32, 64 on the grammars of lpbook.theory's prediction; Chapter 2's TokenClustering exponents at v = 32.
 results-ilc: $(STAMP)
 	mkdir -p results
-	$(BIN)/lpbook sweep --learner ilc --v 16 --m 3 --s 2 --L 3 4 5 6 7 8 --P-range 288 86400 20 --seeds 16 \
-		--n-test 2000 --workers 1 --record --no-progress --db results/ilc-depth.sqlite
-	$(BIN)/lpbook sweep --learner ilc --v 16 32 64 --m 2 3 4 6 8 12 --s 2 --L 3 --P-range-scaled 1 256 20 \
-		--scale 'v*m**2' --seeds 10 --n-test 2000 --workers 1 --record --no-progress --db results/ilc-exponents.sqlite
-	$(BIN)/lpbook sweep --learner token-clustering --v 32 --m 2 3 4 6 8 --s 2 --L 3 --P-range-scaled 1 1024 20 \
-		--scale 'v*m**2' --seeds 8 --n-test 2000 --workers 1 --record --no-progress --db results/tc-exponents.sqlite
+	for name in ilc-depth ilc-exponents tc-exponents; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 
 # The out-of-sample test of lpbook.theory's prediction of P* (Chapter 3's appendix, Chapter 2): ILC at L = 3 and 4
 # and TokenClustering at L = 3 on alphabets v = 24 and 48, which no other committed sweep holds and no fit of the
 # model's constants sees (about 40 minutes on one core).
-PSTAR_TEST := --v 24 48 --m 3 5 7 --s 2 --seeds 8 --n-test 2000 --workers 1 --record --no-progress
-
 results-pstar-test: $(STAMP)
 	mkdir -p results
-	$(BIN)/lpbook sweep --learner ilc $(PSTAR_TEST) --L 3 --P-range-scaled 1 256 20 --scale 'v*m**2' \
-		--db results/pstar-test-ilc-L3.sqlite
-	$(BIN)/lpbook sweep --learner ilc $(PSTAR_TEST) --L 4 --P-range-scaled 1 256 20 --scale 'v*m**2' \
-		--db results/pstar-test-ilc-L4.sqlite
-	$(BIN)/lpbook sweep --learner token-clustering $(PSTAR_TEST) --L 3 --P-range-scaled 1 1024 20 --scale 'v*m**2' \
-		--db results/pstar-test-tc.sqlite
+	for name in pstar-test-ilc-L3 pstar-test-ilc-L4 pstar-test-tc; do \
+		$(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; \
+	done
 
-# Chapter 2's masked-token networks trained past the chapter's budget, on the CPU (minutes each, one thread):
-# the chapter loads each one and measures it against the Bayes floor. lpbook fit --record writes the sidecar;
-# tests/test_results.py checks every committed network against it. Our recipe (three blocks, batch 128, a cosine
-# schedule over 30,000 steps) is the one that left the plateau at the floor below the root in our CPU runs.
-MLM_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
-	--option schedule=cosine --option warmup=300 --option max_steps=30000 --option eval_every=500 \
-	--option patience=10 --option progress=false
-
-# Chapter 5's data2vec networks, the same way (three blocks, batch 128, 8,000 steps, a longer token probe: its best step came near the end of 3,000).
-D2V_LONG := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
-	--option max_steps=8000 --option probe_steps=6000 --option n_init=2 --option progress=false
-# Chapter 5's controlled pair: data2vec on Chapter 2's grammar and strings (v = 16, m = 3, L = 3, seed 0) with
-# the masked-token networks' recipe (three blocks, batch 128, the same cosine schedule over 30,000 steps, all of them:
-# data2vec's loss is no stopping criterion); only the target differs. The two data2vec-hidden networks are our
-# variant whose teacher reads only the tokens hidden from the student (Chapter 5, "targets that see the node").
-D2V_MATCHED := --option d_model=32 --option n_heads=2 --option n_layers=3 --option batch_size=128 --option lr=0.003 \
-	--option schedule=cosine --option warmup=300 --option max_steps=30000 --option probe_steps=6000 --option n_init=2 \
-	--option progress=false
-
+# Chapter 2's masked-token networks and Chapter 5's data2vec networks, trained past the chapters' budget on the
+# CPU (minutes each, one thread): the chapters load each one and measure it against the Bayes floor. The recipes
+# (lpbook.experiments) are the ones that left the plateau at the floor below the root in our CPU runs.
 results-networks: $(STAMP)
 	mkdir -p results/networks
-	for P in 1000 4000 16000; do \
-		$(BIN)/lpbook fit --learner masked-token --v 16 --m 3 --s 2 --L 3 --P $$P --seed 0 $(MLM_LONG) \
-			--out results/networks/masked-token-v16-m3-L3-P$$P-seed0.npz --record || exit 1; \
-	done
-	for LP in "3 1000" "3 4000" "4 4000"; do \
-		set -- $$LP; \
-		$(BIN)/lpbook fit --learner data2vec --v 8 --m 2 --s 2 --L $$1 --P $$2 --seed 0 $(D2V_LONG) \
-			--out results/networks/data2vec-v8-m2-L$$1-P$$2-seed0.npz --record || exit 1; \
-	done
-	for P in 16000 4000 1000; do \
-		$(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P $$P --seed 0 $(D2V_MATCHED) \
-			--out results/networks/data2vec-v16-m3-L3-P$$P-seed0.npz --record || exit 1; \
-	done
-	$(BIN)/lpbook fit --learner data2vec --v 8 --m 2 --s 2 --L 3 --P 4000 --seed 0 $(D2V_LONG) \
-		--option teacher_input=hidden --out results/networks/data2vec-hidden-v8-m2-L3-P4000-seed0.npz --record
-	$(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P 16000 --seed 0 $(D2V_MATCHED) \
-		--option teacher_input=hidden --out results/networks/data2vec-hidden-v16-m3-L3-P16000-seed0.npz --record
+	$(BIN)/lpbook fit --spec networks --record
 
 # The depth experiment of Chapters 2, 5 and 6: every learner at L = 3 and 4 on the same grammars (v = 16, m = 3,
 # seeds 0, 1, ...) and the same strings. ILC and TokenClustering sweep the whole grid (minutes); the masked-token
 # networks are fitted at the sizes that bracket the top level's P* (seeds 0 and 1; the recipe of results-networks,
-# with twice the steps at L = 4, whose top level needs more). A rerun skips every network already saved, so the
-# target resumes after an interruption; each fit takes 5-20 minutes on one core.
-DEPTH_FAMILY := --v 16 --m 3 --s 2
-DEPTH_SWEEP := $(DEPTH_FAMILY) --L 3 4 --P 125 250 500 1000 2000 4000 8000 16000 32000 64000 128000 256000 \
-	--seeds 8 --n-test 2000 --workers 1 --record --no-progress
-MLM_DEPTH_L4 := $(subst max_steps=30000,max_steps=60000,$(MLM_LONG))
-# L, P, seed of each masked-token network, in the order they are fitted.
-DEPTH_MLM := "3 2000 1" "3 4000 1" "3 8000 1" "3 16000 1" "3 2000 0" "3 8000 0" \
-	"4 32000 0" "4 16000 0" "4 8000 0" "4 64000 1" "4 32000 1" "4 16000 1" "4 8000 1"
-
+# with twice the steps at L = 4, whose top level needs more); each fit takes 5-20 minutes on one core.
 results-depth: $(STAMP)
 	mkdir -p results/networks
-	$(BIN)/lpbook sweep --learner ilc $(DEPTH_SWEEP) --db results/ilc-depth-pair.sqlite
-	$(BIN)/lpbook sweep --learner token-clustering $(DEPTH_SWEEP) --db results/tc-depth-pair.sqlite
-	for job in $(DEPTH_MLM); do \
-		set -- $$job; out=results/networks/masked-token-v16-m3-L$$1-P$$2-seed$$3.npz; \
-		if [ $$1 = 4 ]; then recipe="$(MLM_DEPTH_L4)"; else recipe="$(MLM_LONG)"; fi; \
-		test -e $$out || $(BIN)/lpbook fit --learner masked-token $(DEPTH_FAMILY) --L $$1 --P $$2 --seed $$3 $$recipe \
-			--out $$out --record || exit 1; \
-	done
+	for name in ilc-depth-pair tc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
+	$(BIN)/lpbook fit --spec depth-networks --record
 
 # A bounded search for a data2vec recipe that converges (token-probe excess within bp.CONVERGED_EXCESS) and reads every
 # level at 0.9 or more, on Chapter 2's grammar and strings at L = 3, P = 16,000 (Chapter 5 shows it). Each candidate
-# changes the recipe of results-networks' controlled pair (D2V_MATCHED) in one or two options: every block in the
-# target (K = 3), the teacher's input, its EMA end, the mask range, the width, the budget. Networks go to
-# results/search, apart from those the chapters show; a rerun skips the saved ones.
-D2V_SEARCH := "K3-all|--option K=3" "K3-hidden|--option K=3 --option teacher_input=hidden" \
-	"K3-hidden-ema9999|--option K=3 --option teacher_input=hidden --option ema=[0.99,0.9999]" \
-	"K3-all-ema9999|--option K=3 --option ema=[0.99,0.9999]" \
-	"K3-hidden-mask40|--option K=3 --option teacher_input=hidden --option mask_range=[0.4,0.95]" \
-	"K3-all-60k|--option K=3 --option max_steps=60000" \
-	"K3-hidden-w64|--option K=3 --option teacher_input=hidden --option d_model=64 --option n_heads=4"
-
-D2V_SEARCH_BASE := --option n_layers=3 --option batch_size=128 --option lr=0.003 --option schedule=cosine \
-	--option warmup=300 --option probe_steps=6000 --option n_init=2 --option progress=false
-
+# changes the recipe of results-networks' controlled pair in one or two options: every block in the target (K = 3),
+# the teacher's input, its EMA end, the mask range, the width, the budget. Networks go to results/search, apart from
+# those the chapters show.
 results-d2v-search: $(STAMP)
 	mkdir -p results/search
-	for job in $(D2V_SEARCH); do \
-		name=$${job%%|*}; extra=$${job#*|}; out=results/search/data2vec-$$name-v16-m3-L3-P16000-seed0.npz; \
-		test -e $$out || $(BIN)/lpbook fit --learner data2vec --v 16 --m 3 --s 2 --L 3 --P 16000 --seed 0 \
-			$(D2V_SEARCH_BASE) \
-			$$(case "$$extra" in *max_steps*) ;; *) echo --option max_steps=30000;; esac) \
-			$$(case "$$extra" in *d_model*) ;; *) echo --option d_model=32 --option n_heads=2;; esac) \
-			$$extra --out $$out --record || exit 1; \
-	done
+	$(BIN)/lpbook fit --spec d2v-search --record
 
 # Re-pair every chapter's .ipynb (without outputs) with its .md after editing.
 sync: $(STAMP)

@@ -15,8 +15,9 @@ Each environment gets the package (a wheel built from a copy of the sources,
 so that the work tree gains no build folder), and only the test tools that
 ``tests/`` imports, at the bounds of the ``test`` extra. Torch is not
 installed: no CPU wheel of it is at hand for these Pythons (PyPI's Linux
-wheels are CUDA builds of several GB), so ``tests/test_neural.py`` skips
-itself; the torch tests run in the main environment of ``make test``.
+wheels are CUDA builds of several GB), so the tests that import torch
+(``tests/test_neural.py`` and the others) skip themselves; they run in the
+main environment of ``make test``.
 
 The cache: a wheel folder (``COMPAT_WHEELS``, by default
 ``~/.cache/lpbook-compat-wheels``) from which both environments install. The

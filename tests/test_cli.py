@@ -252,7 +252,7 @@ def test_python_m_lpbook_help(argv):
     assert "usage: lpbook" in result.stdout and "sweep" in result.stdout
 
 
-# ------------------------------------------------------------- issue 9 items
+# ------------------------------------------------------------- bars, help, refusals, scaled grids
 class ChattyToken(LeftmostToken):
     """The toy learner with a tqdm bar of its own, shown by default."""
 
@@ -406,16 +406,17 @@ def test_pstar_json_and_csv(oracle_db, capsys):
 def test_pstar_fit_prints_the_exponent_with_its_interval(tmp_path, capsys):
     import json
 
-    from lpbook.sweep import Point, PointResult, _connect, _insert
+    from lpbook.points import Point, PointResult
+    from lpbook.storage import connect, insert
 
     db = tmp_path / "r.sqlite"
-    with closing(_connect(db)) as conn:  # accuracy 0.9 + 0.05 log(P / P*) with P* = 8 m**2 (+ a seed shift)
+    with closing(connect(db)) as conn:  # accuracy 0.9 + 0.05 log(P / P*) with P* = 8 m**2 (+ a seed shift)
         for m in (2, 3, 4):
             for P in (10, 30, 100, 300, 1000):
                 for seed in range(3):
                     acc = float(np.clip(0.9 + 0.05 * np.log(P / (8 * m**2)) + 0.01 * (seed - 1), 0, 1))
                     point = Point("toy", {}, 8, m, 2, 3, 8, P, seed, 100)
-                    _insert(conn, PointResult(point, {1: acc}, 0.1, "test", "now"))
+                    insert(conn, PointResult(point, {1: acc}, 0.1, "test", "now"))
     pstar = ["pstar", "--db", str(db), "--learner", "toy", "--level", "1", "--n-boot", "200"]
     assert cli.main([*pstar, "--fit", "m"]) == 0
     out = capsys.readouterr().out.splitlines()

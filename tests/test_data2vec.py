@@ -12,10 +12,10 @@ from lpbook import RHM, exact, level_accuracy  # noqa: E402
 from lpbook.tree import Node  # noqa: E402
 from lpbook.learners import REGISTRY  # noqa: E402
 from lpbook.neural import Encoder  # noqa: E402
+from lpbook.neural.masking import block_mask  # noqa: E402
 from lpbook.neural.data2vec import (  # noqa: E402
     Data2Vec,
     Data2VecNetwork,
-    block_mask,
     ema_decay,
     ema_update,
     normalise,
@@ -194,13 +194,20 @@ def test_save_and_load_give_the_same_codes_traces_and_probe(small, tmp_path, pro
     _, train, test = small
     learner = Data2Vec(4, 2, 3, trace_steps=(0, 6), probe_steps=probe_steps, n_init=1, **FAST).fit(train.tokens)
     learner.save(tmp_path / "d2v.npz")
+    with np.load(tmp_path / "d2v.npz") as saved:  # no training data: no array holds a training string
+        strings = {row.tobytes() for row in train.tokens.astype(np.int64)}
+        assert not any(a.ndim == 2 and a.shape[1] == 8 and a.dtype.kind in "iu" and
+                       {row.tobytes() for row in a.astype(np.int64)} & strings for a in saved.values())
     for loader in (Learner, Data2Vec):
         loaded = loader.load(tmp_path / "d2v.npz")
         assert type(loaded) is Data2Vec and loaded.get_params() == learner.get_params()
         assert loaded.curve_ == learner.curve_ and sorted(loaded.traces_) == [0, 6]
+        assert loaded.read_at(test.tokens).keys() == {1, 2}  # its own readout needs no strings
+        with pytest.raises(ValueError, match="pass the strings it was fitted on as train="):
+            loaded.read_at(test.tokens, 0, "teacher")
         for read in ((), (0, "teacher"), (6, "student")):
             expected = learner.read_at(test.tokens, *read) if read else learner.transform(test.tokens)
-            got = loaded.read_at(test.tokens, *read) if read else loaded.transform(test.tokens)
+            got = loaded.read_at(test.tokens, *read, train=train.tokens) if read else loaded.transform(test.tokens)
             for level in (1, 2):
                 assert got[level].dtype == expected[level].dtype and np.array_equal(got[level], expected[level])
         if probe_steps:
@@ -272,6 +279,7 @@ def test_unfitted_learner_raises():
         Data2Vec(4, 2, 3, progress=False).transform(np.zeros((2, 8), dtype=int))
 
 
+@pytest.mark.slow
 def test_training_finds_latents_the_untrained_network_does_not_show():
     """v=8, m=2, L=3: the shared readout of a trained Data2Vec beats the same readout of its initial network.
 
@@ -281,6 +289,7 @@ def test_training_finds_latents_the_untrained_network_does_not_show():
     (< 0.02) is far below it.
     """
     from lpbook.neural.readout import NeighbourReadout
+    from lpbook.neural.training import split_validation
 
     rhm = RHM(8, 2, 2, 3, seed=0)
     train, test = rhm.sample(4000, seed=1), rhm.sample(2000, seed=2)
@@ -288,7 +297,8 @@ def test_training_finds_latents_the_untrained_network_does_not_show():
     learner.fit(train.tokens)
     trained = learner.transform(test.tokens)
     untrained = learner.build().eval()
-    readout = NeighbourReadout(8, 2, 3, seed=0).fit(untrained, learner.train_tokens_, learner.val_tokens_)
+    train_rows, val_rows = split_validation(len(train.tokens), learner.val_fraction, learner.seed)  # the fit's split
+    readout = NeighbourReadout(8, 2, 3, seed=0).fit(untrained, train.tokens[train_rows], train.tokens[val_rows])
     before = readout.transform(untrained, test.tokens)
     acc = {name: level_accuracy(test.levels[1], codes[1]) for name, codes in (("trained", trained), ("untrained", before))}
     assert acc["trained"] >= acc["untrained"] + 0.2, acc

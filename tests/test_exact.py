@@ -20,7 +20,7 @@ P = 200_000
 
 @pytest.fixture(scope="module", params=["uniform", "zipf"])
 def rhm(request):
-    if request.param == "zipf":  # skewed production probabilities (issue 12)
+    if request.param == "zipf":  # skewed production probabilities
         return RHM(5, 3, 2, 3, n_classes=3, seed=7, rule_probs="zipf", zipf_a=1.0)
     return RHM(5, 2, 2, 3, n_classes=3, seed=7)
 

@@ -317,7 +317,7 @@ def test_parse_rejects_bad_tokens(tokens, error, match):
         (dict(v=2**31, m=1, s=2, L=1), ValueError, r"v\*\*s must be < 2\*\*62"),
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipfian"), ValueError, "rule_probs must be one of"),
         (dict(v=4, m=2, s=2, L=1, rule_probs=None), TypeError, "rule_probs must be a string"),
-        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=-0.5), ValueError, "zipf_a must be >= 0"),
+        (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=-0.5), ValueError, r"zipf_a must lie in \[0.0, inf\)"),
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=float("nan")), ValueError, "zipf_a must be finite"),
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a=float("inf")), ValueError, "zipf_a must be finite"),
         (dict(v=4, m=2, s=2, L=1, rule_probs="zipf", zipf_a="1"), TypeError, "zipf_a must be a real number"),

@@ -261,6 +261,36 @@ def test_loading_anything_but_a_saved_learner_gives_one_clear_error(data, tmp_pa
         assert "pickle" not in message.removeprefix(repr(str(path))).lower(), (name, message)
 
 
+class Holder(Learner):
+    """A learner whose fitted state is one saved object, as the default hooks write it."""
+
+    def __init__(self, v, s, L, seed=0):
+        super().__init__(v, s, L, seed)
+
+    def fit(self, tokens, labels=None):
+        from lpbook.learners import OBJECT_KEY
+
+        self.thing_ = {OBJECT_KEY: "lpbook.neural.training:LearningCurve", "state": {}}
+        return self
+
+
+def test_a_saved_state_rebuilds_only_objects_of_lpbook(tmp_path):
+    """A fitted state names the classes of its saved objects; load rebuilds only classes of lpbook."""
+    import json
+
+    path = tmp_path / "holder.npz"
+    Holder(4, 2, 3).fit(None).save(path)
+    with np.load(path) as file:
+        arrays = {name: file[name] for name in file.files}
+    header = json.loads(str(arrays["__header__"]))
+    for name, message in [("os:system", "only objects of lpbook are rebuilt"),
+                          ("lpbook.grammar:smallest_uint", "no class of lpbook with a from_state")]:
+        text = json.dumps(header).replace("lpbook.neural.training:LearningCurve", name)
+        np.savez(path, **(arrays | {"__header__": np.array(text)}))
+        with pytest.raises(ValueError, match=f"its fitted state is damaged .*{message}"):
+            Learner.load(path)
+
+
 def test_learner_table_lists_every_learner():
     names = available()
     assert {"ilc", "ilc-probe", "token-clustering", "supervised-clustering"} <= set(names)
@@ -388,3 +418,16 @@ def test_clustering_fits_show_a_bar_on_request_that_ends_at_its_total(cls, data,
     fitted(cls, {}, train, progress=True)
     err = capsys.readouterr().err
     assert cls.__name__ in err and ends_at_total(err), err
+
+
+def test_every_learner_is_found_in_the_source_without_importing_it():
+    from lpbook.learners import available, learner_modules, neural_learners
+
+    found = learner_modules()
+    available()
+    ours = {name: (cls.__module__, cls.__name__) for name, cls in REGISTRY.items() if cls.__module__.startswith("lpbook.")}
+    assert ours.items() <= found.items()
+    if importlib.util.find_spec("torch") is not None:
+        assert found == ours
+    assert set(neural_learners()) == {"data2vec", "masked-token", "slc", "supervised-cnn"}
+

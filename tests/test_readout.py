@@ -95,6 +95,29 @@ def test_readout_is_deterministic_given_the_seed(grammar):
             np.testing.assert_array_equal(c, b.transform_candidates(network, test.tokens)[level][name])
 
 
+def test_a_saved_readout_keeps_its_centroids_and_codes_through_kmeans_assignment(grammar):
+    """from_state keeps the fitted centroids (no k-means is refitted), and a code is the nearest centroid, as in k-means."""
+    from sklearn.cluster import KMeans
+
+    from lpbook.neural.readout import _nearest
+
+    rhm, train, val, test = grammar
+    network = OracleNetwork(rhm)
+    readout = NeighbourReadout(8, 2, 3, seed=1, n_init=2).fit(network, train.tokens, val.tokens)
+    loaded = NeighbourReadout.from_state(readout.get_state())
+    for level, by_name in readout.fitted_.items():
+        for name, (_, centroids, _) in by_name.items():
+            kept = loaded.fitted_[level][name][1]
+            assert all(type(c) is np.ndarray and np.array_equal(c, k) for c, k in zip(centroids, kept))
+    assert loaded.transform(network, test.tokens).keys() == {1, 2}
+    for level, codes in readout.transform_candidates(network, test.tokens).items():
+        for name, c in codes.items():
+            np.testing.assert_array_equal(c, loaded.transform_candidates(network, test.tokens)[level][name])
+    points = np.random.default_rng(0).normal(size=(500, 6))
+    kmeans = KMeans(n_clusters=5, n_init=1, random_state=0).fit(points)
+    np.testing.assert_array_equal(_nearest(points, kmeans.cluster_centers_), kmeans.predict(points))
+
+
 def test_readout_errors(grammar):
     rhm, train, val, _ = grammar
     network = OracleNetwork(rhm)
@@ -114,6 +137,7 @@ def test_readout_errors(grammar):
         NeighbourReadout(8, 2, 1)
 
 
+@pytest.mark.slow
 def test_a_trained_network_is_read_better_than_an_untrained_one():
     # v=8, m=2, s=2, L=2: level 1 has 16 tuples in 8 synonym pairs. After 300
     # steps of masked-token training the readout found 0.70-0.88 at level 1

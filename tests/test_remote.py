@@ -83,6 +83,7 @@ def kill_a_busy_worker(db, busy, killed: list) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("allowed_failures", [3, 0], ids=["retried", "left-for-rerun"])
 def test_a_killed_worker_loses_no_point_and_stores_none_twice(tmp_path, napper, allowed_failures):
     db = tmp_path / "r.sqlite"

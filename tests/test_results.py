@@ -153,6 +153,73 @@ def test_check_database_finds_another_version(tmp_path):
         results.check_database(db)
 
 
+def stored_the_old_way(db, runtime: dict) -> None:
+    """Give every point of ``db`` and its sidecar's settings the runtime options ``runtime``, as sweeps stored
+    them when runtime options were part of a point's identity (its key hashed them)."""
+    import hashlib
+
+    from lpbook.points import _without_uniform_law, canonical_json
+
+    with sqlite3.connect(db) as conn:
+        for row in load_results(db):
+            options = row["options"] | runtime
+            fields = {name: row[name] for name in ("learner", "v", "m", "s", "L", "n_classes", "P", "seed", "n_test",
+                                                   "rule_probs", "zipf_a")} | {"options": options}
+            key = hashlib.sha256(canonical_json(_without_uniform_law(fields)).encode()).hexdigest()
+            conn.execute("UPDATE points SET key = ?, options = ? WHERE key = ?", (key, canonical_json(options), row["key"]))
+    sidecar = json.loads(results.sidecar_path(db).read_text())
+    sidecar["settings"]["options"] |= runtime
+    results.sidecar_path(db).write_text(json.dumps(sidecar))
+
+
+def test_check_database_catches_a_key_that_holds_runtime_options_and_rekey_rewrites_it(tmp_path, capsys):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db, "--option", "progress=false") == 0
+    clean = results.check_database(db)
+    assert clean["settings"]["options"] == {} and "--option progress=false" in clean["command"]
+    rows = load_results(db)
+    stored_the_old_way(db, {"progress": False})
+    with pytest.raises(ValueError, match=r"4 points are stored under keys that hold runtime options.*lpbook rekey"):
+        results.check_database(db)
+    assert results.rekey(db) == {"points": 4, "rekeyed": 4, "merged": 0, "sidecar": True}
+    assert results.check_database(db) == clean  # the command as it was run, the settings without progress
+    assert load_results(db) == rows
+    assert results.rekey(db) == {"points": 4, "rekeyed": 0, "merged": 0, "sidecar": False}  # nothing left to do
+    # one missed key is caught: a row put back the old way after the rewrite
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE points SET options = '{\"progress\":false}' WHERE P = 50 AND seed = 0")
+    with pytest.raises(ValueError, match="1 points are stored under keys that hold runtime options"):
+        results.check_database(db)
+    assert cli.main(["rekey", str(db)]) == 0
+    assert capsys.readouterr().out.endswith("1 of 4 points rekeyed, 0 merged; sidecar unchanged\n")
+    assert results.check_database(db) == clean
+
+
+def test_rekey_merges_points_stored_with_and_without_runtime_options(tmp_path):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    first = load_results(db)
+    other = tmp_path / "other.sqlite"
+    assert record(other) == 0
+    stored_the_old_way(other, {"progress": True})
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"ATTACH DATABASE '{other}' AS other")
+        conn.execute("INSERT INTO points SELECT * FROM other.points WHERE P = 200")
+    assert len(load_results(db)) == 6
+    assert results.rekey(db)["merged"] == 2 and load_results(db) == first  # the first finished is kept
+    results.check_database(db)
+
+
+def test_a_sweep_recorded_with_runtime_options_resumes_from_a_sidecar_without_them(tmp_path, capsys):
+    db = tmp_path / "ilc.sqlite"
+    assert record(db) == 0
+    assert record(db, "--option", "progress=true") == 0  # the same sweep: its sidecar accepts it
+    stored_the_old_way(db, {"progress": False})
+    with pytest.raises(SystemExit):
+        record(db, "--option", "progress=false")
+    assert "its settings hold runtime options: 'lpbook rekey" in capsys.readouterr().err
+
+
 def test_a_database_without_sidecar_is_refused(tmp_path):
     db = tmp_path / "ilc.sqlite"
     assert record(db) == 0
@@ -169,6 +236,19 @@ def test_every_committed_database_matches_its_sidecar(db):
     sidecar = results.check_database(db)
     assert load_results(db), f"{db.name} is empty"
     assert sidecar["command"].startswith("lpbook sweep ") and f"--db results/{db.name}" in sidecar["command"]
+
+
+@pytest.mark.parametrize("name", ["ilc-cpu", "tc-depth-pair", "ilc-depth"])
+def test_committed_points_are_reproduced_by_this_library(name):
+    """Same seeds, same bytes: the smallest points of committed sweeps, rerun now, give the stored accuracies."""
+    from lpbook.points import point_of
+    from lpbook.sweep import run_point
+
+    db = ROOT / "results" / f"{name}.sqlite"
+    if db not in COMMITTED:
+        pytest.skip(f"{db.name} is not committed")
+    for row in sorted(load_results(db), key=lambda row: (row["P"], row["L"], row["seed"]))[:2]:
+        assert run_point(point_of(row)).accuracy == row["accuracy"], row
 
 
 # ---------------------------------------------------------------- networks
@@ -205,10 +285,24 @@ def test_fit_saves_the_learner_of_the_sweep_points_training_set(tmp_path, capsys
 def no_training(monkeypatch):
     """Make ``lpbook fit`` fail the test if it starts training."""
 
-    def fit_network(settings):
+    def fit_network(settings, runtime=None):
         raise AssertionError("lpbook fit trained before checking that it can save")
 
     monkeypatch.setattr(results, "fit_network", fit_network)
+
+
+def test_fit_builds_the_learner_of_the_sweep_point_n_classes_included():
+    from lpbook.sweep import Grammar, Point, run_point
+
+    grammar = Grammar(4, 2, 2, 3, n_classes=2)
+    settings = results.network_settings("ilc-probe", grammar, 300, 1, {"n_init": 2, "progress": False})
+    assert settings["options"] == {"n_init": 2}
+    fitted = results.fit_network(settings)
+    point = Point.make("ilc-probe", grammar, 300, 1, options={"n_init": 2}, n_test=200)
+    assert fitted.n_classes == 2 and fitted.get_params() == point.make_learner().get_params()
+    _, _, test = point.data()
+    codes = fitted.transform(test.tokens)
+    assert run_point(point).accuracy[3] == float((codes[3][:, 0] == test.labels).mean())
 
 
 def test_fit_checks_that_it_can_write_out_and_its_sidecar_before_training(tmp_path, capsys, no_training):
@@ -232,7 +326,7 @@ def test_fit_checks_that_it_can_write_out_and_its_sidecar_before_training(tmp_pa
 
 
 def test_an_interrupted_fit_says_that_nothing_was_saved(tmp_path, capsys, monkeypatch):
-    def interrupted(settings):
+    def interrupted(settings, runtime=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(results, "fit_network", interrupted)
@@ -253,8 +347,8 @@ def test_a_fit_that_cannot_be_saved_where_asked_is_saved_elsewhere(tmp_path, cap
 
     real = results.fit_network
 
-    def fit_then_lose_the_folder(settings):
-        learner = real(settings)
+    def fit_then_lose_the_folder(settings, runtime=None):
+        learner = real(settings, runtime)
         shutil.rmtree(tmp_path / "gone")  # after the check, before the save
         return learner
 
@@ -310,6 +404,23 @@ def test_check_network_finds_a_learner_that_is_not_its_sidecars(tmp_path):
         cli.main(fit_command(tmp_path / "x.npz", "--P", "1"))
 
 
+def test_network_sidecars_leave_runtime_options_out_and_old_ones_still_check(tmp_path, capsys):
+    out = tmp_path / "ilc.npz"
+    assert cli.main(fit_command(out, "--option", "progress=true", "--record")) == 0
+    sidecar = results.read_sidecar(out)
+    assert sidecar["settings"]["options"] == {"n_init": 2} and "progress=true" in sidecar["command"]
+    sidecar["settings"]["options"]["progress"] = False  # as sidecars were written with runtime options
+    results.sidecar_path(out).write_text(json.dumps(sidecar))
+    results.check_network(out)  # runtime options are not compared
+    assert cli.main(["rekey", str(out)]) == 0
+    assert capsys.readouterr().out.endswith("sidecar rewritten\n")
+    rewritten = results.read_sidecar(out)
+    assert rewritten["settings"]["options"] == {"n_init": 2} and rewritten["command"] == sidecar["command"]
+    with pytest.raises(SystemExit):
+        cli.main(["rekey", str(tmp_path / "missing.npz")])
+    assert "does not exist" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("path", committed(results.committed_networks(ROOT) + results.committed_networks(ROOT, "search")),
                          ids=lambda p: p.name)
 def test_every_committed_network_matches_its_sidecar(path):
@@ -317,9 +428,26 @@ def test_every_committed_network_matches_its_sidecar(path):
         pytest.skip(f"{path.name} needs torch")
     learner = results.check_network(path)
     sidecar = results.read_sidecar(path)
-    assert sidecar["command"].startswith("lpbook fit ") and f"--out results/{path.parent.name}/{path.name}" in sidecar["command"]
+    assert sidecar["command"].startswith("lpbook fit ")
+    assert f"--out results/{path.parent.name}/{path.name}" in sidecar["command"] or "--spec " in sidecar["command"]
     assert not sidecar["git_dirty"], f"{path.name} was trained from uncommitted code"
     assert hasattr(learner, "readout_") or not hasattr(learner, "network_")
+
+
+def test_a_committed_data2vec_reads_its_teacher_from_its_own_training_strings():
+    """A data2vec file that holds its fit's strings reads its teacher as one given them again (the split recomputed)."""
+    pytest.importorskip("torch")
+    from lpbook.learners import Learner
+
+    path = ROOT / "results" / "networks" / "data2vec-v8-m2-L3-P1000-seed0.npz"
+    if path not in committed([path]) or not path.is_file():
+        pytest.skip(f"{path.name} is not committed")
+    _, train, test = results.network_point(results.read_sidecar(path)["settings"], n_test=300).data()
+    held = Learner.load(path).read_at(test.tokens, which="teacher")
+    given = Learner.load(path)
+    given.__dict__.pop("_strings", None)  # as a file that holds no strings
+    recomputed = given.read_at(test.tokens, which="teacher", train=train.tokens)
+    assert all((held[level] == recomputed[level]).all() for level in held)
 
 
 def test_find_networks_filters_by_learner_grammar_and_options(tmp_path):

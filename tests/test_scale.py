@@ -30,3 +30,10 @@ def test_unknown_scale_lists_the_valid_ones(monkeypatch):
 def test_unknown_chapter():
     with pytest.raises(ValueError, match="chapter must be one of"):
         scale.settings("nope")
+
+
+@pytest.mark.parametrize("chapter", sorted(scale._CHAPTERS))
+def test_every_scale_of_a_chapter_has_the_same_settings(chapter):
+    """A chapter reads the same names at every scale, so a name missing from one scale cannot pass unnoticed."""
+    keys = {name: set(scale.settings(chapter, name).__dict__) for name in scale.SCALES}
+    assert keys["smoke"] == keys["book"] == keys["full"], {name: sorted(k ^ keys["book"]) for name, k in keys.items()}

@@ -1,8 +1,9 @@
-"""Tests of lpbook.sweep: storage and resume of sweeps, and the P* statistics."""
+"""Tests of lpbook.sweep and of the points and storage it runs on: keys, grids, storage, resume, interruption."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -22,14 +23,10 @@ import pytest
 import lpbook
 from lpbook import RHM, level_accuracy
 from lpbook.learners import REGISTRY, Learner
-from lpbook.notebook import estimate_text, pstar_text
 from lpbook.sweep import (
     DatabaseError,
     Grammar,
     Point,
-    PStar,
-    estimate_pstar,
-    fit_exponent,
     group_results,
     load_results,
     log_grid,
@@ -37,7 +34,6 @@ from lpbook.sweep import (
     run_point,
     run_sweep,
     scaled_grid,
-    try_fit_exponent,
 )
 
 GRAMMARS = [dict(v=4, m=2, s=2, L=2), dict(v=4, m=3, s=2, L=3, n_classes=2)]
@@ -145,9 +141,14 @@ def test_sweep_writes_one_row_per_point(toy, tmp_path):
 
 def test_run_point_follows_the_documented_recipe(toy):
     point = make_points("toy", [dict(v=4, m=2, s=2, L=2)], [50], [3], n_test=300)[0]
+    assert Point.make("toy", Grammar(4, 2, 2, 2), 50, 3, n_test=300) == point
     result = run_point(point)
     rhm = RHM(4, 2, 2, 2, seed=3)
     train, test = rhm.sample(50, seed=6), rhm.sample(300, seed=7)
+    drawn, drawn_train, drawn_test = point.data()
+    assert (drawn.rules[1] == rhm.rules[1]).all() and (drawn_train.tokens == train.tokens).all()
+    assert (drawn_test.tokens == test.tokens).all() and (drawn_test.labels == test.labels).all()
+    assert point.make_learner().get_params() == LeftmostToken(v=4, s=2, L=2, seed=3, n_classes=4).get_params()
     codes = LeftmostToken(v=4, s=2, L=2, seed=3, n_classes=4).fit(train.tokens, train.labels).transform(test.tokens)
     assert result.accuracy == {
         0: 1.0,
@@ -252,6 +253,7 @@ class Fast(Learner):
         return {1: tokens[:, :: self.s]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_interrupted_sweep_resumes_without_loss_or_duplicates(tmp_path, monkeypatch, sig):
     db, proc = start_slow_sweep(tmp_path, "threads")
@@ -283,6 +285,7 @@ def is_running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_killing_the_main_process_ends_the_default_pool_workers(tmp_path):
     db, proc = start_slow_sweep(tmp_path, "processes")
@@ -364,6 +367,16 @@ def test_a_second_sweep_into_a_database_in_use_is_refused(tmp_path, monkeypatch)
     assert len(rows) == count_rows(db) == 16
 
 
+def test_where_the_lock_is_missing_writing_is_refused_and_reading_allowed(toy, tmp_path, monkeypatch):
+    db = tmp_path / "r.sqlite"
+    rows = sweep(db)
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # as on Windows: import fcntl fails
+    assert sweep(db, executor=RefusingExecutor()) == rows  # every point stored: no lock needed
+    with pytest.raises(DatabaseError, match="cannot be written here: a sweep locks its database with fcntl.flock"):
+        sweep(db, P_grid=P_GRID + [320], executor=RefusingExecutor())
+    assert load_results(db) == rows
+
+
 def test_database_errors_name_the_path_before_any_work(toy, tmp_path):
     junk = tmp_path / "junk.sqlite"
     junk.write_text("not a database, but long enough to be read as a header " * 4)
@@ -393,6 +406,8 @@ def test_a_learner_that_recovers_no_level_is_refused_before_running(tmp_path):
 class Chatty(Fast):
     """A learner with a progress bar of its own, shown by default."""
 
+    runtime_params = frozenset({"progress"})
+
     def __init__(self, v, s, L, seed=0, progress=True):
         super().__init__(v, s, L, seed)
         self.progress = progress
@@ -407,7 +422,55 @@ def test_learners_never_show_bars_of_their_own_in_a_sweep(tmp_path, monkeypatch)
     monkeypatch.setitem(REGISTRY, "chatty", Chatty)
     rows = sweep(tmp_path / "r.sqlite", learner="chatty", grammars=[dict(v=4, m=2, s=2, L=2)],
                  options={"progress": True})
-    assert len(rows) == 2 * len(P_GRID) and rows[0]["options"] == {"progress": True}
+    assert len(rows) == 2 * len(P_GRID) and rows[0]["options"] == {}  # a runtime option: no part of the point
+
+
+class Placed(LeftmostToken):
+    """:class:`LeftmostToken` with a runtime option ``device``, as the neural learners have."""
+
+    runtime_params = frozenset({"device"})
+
+    def __init__(self, v, s, L, seed=0, *, n_classes=None, root=True, device="cpu"):
+        super().__init__(v, s, L, seed, n_classes=n_classes, root=root)
+        self.device = device
+
+
+def test_runtime_options_are_no_part_of_a_points_identity(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "placed", Placed)
+    plain = make_points("placed", GRAMMARS, P_GRID, 2, options={"root": True})
+    placed = make_points("placed", GRAMMARS, P_GRID, 2, options={"root": True, "device": "cuda"})
+    assert [p.key for p in plain] == [p.key for p in placed] and plain == placed
+    assert all(p.options == {"root": True} and p.runtime == {"device": "cuda"} for p in placed)
+    assert make_points("placed", GRAMMARS, P_GRID, 2, options={"root": False})[0].key != plain[0].key
+    ilc = make_points("ilc", GRAMMARS[:1], [50], 1)
+    assert make_points("ilc", GRAMMARS[:1], [50], 1, options={"progress": False}) == ilc  # what chapters pass
+    assert make_points("ilc", GRAMMARS[:1], [50], 1, options={"progress": True})[0].key == ilc[0].key
+    if importlib.util.find_spec("torch") is not None:
+        net = dict(d_model=8, n_heads=2, max_steps=5)
+        keys = {make_points("masked-token", GRAMMARS[1:], [50], 1, options=net | runtime)[0].key
+                for runtime in ({}, {"device": "cuda", "threads": 4}, {"progress": False})}
+        assert len(keys) == 1
+
+
+def test_a_sweep_started_on_a_gpu_resumes_on_the_cpu(tmp_path, monkeypatch):
+    """A runtime option reaches the learner, and a rerun with another value resumes the sweep instead of redoing it."""
+    devices = []
+
+    def fit(self, tokens, labels=None):
+        devices.append(self.device)
+        return LeftmostToken.fit(self, tokens, labels)
+
+    monkeypatch.setattr(Placed, "fit", fit)
+    monkeypatch.setitem(REGISTRY, "placed", Placed)
+    db = tmp_path / "r.sqlite"
+    started = sweep(db, learner="placed", P_grid=P_GRID[:2], options={"device": "cuda"})  # then interrupted, say
+    assert set(devices) == {"cuda"} and all(row["options"] == {} for row in started)
+    devices.clear()
+    with CountingExecutor() as counting:
+        rows = sweep(db, learner="placed", options={"device": "cpu"}, executor=counting)
+    assert counting.submitted == len(GRAMMARS) * 2 and set(devices) == {"cpu"}  # only the sizes not stored
+    assert [row for row in rows if row["P"] in P_GRID[:2]] == started
+    assert count_rows(db) == len(GRAMMARS) * len(P_GRID) * 2
 
 
 def test_scaled_grid_gives_each_grammar_its_own_grid(toy):
@@ -448,174 +511,9 @@ def test_log_grid():
         log_grid(1, 5, 0)
 
 
-# ---------------------------------------------------------------- P* and exponents
-def synthetic_rows(curve, P_grid, seeds=3, level=1, **setting):
-    """Rows of one setting whose accuracy at ``level`` is ``curve(P, seed)``."""
-    setting = dict(learner="toy", options={}, v=8, m=2, s=2, L=3, n_classes=8, n_test=1000) | setting
-    return [
-        setting | dict(P=P, seed=seed, accuracy={level: float(curve(P, seed))})
-        for P in P_grid
-        for seed in range(seeds)
-    ]
-
-
-def linear(pstar, slope=0.05, shifts=None):
-    """Accuracy 0.9 + slope * log(P / pstar), clipped to [0, 1]; seed ``i`` is shifted by ``shifts[i]``."""
-    return lambda P, seed: np.clip(0.9 + slope * np.log(P / pstar) + (shifts[seed] if shifts else 0), 0, 1)
-
-
-def test_pstar_is_exact_on_curves_linear_in_log_P():
-    grid = log_grid(10, 10**5, 13)
-    result = estimate_pstar(synthetic_rows(linear(1234.0), grid), level=1, n_boot=200)
-    assert result.value == pytest.approx(1234.0, rel=1e-9)
-    assert result.censored is None
-    assert result.low == pytest.approx(1234.0, rel=1e-9) and result.high == pytest.approx(1234.0, rel=1e-9)
-    assert result.P_grid == tuple(grid) and len(result.median) == len(grid) and result.boot.shape == (200,)
-
-
-def test_pstar_of_a_logistic_is_within_the_interpolation_error():
-    log_p0, width, threshold = np.log(500.0), 0.8, 0.9
-    sigmoid = lambda x: 1 / (1 + np.exp(-(x - log_p0) / width))  # noqa: E731
-    grid = log_grid(10, 10**5, 9)
-    result = estimate_pstar(synthetic_rows(lambda P, seed: sigmoid(np.log(P)), grid), 1, threshold, n_boot=10)
-    true = log_p0 + width * np.log(threshold / (1 - threshold))
-    # Linear interpolation on [x0, x1] is off by at most h**2/8 * max|f''| in accuracy,
-    # hence by at most that over min f' in log P.
-    log_grid_ = np.log(grid)
-    upper = np.searchsorted(log_grid_, true)
-    x = np.linspace(log_grid_[upper - 1], log_grid_[upper], 1001)
-    f = sigmoid(x)
-    f1 = f * (1 - f) / width
-    f2 = f1 * (1 - 2 * f) / width
-    bound = (x[-1] - x[0]) ** 2 / 8 * np.abs(f2).max() / f1.min()
-    assert 0 < abs(np.log(result.value) - true) <= bound
-
-
-def test_pstar_uses_the_median_over_seeds():
-    rows = synthetic_rows(linear(300.0, shifts=[-0.5, 0.0, 0.5]), log_grid(10, 10**4, 10))
-    assert estimate_pstar(rows, 1, n_boot=10).value == pytest.approx(300.0, rel=1e-9)
-
-
-@pytest.mark.parametrize("pstar, side, bound", [(1.0, "below", 0.0), (1e9, "above", np.inf)])
-def test_censored_pstar(pstar, side, bound):
-    result = estimate_pstar(synthetic_rows(linear(pstar), [10, 100, 1000]), 1, n_boot=20)
-    assert np.isnan(result.value) and result.censored == side
-    assert result.low == result.high == bound
-    assert np.all(result.boot == bound)
-
-
-def test_bootstrap_interval_contains_the_value_and_is_reproducible():
-    shifts = list(np.random.default_rng(1).normal(0, 0.05, size=9))
-    rows = synthetic_rows(linear(2000.0, shifts=shifts), log_grid(10, 10**5, 16), seeds=9)
-    result = estimate_pstar(rows, 1, n_boot=300, seed=5)
-    assert result.low < result.value < result.high
-    again = estimate_pstar(rows, 1, n_boot=300, seed=5)
-    assert again == result and np.array_equal(again.boot, result.boot)
-    assert not np.array_equal(estimate_pstar(rows, 1, n_boot=300, seed=6).boot, result.boot)
-    assert not result.boot.flags.writeable
-
-
-def test_pstar_uses_the_pairs_that_exist_and_lists_the_missing_ones():
-    rows = synthetic_rows(linear(300.0), [10, 100, 1000])
-    # Seeds 3..5 added later on another grid: the union grid has holes, the curve is the same.
-    later = [row | dict(seed=row["seed"] + 3) for row in synthetic_rows(linear(300.0), [30, 300, 3000])]
-    result = estimate_pstar(rows + later, 1, n_boot=200)
-    assert result.value == pytest.approx(300.0) and result.low == pytest.approx(300.0) == result.high
-    assert result.P_grid == (10, 30, 100, 300, 1000, 3000) and result.n_seeds == 6
-    assert set(result.missing) == {(P, s) for P in (10, 100, 1000) for s in (3, 4, 5)} | {
-        (P, s) for P in (30, 300, 3000) for s in (0, 1, 2)
-    }
-    one_gap = estimate_pstar([r for r in rows if (r["P"], r["seed"]) != (100, 2)], 1)
-    assert one_gap.missing == ((100, 2),) and one_gap.value == pytest.approx(300.0)
-    assert estimate_pstar(rows, 1).missing == ()
-
-
-def test_pstar_errors():
-    rows = synthetic_rows(linear(300.0), [10, 100, 1000])
-    with pytest.raises(ValueError, match=r"one setting.*mix m in \[2, 3\]"):
-        estimate_pstar(rows + synthetic_rows(linear(300.0), [10, 100, 1000], m=3), 1)
-    with pytest.raises(ValueError, match="two rows for P=10, seed=0"):
-        estimate_pstar(rows + rows[:1], 1)
-    with pytest.raises(ValueError, match="level must be one of the levels in the results \\[1\\], got 2"):
-        estimate_pstar(rows, 2)
-    with pytest.raises(ValueError, match="at least 2 values of P"):
-        estimate_pstar([r for r in rows if r["P"] == 10], 1)
-    with pytest.raises(ValueError, match="results must not be empty"):
-        estimate_pstar([], 1)
-    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
-        estimate_pstar(rows, 1, threshold=1.5)
-    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\)"):
-        estimate_pstar(rows, 1, confidence=1)
-
-
-def pstars_for(values, noisy=True, n_seeds=7):
-    """P* results of synthetic sweeps whose true P* are ``values`` (same seed noise for each)."""
-    shifts = list(np.random.default_rng(2).normal(0, 0.03, size=n_seeds)) if noisy else None
-    grid = log_grid(10, 10**7, 29)
-    return [
-        estimate_pstar(synthetic_rows(linear(value, shifts=shifts), grid, seeds=n_seeds), 1, n_boot=200)
-        for value in values
-    ]
-
-
-def test_fit_exponent_recovers_a_power_of_m():
-    m = np.array([2, 3, 4, 6])
-    exact = fit_exponent(m, pstars_for(30.0 * m**3, noisy=False))
-    assert exact.slope == pytest.approx(3, rel=1e-9) and exact.low == pytest.approx(3, rel=1e-9)
-    assert exact.intercept == pytest.approx(np.log(30.0), rel=1e-9)
-    noisy = fit_exponent(m, pstars_for(30.0 * m**3), seed=1)
-    assert noisy.slope == pytest.approx(3, rel=1e-9)  # the same seed shifts for every m
-    assert noisy.low < 3 < noisy.high and noisy.n_points == 4 and noisy.n_boot == 1000
-    assert fit_exponent(m, pstars_for(30.0 * m**3), seed=1) == noisy
-
-
-def test_fit_exponent_recovers_a_growth_rate_in_L():
-    L = np.array([2, 3, 4, 5, 6])
-    fit = fit_exponent(L, pstars_for(50.0 * 2.0**L), log_x=False)
-    assert fit.slope == pytest.approx(np.log(2), rel=1e-9)
-    assert fit.low < np.log(2) < fit.high and not fit.log_x
-
-
-def test_fit_exponent_leaves_censored_points_out():
-    m = np.array([2, 3, 4])
-    pstars = pstars_for([300.0, 3000.0, 1e12], noisy=False)
-    assert pstars[2].censored == "above"
-    fit = fit_exponent(m, pstars)
-    assert fit.n_points == 2 and fit.slope == pytest.approx(np.log(10) / np.log(1.5))
-    with pytest.raises(ValueError, match="at least 2 finite P\\*"):
-        fit_exponent(m[1:], pstars[1:])
-
-
-def test_try_fit_exponent_returns_none_without_two_measured_points():
-    m = np.array([2, 3, 4])
-    pstars = pstars_for([300.0, 3000.0, 1e12], noisy=False)
-    assert try_fit_exponent(m, pstars) == fit_exponent(m, pstars)
-    assert try_fit_exponent(m[1:], pstars[1:]) is None
-    assert "not measured" in estimate_text(None).data
-    assert estimate_text(fit_exponent(m, pstars)).data.startswith(f"{np.log(10) / np.log(1.5):.2f} (")
-
-
-def test_pstar_text_gives_the_value_or_the_side_of_the_grid():
-    measured, beyond, before = pstars_for([3000.0, 1e12, 1.0], noisy=False)
-    assert pstar_text(measured) == f"{measured.value:,.0f}" and "," in pstar_text(measured)
-    assert pstar_text(beyond) == "above 10,000,000" and pstar_text(before) == "below 10"
-
-
-def test_fit_exponent_errors():
-    pstars = pstars_for([300.0, 3000.0], noisy=False)
-    with pytest.raises(ValueError, match="x must hold len\\(pstars\\) = 2"):
-        fit_exponent([2, 3, 4], pstars)
-    with pytest.raises(ValueError, match="x must be > 0"):
-        fit_exponent([0, 3], pstars)
-    with pytest.raises(ValueError, match="distinct x"):
-        fit_exponent([3, 3], pstars)
-    with pytest.raises(TypeError, match="PStar"):
-        fit_exponent([2, 3], [300.0, 3000.0])
-    assert all(isinstance(p, PStar) for p in pstars)
-
-
 # ------------------------------------------------------- grammars with a production law, and reading caches
-from lpbook.sweep import _COLUMNS, LAW_COLUMNS, cached_sweep  # noqa: E402, I001
+from lpbook.storage import _COLUMNS, OPTIONAL_COLUMNS  # noqa: E402, I001
+from lpbook.sweep import cached_sweep  # noqa: E402
 
 
 def test_uniform_points_keep_the_keys_they_had_before_laws_were_stored():
@@ -663,7 +561,7 @@ def test_a_database_from_before_laws_were_stored_reads_as_uniform_and_resumes(tm
     grammar = dict(v=8, m=2, s=2, L=3)
     (point,) = make_points("ilc", [grammar], [64], [0], n_test=300)
     result = run_point(point)
-    old = [name for name in _COLUMNS if name not in LAW_COLUMNS]
+    old = [name for name in _COLUMNS if name not in OPTIONAL_COLUMNS]  # before laws and measures were stored
     with closing(sqlite3.connect(db)) as conn:
         conn.execute(f"CREATE TABLE points ({', '.join(old)}, PRIMARY KEY (key))")
         values = dict(key=point.key, learner="ilc", options="{}", v=8, m=2, s=2, L=3, n_classes=8, P=64, seed=0,
@@ -671,7 +569,7 @@ def test_a_database_from_before_laws_were_stored_reads_as_uniform_and_resumes(tm
         conn.execute(f"INSERT INTO points VALUES ({', '.join('?' * len(old))})", [values[name] for name in old])
         conn.commit()
     (row,) = load_results(db)
-    assert row["rule_probs"] == "uniform" and row["zipf_a"] is None and row["version"] == "old"
+    assert row["rule_probs"] == "uniform" and row["zipf_a"] is None and row["version"] == "old" and row["extra"] is None
     assert load_results(db, rule_probs="zipf") == []
     rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
     assert [r["version"] for r in rows] == ["old", lpbook.__version__]  # the old point is kept, not recomputed
@@ -687,26 +585,6 @@ def test_cached_sweep_reads_only_complete_sweeps(tmp_path):
     assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) is None  # half of it
     rows = run_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300, workers=1, progress=False)
     assert cached_sweep("ilc", [grammar], [64, 128], [0], db, n_test=300) == rows
-
-
-def _pstar(value, boot) -> PStar:
-    boot = np.asarray(boot, dtype=float)
-    censored = None if np.isfinite(value) else "above"
-    return PStar(value, float(boot.min()), float(boot.max()), censored, 1, 0.9, 0.95, 3, (1, 2), (0.0, 1.0), boot)
-
-
-def test_pstar_ratio_divides_values_and_pairs_bootstrap_draws():
-    from lpbook.sweep import pstar_ratio
-
-    top, bottom = _pstar(200.0, np.arange(1, 101) * 4.0), _pstar(100.0, np.arange(1, 101) * 2.0)
-    value, low, high = pstar_ratio(top, bottom)
-    assert value == 2.0 and low == high == 2.0  # every paired draw has ratio 2
-    value, low, high = pstar_ratio(_pstar(float("nan"), np.full(100, np.inf)), bottom)
-    assert np.isnan(value) and low == high == np.inf
-    with pytest.raises(ValueError, match="as many bootstrap draws"):
-        pstar_ratio(top, _pstar(100.0, np.ones(10)))
-    with pytest.raises(TypeError, match="PStar"):
-        pstar_ratio(200.0, bottom)
 
 
 # ------------------------------------------------------------- Ctrl-C, refusals, read-only
@@ -746,6 +624,7 @@ def napping_sweep(tmp_path, P, *extra, nap=0.0, **popen):
                             stderr=subprocess.PIPE, **popen)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_stops_a_sweep_at_once_and_says_what_it_kept_and_dropped(tmp_path, monkeypatch):
     monkeypatch.setitem(REGISTRY, "napping", Fast)  # the napping learner's 4 points at P = 5, which do not nap
@@ -812,6 +691,7 @@ def test_a_folder_as_db_gets_a_clear_message(toy, tmp_path):
         sweep(tmp_path, executor=RefusingExecutor())
 
 
+@pytest.mark.slow
 def test_no_worker_traceback_when_a_jupyter_kernel_shuts_down_after_a_sweep(tmp_path):
     # A chapter keeps one pool of workers for its sweeps; when the notebook ends, jupyter_client
     # interrupts the kernel's whole process group (SIGINT) before shutting it down.

@@ -3,12 +3,16 @@
 - ``lpbook sweep``: run a sample-complexity sweep into a SQLite file (see
   :mod:`lpbook.sweep`), on local worker processes or, with ``--dask ADDRESS``,
   on a Dask cluster (:mod:`lpbook.remote`); rerunning the same command resumes
-  an interrupted one.
+  an interrupted one. ``--spec NAME`` runs an experiment of :mod:`lpbook.experiments`.
+- ``lpbook fit``: fit one learner on one training set and save it with its
+  sidecar; ``--spec NAME`` fits the networks of a set that ``results/`` lacks.
 - ``lpbook pstar``: read that file and print ``P*`` with its bootstrap interval
   for each grammar found (as text, JSON or CSV), and with ``--fit m`` or
   ``--fit L`` the exponent in ``m`` or the growth per level.
 - ``lpbook learners``: the registered learners, whether they need labels, and
   their options with defaults.
+- ``lpbook rekey``: rewrite stored results (sweep databases, saved networks'
+  sidecars) whose identity holds runtime options (:func:`lpbook.results.rekey`).
 
 ``lpbook --help`` prints the options of every command.
 
@@ -32,14 +36,18 @@ import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import NoReturn
 
 import lpbook
 
-from . import results, sweep
+from . import experiments, results, sweep
+from .points import Grammar, log_grid, scaled_grid
+from .pstar import PStar, estimate_pstar, exponent_fits, group_results
+from .storage import DatabaseError, load_results
 from ._files import check_writable
 from .grammar import RULE_PROBS
-from .learners import NEEDS_TORCH, available, describe, get, unavailable
+from .learners import NEEDS_TORCH, available, describe, get, split_runtime, unavailable
 
 #: Exit status after Ctrl-C, as shells report a process killed by SIGINT.
 INTERRUPTED = 130
@@ -92,7 +100,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar``, ``fit`` and ``learners``."""
+    """The parser of ``lpbook`` with its subcommands ``sweep``, ``pstar``, ``fit``, ``learners`` and ``rekey``."""
     parser = _Parser(
         prog="lpbook",
         description="Sample-complexity sweeps of the RHM learners. The options of every command follow.",
@@ -106,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("pstar", _add_pstar, _run_pstar, "print P* for each grammar of a sweep database, or fit exponents"),
         ("fit", _add_fit, _run_fit, "fit one learner on one training set and save it (a network too costly to train live)"),
         ("learners", lambda p: None, _run_learners, "list the learners, whether they need labels, and their options"),
+        ("rekey", _add_rekey, _run_rekey,
+         "take runtime options (device, threads, progress) out of the keys and sidecars of stored results"),
     ]:
         subparser = commands.add_parser(name, allow_abbrev=False, help=summary, description=summary)
         add(subparser)
@@ -157,25 +167,54 @@ def _scale(text: str):
 
 
 def _add_learner_and_grammar(parser: argparse.ArgumentParser, *, many: bool) -> None:
-    """``--learner`` and the grammar's ``--v --m --s --L --n-classes``: lists of values when ``many``, else one each."""
+    """``--learner`` and the grammar's ``--v --m --s --L --n-classes``: lists of values when ``many``, else one each.
+
+    They are required unless ``--spec`` names the experiment instead (checked by :func:`_required`).
+    """
     nargs, plural = ({"nargs": "+"}, "s") if many else ({}, "")
-    parser.add_argument("--learner", required=True, help=f"registered name of the learner: {_LEARNERS}")
-    parser.add_argument("--v", type=_at_least_2, required=True, help=f"alphabet size{plural}", **nargs)
-    parser.add_argument("--m", type=_at_least_1, required=True, help="productions per symbol", **nargs)
-    parser.add_argument("--s", type=_at_least_2, required=True, help=f"branching factor{plural}", **nargs)
-    parser.add_argument("--L", type=_at_least_1, required=True, help="depths" if many else "depth", **nargs)
+    parser.add_argument("--learner", help=f"registered name of the learner: {_LEARNERS} (required without --spec)")
+    parser.add_argument("--v", type=_at_least_2, help=f"alphabet size{plural} (required without --spec)", **nargs)
+    parser.add_argument("--m", type=_at_least_1, help="productions per symbol (required without --spec)", **nargs)
+    parser.add_argument("--s", type=_at_least_2, help=f"branching factor{plural} (required without --spec)", **nargs)
+    parser.add_argument("--L", type=_at_least_1, help=f"{'depths' if many else 'depth'} (required without --spec)",
+                        **nargs)
     parser.add_argument("--n-classes", type=_at_least_1, help="root alphabet size (default: v)")
+
+
+def _given(args, names: tuple[str, ...]) -> list[str]:
+    """Which of the options ``names`` (``--n-classes``...) the command line gave."""
+    return [name for name in names if getattr(args, name.lstrip("-").replace("-", "_")) is not None]
+
+
+def _required(parser: argparse.ArgumentParser, args, names: tuple[str, ...]) -> None:
+    """Without ``--spec``, the options ``names`` are required."""
+    missing = [name for name in names if name not in _given(args, names)]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)} (or name an experiment with --spec)")
+
+
+def _fixed_by_spec(parser: argparse.ArgumentParser, args, names: tuple[str, ...], what: str) -> None:
+    """With ``--spec``, the options ``names`` are refused: the spec fixes ``what``."""
+    given = _given(args, names)
+    if given:
+        parser.error(f"--spec {args.spec} fixes {what}: leave out {', '.join(given)}")
 
 
 def _add_sweep(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "The database gets one row per point; its 'seconds' column is the wall time of the learner's fit "
         "and transform only (not sampling the data, not scoring). A database takes one sweep at a time: "
-        "a second 'lpbook sweep' into it is refused while the first runs."
+        "a second 'lpbook sweep' into it is refused while the first runs. "
+        "With --spec NAME, the experiment NAME of lpbook.experiments gives the learner, its options, the grammars, "
+        "the sizes, the seeds and the test-set size (at the scale LPBOOK_SCALE names, for a chapter's sweep), "
+        "and --db defaults to results/NAME.sqlite for a recorded sweep, else to the chapter's cache folder; "
+        "--option then sets runtime options only (device, threads, progress)."
     )
+    parser.add_argument("--spec", metavar="NAME",
+                        help="run the experiment NAME of lpbook.experiments.SWEEPS instead of giving the sweep here")
     _add_learner_and_grammar(parser, many=True)
     parser.add_argument(
-        "--rule-probs", choices=RULE_PROBS, default="uniform",
+        "--rule-probs", choices=RULE_PROBS, default=None,
         help="how a symbol picks its productions: uniformly (the paper's grammars, the default) or with Zipf "
         "probabilities k**(-a); stored with each point",
     )
@@ -183,7 +222,7 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
         "--zipf-a", type=_non_negative, nargs="+", metavar="A",
         help="Zipf exponents a >= 0, one sweep grammar each (needs --rule-probs zipf; default 1)",
     )
-    grid = parser.add_mutually_exclusive_group(required=True)
+    grid = parser.add_mutually_exclusive_group()
     grid.add_argument("--P", type=_at_least_1, nargs="+", help="training-set sizes")
     grid.add_argument(
         "--P-range", type=_at_least_1, nargs=3, metavar=("MIN", "MAX", "N"), help="N log-spaced sizes from MIN to MAX"
@@ -197,9 +236,9 @@ def _add_sweep(parser: argparse.ArgumentParser) -> None:
         "--scale", type=_scale, metavar="EXPR",
         help="with --P-range-scaled: an expression in v, m, s, L, n_classes, e.g. 'v*m**3' or 'n_classes*m**L'",
     )
-    parser.add_argument("--seeds", type=_at_least_1, default=5, help="number of seeds, 0..N-1 (default 5)")
-    parser.add_argument("--n-test", type=_at_least_1, default=2000, help="test-set size (default 2000)")
-    parser.add_argument("--db", required=True, help="SQLite file of results (created if missing)")
+    parser.add_argument("--seeds", type=_at_least_1, help="number of seeds, 0..N-1 (default 5)")
+    parser.add_argument("--n-test", type=_at_least_1, help="test-set size (default 2000)")
+    parser.add_argument("--db", help="SQLite file of results (created if missing; required without --spec)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_at_least_1, help="worker processes, one thread each (default: every CPU, os.cpu_count())")
     where.add_argument(
@@ -278,6 +317,28 @@ def _add_pstar(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--csv", action="store_true", help="print CSV instead of text")
 
 
+def _add_rekey(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "A learner's runtime options (device, threads, progress) say how a fit runs, not what it computes, so "
+        "they are no part of a point's key or of a sidecar's settings. This rewrites, in place, results stored "
+        "with them: the keys and options of a database's points and its sidecar's settings, or a saved network's "
+        "sidecar. Each sidecar's command stays as it was run. Rerunning it changes nothing."
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="sweep databases (.sqlite) or saved networks (.npz), each with or without a sidecar")
+
+
+def _run_rekey(parser: argparse.ArgumentParser, args) -> None:
+    for path in args.paths:
+        try:
+            done = results.rekey(path)
+        except (ValueError, OSError, sqlite3.Error) as exc:
+            _fail(exc)
+        points = (f"{done['rekeyed']} of {done['points']} points rekeyed, {done['merged']} merged; "
+                  if "points" in done else "")
+        print(f"{path}: {points}sidecar {'rewritten' if done['sidecar'] else 'unchanged'}")
+
+
 def _run_learners(parser: argparse.ArgumentParser, args) -> None:
     for entry in describe():
         labels = "needs labels" if entry["labels"] else "no labels"
@@ -311,14 +372,15 @@ def _parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
     return options
 
 
-def _grammars(parser: argparse.ArgumentParser, args) -> list[sweep.Grammar]:
+def _grammars(parser: argparse.ArgumentParser, args) -> list[Grammar]:
     """The grid v x m x s x L (x zipf_a), every combination checked."""
+    args.rule_probs = args.rule_probs or "uniform"
     if args.zipf_a is not None and args.rule_probs != "zipf":
         parser.error("--zipf-a needs --rule-probs zipf")
     grammars = []
     for v, m, s, L, a in itertools.product(args.v, args.m, args.s, args.L, args.zipf_a or [None]):
         try:
-            grammars.append(sweep.Grammar(v, m, s, L, n_classes=args.n_classes, rule_probs=args.rule_probs, zipf_a=a))
+            grammars.append(Grammar(v, m, s, L, n_classes=args.n_classes, rule_probs=args.rule_probs, zipf_a=a))
         except ValueError as exc:
             law = "" if args.rule_probs == "uniform" else f" rule_probs={args.rule_probs} zipf_a={a}"
             parser.error(f"invalid grammar v={v} m={m} s={s} L={L} n_classes={args.n_classes}{law}: {exc}")
@@ -329,6 +391,8 @@ def _P_grid(parser: argparse.ArgumentParser, args):
     """The sizes of ``--P`` or ``--P-range``, or a function of the grammar for ``--P-range-scaled``."""
     if (args.scale is None) != (args.P_range_scaled is None):
         parser.error("--P-range-scaled and --scale go together")
+    if args.P is None and args.P_range is None and args.P_range_scaled is None:
+        parser.error("one of the arguments --P --P-range --P-range-scaled is required (or name an experiment with --spec)")
     if args.P is not None:
         return args.P
     if args.P_range_scaled is not None:
@@ -336,13 +400,13 @@ def _P_grid(parser: argparse.ArgumentParser, args):
         if n != int(n) or n < 1:
             parser.error(f"--P-range-scaled needs N a positive integer, got {n:g}")
         try:
-            return sweep.scaled_grid(low, high, int(n), args.scale)
+            return scaled_grid(low, high, int(n), args.scale)
         except ValueError as exc:
             parser.error(f"--P-range-scaled: {exc}")
     P_min, P_max, n = args.P_range
     if P_min > P_max:
         parser.error(f"--P-range needs MIN <= MAX, got MIN={P_min} MAX={P_max}")
-    return sweep.log_grid(P_min, P_max, n)
+    return log_grid(P_min, P_max, n)
 
 
 def _check_learner(parser: argparse.ArgumentParser, name: str) -> None:
@@ -364,45 +428,74 @@ def _executor(address: str | None):
         yield executor
 
 
-def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
-    options = _parse_options(parser, args.option)
+def _sweep_of_arguments(parser: argparse.ArgumentParser, args, options: dict) -> SimpleNamespace:
+    """The sweep that the options describe: learner, grammars, P_grid, seeds, options, n_test, db, measure."""
+    _required(parser, args, ("--learner", "--v", "--m", "--s", "--L", "--db"))
     grammars = _grammars(parser, args)
     P_grid = _P_grid(parser, args)
     _check_learner(parser, args.learner)
+    return SimpleNamespace(learner=args.learner, grammars=grammars, P_grid=P_grid,
+                           seeds=5 if args.seeds is None else args.seeds, options=options,
+                           n_test=2000 if args.n_test is None else args.n_test, db=args.db, measure=None)
+
+
+def _sweep_of_spec(parser: argparse.ArgumentParser, args, options: dict) -> SimpleNamespace:
+    """The sweep of the experiment ``--spec`` names, with ``options`` as its runtime options."""
+    _fixed_by_spec(parser, args, ("--learner", "--v", "--m", "--s", "--L", "--n-classes", "--rule-probs", "--zipf-a",
+                                  "--P", "--P-range", "--P-range-scaled", "--scale", "--seeds", "--n-test"),
+                   "the learner, the grammars, the sizes, the seeds and the test-set size")
+    try:
+        spec = experiments.sweep_spec(args.spec)
+    except ValueError as exc:
+        parser.error(f"--{exc}")
+    _check_learner(parser, spec.learner)
+    identity, runtime = split_runtime(get(spec.learner), options)
+    if identity:
+        parser.error(f"--spec {spec.name} fixes the learner's options: --option may set runtime options only "
+                     f"({', '.join(sorted(get(spec.learner).runtime_params))}), got {', '.join(identity)}")
+    plan = spec.plan()
+    db = args.db or (os.path.join(results.RESULTS_DIR, f"{spec.name}.sqlite") if spec.recorded else spec.database)
+    return SimpleNamespace(learner=spec.learner, grammars=plan.grammars, P_grid=plan.P_grid, seeds=plan.seeds,
+                           options={**spec.learner_options(), **runtime}, n_test=plan.n_test, db=db,
+                           measure=spec.measure)
+
+
+def _run_sweep(parser: argparse.ArgumentParser, args) -> None:
+    options = _parse_options(parser, args.option)
+    job = (_sweep_of_arguments if args.spec is None else _sweep_of_spec)(parser, args, options)
     if args.record:
         try:
-            settings = results.sweep_settings(
-                args.learner, grammars, P_grid, args.seeds, options=options, n_test=args.n_test
-            )
-            results.check_sidecar_settings(args.db, settings)
+            settings = results.sweep_settings(job.learner, job.grammars, job.P_grid, job.seeds, options=job.options,
+                                              n_test=job.n_test)
+            results.check_sidecar_settings(job.db, settings)
         except (ValueError, TypeError) as exc:
             parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
         # nothing to do (every point stored): no cluster, no lock, nothing written, so a read-only folder will do
-        rows = done = sweep.cached_sweep(args.learner, grammars, P_grid, args.seeds, args.db, options=options,
-                                         n_test=args.n_test)
+        rows = done = sweep.cached_sweep(job.learner, job.grammars, job.P_grid, job.seeds, job.db, options=job.options,
+                                         n_test=job.n_test)
         if done is None:
             with _executor(args.dask) as executor:
                 rows = sweep.run_sweep(
-                    args.learner, grammars, P_grid, args.seeds, args.db, options=options, n_test=args.n_test,
-                    executor=executor, workers=args.workers, progress=not args.no_progress,
+                    job.learner, job.grammars, job.P_grid, job.seeds, job.db, options=job.options, n_test=job.n_test,
+                    executor=executor, workers=args.workers, progress=not args.no_progress, measure=job.measure,
                 )
-    except sweep.DatabaseError as exc:
+    except DatabaseError as exc:
         _fail(exc)
     except (ValueError, TypeError) as exc:  # checks that run before any point
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError, sqlite3.Error) as exc:
         _fail(exc)
-    if args.record and (done is None or not results.sidecar_path(args.db).exists()):
+    if args.record and (done is None or not results.sidecar_path(job.db).exists()):
         try:
             path = results.write_sidecar(
-                args.db, args.argv, settings, source, started, time.perf_counter() - clock
+                job.db, args.argv, settings, source, started, time.perf_counter() - clock
             )
         except (ValueError, OSError) as exc:
             _fail(exc)
         print(f"its sidecar is {path}")
-    print(f"{len(rows)} points of this sweep are stored in {args.db}")
+    print(f"{len(rows)} points of this sweep are stored in {job.db}")
 
 
 # --------------------------------------------------------------------- fit
@@ -412,16 +505,21 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         "sample seed 2*SEED), so the point's test set (sample seed 2*SEED+1) measures the saved learner. "
         "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar. "
         "OUT (and its sidecar) must be writable: that is checked before training. A fit keeps no checkpoint: "
-        "an interrupted one is lost, and rerunning the command fits from the start."
+        "an interrupted one is lost, and rerunning the command fits from the start. "
+        "With --spec NAME, every network of the set NAME of lpbook.experiments.NETWORKS that the repository's "
+        "results/ lacks is fitted and saved where the set says (run it from the repository); --option then sets "
+        "runtime options only (device, threads, progress)."
     )
+    parser.add_argument("--spec", metavar="NAME",
+                        help="fit the networks of the set NAME of lpbook.experiments.NETWORKS that are not saved yet")
     _add_learner_and_grammar(parser, many=False)
-    parser.add_argument("--P", type=_at_least_2, required=True, help="training-set size")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the grammar and the samples (default 0)")
+    parser.add_argument("--P", type=_at_least_2, help="training-set size (required without --spec)")
+    parser.add_argument("--seed", type=_int_at_least(0), help="seed of the grammar and the samples (default 0)")
     parser.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="learner option, VALUE parsed as JSON when possible (repeatable)",
     )
-    parser.add_argument("--out", required=True, help="file to save the fitted learner to (.npz)")
+    parser.add_argument("--out", help="file to save the fitted learner to (.npz; required without --spec)")
     parser.add_argument(
         "--record", action="store_true",
         help="write the sidecar OUT.json (command, settings, version, git commit, hardware, wall time)",
@@ -430,34 +528,65 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
 
 def _run_fit(parser: argparse.ArgumentParser, args) -> None:
     options = _parse_options(parser, args.option)
+    if args.spec is not None:
+        return _fit_spec(parser, args, options)
+    _required(parser, args, ("--learner", "--v", "--m", "--s", "--L", "--P", "--out"))
     _check_learner(parser, args.learner)
     try:
-        grammar = sweep.Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
-        settings = results.network_settings(args.learner, grammar, args.P, args.seed, options)
-        # before training, so that a fit is never lost for want of a place to save it
-        check_writable(args.out, f"--out {args.out!r}")
+        grammar = Grammar(args.v, args.m, args.s, args.L, n_classes=args.n_classes)
+        settings = results.network_settings(args.learner, grammar, args.P, args.seed or 0, options)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    _fit_one(parser, args, settings, split_runtime(get(args.learner), options)[1], args.out)
+
+
+def _fit_spec(parser: argparse.ArgumentParser, args, options: dict) -> None:
+    """Fit, save and (with ``--record``) record every network of the set ``--spec`` names that is not saved yet."""
+    _fixed_by_spec(parser, args, ("--learner", "--v", "--m", "--s", "--L", "--n-classes", "--P", "--seed", "--out"),
+                   "the learners, grammars, sizes, seeds, options and files")
+    try:
+        networks = experiments.network_set(args.spec)
+    except ValueError as exc:
+        parser.error(f"--{exc}")
+    found = results.find_results_dir()
+    if found is None:
+        _fail(f"no results folder here or above: run 'lpbook fit --spec {networks.name}' from the repository")
+    missing = networks.missing(found.parent)
+    print(f"{len(networks.fits) - len(missing)} of the {len(networks.fits)} networks of {networks.name} are saved")
+    for fit in missing:
+        _check_learner(parser, fit.learner)
+        identity, runtime = split_runtime(get(fit.learner), options)
+        if identity:
+            parser.error(f"--spec {networks.name} fixes the learners' options: --option may set runtime options "
+                         f"only, got {', '.join(identity)}")
+        _fit_one(parser, args, fit.settings(), runtime, str(found.parent / fit.path))
+
+
+def _fit_one(parser: argparse.ArgumentParser, args, settings: dict, runtime: dict, out: str) -> None:
+    """Fit the network of ``settings`` with ``runtime`` options, save it to ``out`` and, with ``--record``, its sidecar."""
+    try:  # before training, so that a fit is never lost for want of a place to save it
+        check_writable(out, f"--out {out!r}")
         if args.record:
-            check_writable(results.sidecar_path(args.out),
-                           f"the sidecar of --out {args.out!r}, {str(results.sidecar_path(args.out))!r},")
-            results.check_sidecar_settings(args.out, settings, kind="fit", option="--out")
+            check_writable(results.sidecar_path(out), f"the sidecar of --out {out!r}, {str(results.sidecar_path(out))!r},")
+            results.check_sidecar_settings(out, settings, kind="fit", option="--out")
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
     try:
-        learner = results.fit_network(settings)
+        learner = results.fit_network(settings, runtime)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError) as exc:
         _fail(exc)
-    _save_fit(learner, args.out)
+    _save_fit(learner, out)
     if args.record:  # a refit replaces the sidecar (a sweep's adds its time, since it resumes)
         try:
-            results.sidecar_path(args.out).unlink(missing_ok=True)
-            path = results.write_sidecar(args.out, args.argv, settings, source, started, time.perf_counter() - clock)
+            results.sidecar_path(out).unlink(missing_ok=True)
+            path = results.write_sidecar(out, args.argv, settings, source, started, time.perf_counter() - clock)
         except OSError as exc:
-            _fail(f"saved the fitted {type(learner).__name__} to {args.out}, but not its sidecar: {exc}")
+            _fail(f"saved the fitted {type(learner).__name__} to {out}, but not its sidecar: {exc}")
         print(f"its sidecar is {path}")
-    print(f"saved the fitted {type(learner).__name__} to {args.out}")
+    print(f"saved the fitted {type(learner).__name__} to {out}")
 
 
 def _save_fit(learner, out: str) -> None:
@@ -489,7 +618,7 @@ def _bound(value: float, P_grid: tuple) -> str:
     return f"{value:.4g}"
 
 
-def _describe(pstar: sweep.PStar) -> str:
+def _describe(pstar: PStar) -> str:
     interval = f"[{_bound(pstar.low, pstar.P_grid)}, {_bound(pstar.high, pstar.P_grid)}]"
     if pstar.censored == "below":
         value = f"P* < {pstar.P_grid[0]} (median already >= {pstar.threshold} there)"
@@ -526,7 +655,7 @@ def _bound_value(value: float):
     return None if value == 0 or math.isinf(value) else value
 
 
-def _pstar_record(row: dict, pstar: sweep.PStar) -> dict:
+def _pstar_record(row: dict, pstar: PStar) -> dict:
     return {
         "learner": row["learner"],
         **{name: row[name] for name in ("v", "m", "s", "L", "n_classes", "n_test", "rule_probs", "zipf_a")},
@@ -539,27 +668,19 @@ def _pstar_record(row: dict, pstar: sweep.PStar) -> dict:
 
 
 def _fits(records: list, pstars: list, variable: str, args) -> list[dict]:
-    """``fit_exponent`` over the settings that differ only in ``variable`` (``m`` or ``L``)."""
-    groups: dict = {}
-    for record, pstar in zip(records, pstars):
-        others = json.dumps({k: v for k, v in record.items() if k in sweep.SETTING_FIELDS and k != variable},
-                            sort_keys=True)
-        groups.setdefault(others, []).append((record[variable], pstar))
-    fits = []
-    for others, members in groups.items():
-        x = [value for value, _ in members]
-        fit = sweep.try_fit_exponent(x, [p for _, p in members], log_x=variable == "m",
-                                     n_boot=args.n_boot, seed=args.seed)
-        entry = json.loads(others) | {"fit": variable, variable: sorted(x)}
-        if fit is None:
-            entry |= {"slope": None, "low": None, "high": None, "n_points": sum(p.censored is None for _, p in members)}
+    """:func:`lpbook.pstar.exponent_fits` over the settings that differ only in ``variable`` (``m`` or ``L``), as records."""
+    entries = []
+    for fit in exponent_fits(records, pstars, variable, n_boot=args.n_boot, seed=args.seed):
+        entry = fit.setting | {"fit": variable, variable: sorted(fit.x)}
+        if fit.exponent is None:
+            entry |= {"slope": None, "low": None, "high": None, "n_points": fit.n_points}
         else:
-            entry |= {"slope": fit.slope, "low": fit.low, "high": fit.high, "n_points": fit.n_points}
-            if variable == "L":  # the growth of P* per level
-                entry |= {"growth": math.exp(fit.slope), "growth_low": math.exp(fit.low),
-                          "growth_high": math.exp(fit.high)}
-        fits.append(entry)
-    return fits
+            exponent = fit.exponent
+            entry |= {"slope": exponent.slope, "low": exponent.low, "high": exponent.high, "n_points": fit.n_points}
+            if fit.growth is not None:  # the growth of P* per level
+                entry |= dict(zip(("growth", "growth_low", "growth_high"), fit.growth))
+        entries.append(entry)
+    return entries
 
 
 def _describe_fit(fit: dict) -> str:
@@ -576,7 +697,7 @@ def _describe_fit(fit: dict) -> str:
 def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
     keep = _row_filters(parser, args)
     try:
-        rows = sweep.load_results(args.db, learner=args.learner)
+        rows = load_results(args.db, learner=args.learner)
     except (ValueError, OSError, sqlite3.Error) as exc:
         _fail(exc)
     if not rows:
@@ -585,10 +706,10 @@ def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
     if not rows:
         _fail(f"{args.db} holds no points of learner {args.learner!r} that match the filters")
     records, pstars, failed = [], [], False
-    for group in sweep.group_results(rows).values():
+    for group in group_results(rows).values():
         row = group[0]
         try:
-            pstar = sweep.estimate_pstar(group, _resolve_level(args.level, row["L"]), args.threshold,
+            pstar = estimate_pstar(group, _resolve_level(args.level, row["L"]), args.threshold,
                                          n_boot=args.n_boot, seed=args.seed)
         except ValueError as exc:
             print(f"lpbook: error: {_setting_label(row)}: {exc}", file=sys.stderr)

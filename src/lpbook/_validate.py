@@ -37,20 +37,38 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def check_real(name: str, value, *, minimum: float | None = None) -> float:
-    """Return ``value`` as a finite Python float, or raise.
+def check_float(name: str, value, *, low: float = -math.inf, high: float = math.inf, closed: bool = False,
+                closed_high: bool = False) -> float:
+    """Return ``value`` as a Python float between ``low`` and ``high``, or raise: the one check of a real option.
 
-    Booleans and non-real values raise ``TypeError``; NaN, infinities and
-    values below ``minimum`` raise ``ValueError``.
+    The interval is open unless ``closed`` (``low`` included) or
+    ``closed_high`` (``high`` included). Booleans and non-real values raise
+    ``TypeError``; values outside the interval (NaN included) raise
+    ``ValueError``, which says ``must be finite`` for NaN and infinities when
+    an end of the interval is infinite. Both messages name the option.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
     value = float(value)
-    if not np.isfinite(value):
+    above = value >= low if closed else value > low
+    below = value <= high if closed_high else value < high
+    if above and below:
+        return value
+    if not math.isfinite(value) and math.inf in (-low, high):
         raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    interval = f"{'[' if closed else '('}{low}, {high}{']' if closed_high else ')'}"
+    raise ValueError(f"{name} must lie in {interval}, got {value}")
+
+
+def check_pair(name: str, value, *, low: float, high: float, closed: bool) -> tuple[float, float]:
+    """``value`` as a pair ``(a, b)`` with ``a <= b``, both in ``[low, high]`` (``closed``) or ``(low, high)``
+    (:func:`check_float` on each)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{name} must be a pair of numbers (first, last), got {value!r}")
+    a, b = (check_float(name, x, low=low, high=high, closed=closed, closed_high=closed) for x in value)
+    if a > b:
+        raise ValueError(f"{name} must be (first, last) with first <= last, got {value!r}")
+    return a, b
 
 
 def check_int_array(name: str, array, *, ndim: int | None = None) -> np.ndarray:

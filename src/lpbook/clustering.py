@@ -207,6 +207,7 @@ class ContextClustering(Learner):
     """
 
     default_context: ClassVar[str] = ""
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"progress"})
     #: The number of root classes, for learners that use labels.
     n_classes: int | None = None
     option_values: ClassVar[dict[str, str]] = {

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_int, check_int_array, check_memory, check_range, check_real
+from ._validate import check_float, check_int, check_int_array, check_memory, check_range
 
 #: Rows per independently seeded block in :meth:`RHM.sample`.
 BLOCK = 4096
@@ -176,7 +176,7 @@ class RHM:
         if rule_probs == "uniform" and zipf_a is not None:
             raise ValueError(f"zipf_a is only used with rule_probs='zipf', got zipf_a={zipf_a!r} and rule_probs='uniform'")
         zipf_a = 1.0 if zipf_a is None else zipf_a
-        self.zipf_a = None if rule_probs == "uniform" else check_real("zipf_a", zipf_a, minimum=0.0)
+        self.zipf_a = None if rule_probs == "uniform" else check_float("zipf_a", zipf_a, low=0.0, closed=True)
         v, m, s = self.v, self.m, self.s
         check_memory("L", self.L, self.string_bytes, f"one string of s**L tokens (s={s}) with its latent levels")
         if v**s >= 2**62:
@@ -300,6 +300,18 @@ class RHM:
         return np.where(found, self._sorted_index[level][where_clipped], -1)
 
     # --------------------------------------------------------------- sampling
+    def train_test(self, P, n_test, seed) -> tuple[Sample, Sample]:
+        """The training and test samples of a run with seed ``seed`` (:func:`sample_seeds`).
+
+        ``(sample(P, 2 * seed), sample(n_test, 2 * seed + 1))``: the one recipe
+        of every run of the book (a sweep point, :meth:`lpbook.points.Point.data`;
+        a saved network; the oracle and perturbation checks), so that runs of
+        the same grammar, ``P`` and seed see the same strings.
+        """
+        P, n_test = check_int("P", P, minimum=1), check_int("n_test", n_test, minimum=1)
+        train_seed, test_seed = sample_seeds(check_int("seed", seed, minimum=0))
+        return self.sample(P, seed=train_seed), self.sample(n_test, seed=test_seed)
+
     def sample(self, P, seed) -> Sample:
         """Draw ``P`` i.i.d. strings with all their latent levels.
 

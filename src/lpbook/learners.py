@@ -57,12 +57,14 @@ itself (a method ``get_state()`` returning such a tree, and a class method
 ``from_state(state)`` rebuilding the object, as the shared readout
 :class:`lpbook.neural.NeighbourReadout` and the learning curve
 :class:`lpbook.neural.training.LearningCurve` do) is saved and restored by the
-default hooks too. A learner with other fitted objects (a root table) extends
-both hooks for those only; see :class:`lpbook.neural.SupervisedCNN`,
-:class:`lpbook.neural.MaskedTokenModel` and :class:`lpbook.clustering.LabelledClustering`.
+default hooks too. A learner with other fitted objects extends both hooks for
+those only: :class:`lpbook.clustering.LabelledClustering` for its root probe,
+:class:`lpbook.neural.Data2Vec` for its traced networks. Such an object is
+rebuilt only from a class of ``lpbook`` (see :data:`OBJECT_KEY`).
 
 Learners register themselves under a short name with :func:`register`,
-which is how the command line finds them. ``lpbook learners`` prints every
+which is how the command line finds them; :func:`learner_modules` finds every
+learner of ``lpbook`` in its source, without importing it (the neural ones need torch). ``lpbook learners`` prints every
 registered learner with its command-line name, whether it needs labels, and
 its options with their defaults (:func:`describe`); the README holds the same
 table for the learners of the book (a test keeps the two in step).
@@ -70,12 +72,14 @@ table for the learners of the book (a test keeps the two in step).
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import inspect
 import json
 import os
 import zipfile
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -86,13 +90,6 @@ from .grammar import smallest_uint
 
 #: Learners by their command-line name, filled by :func:`register`.
 REGISTRY: dict[str, type[Learner]] = {}
-
-#: The modules that define learners; :func:`get` imports them on demand.
-#: ``lpbook.neural`` needs torch, an optional dependency.
-LEARNER_MODULES = ("lpbook.baselines", "lpbook.ilc", "lpbook.neural")
-
-#: The learners of ``lpbook.neural`` (command-line name: class name), known without importing torch.
-NEURAL_LEARNERS = {"data2vec": "Data2Vec", "masked-token": "MaskedTokenModel", "slc": "SLC", "supervised-cnn": "SupervisedCNN"}
 
 #: What a neural learner says where torch is missing.
 NEEDS_TORCH = ("needs torch, which is not installed: install lpbook's neural extra, lpbook[neural] "
@@ -117,12 +114,42 @@ def register(name: str):
     return decorate
 
 
+@functools.cache
+def learner_modules() -> dict[str, tuple[str, str]]:
+    """Every learner of lpbook, ``{name: (module, class name)}``, found without importing anything.
+
+    Read from the package's source: each class decorated with
+    ``@register("name")``. So a new learner is known, to :func:`get`, to
+    ``lpbook learners`` and to ``lpbook.ClassName``, once its module holds it;
+    those of ``lpbook.neural`` are known where torch is missing too (see :func:`unavailable`).
+    """
+    root = Path(__file__).parent
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "@register(" not in text:
+            continue
+        module = ".".join(("lpbook", *path.relative_to(root).with_suffix("").parts))
+        for node in ast.parse(text).body:
+            for decorator in getattr(node, "decorator_list", ()):
+                if (isinstance(node, ast.ClassDef) and isinstance(decorator, ast.Call)
+                        and getattr(decorator.func, "id", None) == "register" and decorator.args
+                        and isinstance(decorator.args[0], ast.Constant)):
+                    found[decorator.args[0].value] = (module, node.name)
+    return found
+
+
+def neural_learners() -> dict[str, str]:
+    """The learners of ``lpbook.neural``, which need torch: ``{name: class name}`` (see :func:`learner_modules`)."""
+    return {name: cls for name, (module, cls) in learner_modules().items() if module.startswith("lpbook.neural.")}
+
+
 def available() -> list[str]:
     """The sorted names of every registered learner, importing the learner modules first.
 
     The neural learners are left out when torch is not installed (see :func:`unavailable`).
     """
-    for module in LEARNER_MODULES:
+    for module in sorted({module for module, _ in learner_modules().values()}):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
@@ -134,7 +161,7 @@ def available() -> list[str]:
 def unavailable() -> dict[str, str]:
     """The learners that cannot be loaded here, ``{name: class name}``: the neural ones where torch is missing."""
     available()
-    return {name: cls for name, cls in NEURAL_LEARNERS.items() if name not in REGISTRY}
+    return {name: cls for name, cls in neural_learners().items() if name not in REGISTRY}
 
 
 def get(name: str) -> type[Learner]:
@@ -145,7 +172,7 @@ def get(name: str) -> type[Learner]:
     """
     if name not in REGISTRY:
         available()
-    if name not in REGISTRY and name in NEURAL_LEARNERS:
+    if name not in REGISTRY and name in neural_learners():
         raise torch_missing(f"learner {name!r}")
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY)) or "none"
@@ -194,8 +221,23 @@ def _differs(value, default) -> bool:
         return True
 
 
-#: Marks, in a saved fitted state, an object saved by its ``get_state()`` and rebuilt by its class's ``from_state``.
+#: Marks, in a saved fitted state, an object saved by its ``get_state()`` and rebuilt by its class's
+#: ``from_state``: the class, as ``module:qualname``, which must be of ``lpbook`` (:func:`_saved_class`).
 OBJECT_KEY = "__object__"
+
+
+def _saved_class(name: str) -> type:
+    """The class that a saved fitted state names as ``module:qualname`` (:data:`OBJECT_KEY`): only one of
+    ``lpbook`` with a ``from_state``, so that a file never makes :meth:`Learner.load` import anything else."""
+    module, _, qualname = name.partition(":")
+    if module.split(".")[0] != "lpbook":
+        raise ValueError(f"it names the object {name!r}, and only objects of lpbook are rebuilt")
+    found = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if not (isinstance(found, type) and callable(getattr(found, "from_state", None))):
+        raise ValueError(f"it names the object {name!r}, which is no class of lpbook with a from_state")
+    return found
 
 
 def _pack(value, arrays: dict, where: str):
@@ -302,6 +344,10 @@ class Learner:
     #: Each option's valid values in words, for ``lpbook learners`` (:func:`describe`); a subclass
     #: adds its own options to those of its bases.
     option_values: ClassVar[dict[str, str]] = {}
+    #: The options that say how a fit runs, not what it computes (``device``, ``threads``, ``progress``):
+    #: they are left out of a result's identity (a sweep point's key, a sidecar's settings; see
+    #: :func:`split_runtime`), so a sweep started on a GPU resumes on a CPU.
+    runtime_params: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def computed_defaults(cls) -> dict[str, str]:
@@ -400,8 +446,7 @@ class Learner:
                 network.load_state_dict({key: torch.from_numpy(array) for key, array in value.items()})
                 value = network.to(self.device).eval()
             elif isinstance(value, dict) and OBJECT_KEY in value:
-                module, _, qualname = value[OBJECT_KEY].partition(":")
-                value = getattr(importlib.import_module(module), qualname).from_state(value["state"])
+                value = _saved_class(value[OBJECT_KEY]).from_state(value["state"])
             setattr(self, name, value)
 
     def save(self, path) -> None:
@@ -502,6 +547,14 @@ def parameters(cls: type[Learner]) -> dict:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 params[p.name] = p.default
     return params
+
+
+def split_runtime(cls: type[Learner], options) -> tuple[dict, dict]:
+    """``options`` of learner class ``cls`` split into ``(identity, runtime)``: those that say what a fit computes,
+    and its :attr:`Learner.runtime_params` (how it runs). Both are new dicts; ``None`` is ``{}``."""
+    options = dict(options or {})
+    runtime = {name: options.pop(name) for name in list(options) if name in cls.runtime_params}
+    return options, runtime
 
 
 def _shown(default) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._validate import check_int
 from .grammar import RHM
-from .sweep import PStar, estimate_pstar, group_results
+from .pstar import PStar, estimate_pstar, group_results
 from .theory import FIT_FLOORS, FIT_SPREADS, ChoiceFit, LevelStatistics, choice_pstars, fit_choice, level_statistics
 from .theory import predicted_pstar
 from .tree import cousin_targets
@@ -28,7 +28,7 @@ from .tree import cousin_targets
 class MeasuredPoint:
     """The measured ``P*`` of ``level`` at ``threshold`` for the grammars ``RHM(v, m, s, L, seed)``, seeds ``seeds``.
 
-    ``pstar`` is :func:`lpbook.sweep.estimate_pstar` over those seeds (the
+    ``pstar`` is :func:`lpbook.pstar.estimate_pstar` over those seeds (the
     median accuracy over them, with a bootstrap interval); ``learner`` names
     the sweep's learner.
     """
@@ -50,10 +50,10 @@ class MeasuredPoint:
 
 
 def measured_points(rows: Iterable, thresholds=(0.9, 0.99), level: int | None = None) -> list[MeasuredPoint]:
-    """One :class:`MeasuredPoint` per setting and threshold of ``rows`` (as :func:`lpbook.sweep.load_results` gives).
+    """One :class:`MeasuredPoint` per setting and threshold of ``rows`` (as :func:`lpbook.storage.load_results` gives).
 
     ``level`` defaults to ``L - 1``, the top non-root level, of each setting.
-    Settings come in the order of :func:`lpbook.sweep.group_results`, thresholds inside each.
+    Settings come in the order of :func:`lpbook.pstar.group_results`, thresholds inside each.
     """
     out = []
     for setting, group in group_results(rows).items():

@@ -5,21 +5,19 @@ with :func:`glue`; the book then pastes it with ``{glue:text}`` or
 ``{glue:md}``. In a plain Jupyter or Colab session without ``myst_nb``,
 :func:`glue` only displays the value (when asked), so the chapters run anywhere.
 
-A chapter's sweeps go into one folder of its own, :func:`cache_dir`, so that
-rerunning a chapter (after a disconnect, say) resumes its sweeps instead of
-starting over, and nothing is left in temporary folders.
+A chapter's sweeps go into one folder of its own, :func:`cache_dir`
+(:func:`lpbook.storage.cache_dir`), so that rerunning a chapter (after a
+disconnect, say) resumes its sweeps instead of starting over, and nothing is
+left in temporary folders.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 from pathlib import Path
 
-#: The environment variable that chooses the folder of the chapters' sweeps.
-CACHE_VARIABLE = "LPBOOK_CACHE"
+from .storage import CACHE_VARIABLE, cache_dir, user_cache_root  # noqa: F401  (the chapters' sweeps: lpbook.storage)
 
 try:  # the book build
     from myst_nb import glue as _myst_glue
@@ -63,7 +61,7 @@ def glue_math(name: str, x: float, digits: int = 2) -> None:
 def estimate_text(fit, transform=lambda value: value):
     """A fitted slope with its interval as Markdown, ``"b (low to high)"``, after ``transform``.
 
-    ``fit`` is an :class:`lpbook.sweep.Exponent` or ``None`` (nothing measured),
+    ``fit`` is an :class:`lpbook.pstar.Exponent` or ``None`` (nothing measured),
     which gives a sentence saying so instead of a number.
     """
     from IPython.display import Markdown
@@ -74,7 +72,7 @@ def estimate_text(fit, transform=lambda value: value):
 
 
 def pstar_text(pstar) -> str:
-    """A :class:`lpbook.sweep.PStar` as text: ``"1,234"``, or where it lies when the grid censors it ("above 4,000")."""
+    """A :class:`lpbook.pstar.PStar` as text: ``"1,234"``, or where it lies when the grid censors it ("above 4,000")."""
     if pstar.censored == "above":
         return f"above {pstar.P_grid[-1]:,.0f}"
     if pstar.censored == "below":
@@ -82,54 +80,19 @@ def pstar_text(pstar) -> str:
     return f"{pstar.value:,.0f}"
 
 
-def user_cache_root() -> Path:
-    """The user's cache folder for lpbook: ``$LPBOOK_CACHE`` if set, else the platform's convention.
-
-    ``~/.cache/lpbook`` on Linux (``$XDG_CACHE_HOME/lpbook`` when set),
-    ``~/Library/Caches/lpbook`` on macOS, ``%LOCALAPPDATA%\\lpbook\\Cache`` on Windows.
-    """
-    if os.environ.get(CACHE_VARIABLE):
-        return Path(os.environ[CACHE_VARIABLE]).expanduser()
-    home = Path.home()
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "lpbook"
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "lpbook" / "Cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "lpbook"
-
-
-def cache_dir(chapter: str) -> Path:
-    """The folder of ``chapter``'s sweep databases, created if needed: ``<root>/<version>/<chapter>``.
-
-    ``<root>`` is :func:`user_cache_root` (set ``LPBOOK_CACHE`` to move it, e.g.
-    to a Google Drive folder on Colab, or to a fresh folder to recompute
-    everything); ``<version>`` is ``lpbook.__version__``, so a new release
-    never reuses the points of an older one. The folder is the same on every
-    run, so a rerun of the chapter finds the points already computed
-    (:func:`lpbook.sweep.run_sweep` skips them). ``chapter`` is a short name
-    such as ``"ilc"``, letters, digits, ``-`` and ``_``.
-    """
-    from . import __version__
-
-    if not isinstance(chapter, str) or not chapter or not all(c.isalnum() or c in "-_" for c in chapter):
-        raise ValueError(f"chapter must be a non-empty name of letters, digits, '-' and '_', got {chapter!r}")
-    folder = user_cache_root() / __version__ / chapter
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def chapter_sweep(chapter: str, learner: str, grammar: dict, low: float, high: float, *, points: int, seeds: int,
                   db: str | None = None, **kwargs) -> list[dict]:
     """Run, or resume, one learner on one grammar over a log grid of ``P``, in ``chapter``'s :func:`cache_dir`.
 
-    The grid is :func:`lpbook.sweep.log_grid` ``(max(int(low), 8), int(high), points)``
+    The grid is :func:`lpbook.points.log_grid` ``(max(int(low), 8), int(high), points)``
     and the database ``cache_dir(chapter) / db`` (default ``<learner>.sqlite``),
     so that a rerun, or another page asking for the same sweep, reads the
     stored points instead of computing them. ``seeds`` and ``kwargs``
     (``options``, ``executor``, ...) go to :func:`lpbook.sweep.run_sweep`,
     without progress bars. Returns the sweep's rows.
     """
-    from .sweep import log_grid, run_sweep
+    from .points import log_grid
+    from .sweep import run_sweep
 
     grid = log_grid(max(int(low), 8), int(high), points)
     return run_sweep(learner, [grammar], grid, seeds, cache_dir(chapter) / (db or f"{learner}.sqlite"),
@@ -141,7 +104,7 @@ def save_points(chapter: str, name: str, rows: list[dict]) -> Path:
 
     ``rows`` is a list of dicts of JSON values, each with ``accuracy``
     mapping levels (int) to accuracies like a sweep row, so that
-    :func:`lpbook.sweep.estimate_pstar` reads them. They are written as
+    :func:`lpbook.pstar.estimate_pstar` reads them. They are written as
     ``<name>.json`` (atomically); ``name`` should name the settings that made
     them (for instance end in the scale), since a later chapter reads them by
     name with :func:`load_points` instead of recomputing. Returns the path.
@@ -228,7 +191,7 @@ def pstars_by_depth(rows_by_depth: dict, *, root: bool = False, threshold: float
     as :func:`stored_sweep` returns them. The top level is ``L - 1``, the last
     one learned without labels, or the root ``L`` when ``root``.
     """
-    from .sweep import estimate_pstar
+    from .pstar import estimate_pstar
 
     depths = sorted(L for L, rows in rows_by_depth.items() if rows is not None)
     return depths, [estimate_pstar(rows_by_depth[L], L if root else L - 1, threshold=threshold) for L in depths]

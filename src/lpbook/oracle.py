@@ -104,7 +104,8 @@ def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int 
     P, seed = check_int("P", P, minimum=1), check_int("seed", seed, minimum=0)
     n_init = check_int("n_init", n_init, minimum=1)
     level = rhm.L - 1
-    counts = pooled_counts(rhm, rhm.sample(P, seed=sample_seeds(seed)[0]), level, targets)
+    train, test = rhm.train_test(P, n_test, seed)
+    counts = pooled_counts(rhm, train, level, targets)
     if init == "true centres":
         clusters = _true_centre_clusters(counts, rhm.m)
     else:
@@ -112,7 +113,6 @@ def top_step_outcome(rhm: RHM, P: int, init: str, *, seed: int = 0, n_init: int 
     totals = counts.sum(axis=1)
     seen = totals > 0
     inertia = _inertia(counts[seen] / totals[seen, None], totals[seen].astype(float), clusters[seen])
-    test = rhm.sample(check_int("n_test", n_test, minimum=1), seed=sample_seeds(seed)[1])
     tuples = rhm.tuple_index(level, test.levels[level - 1].reshape(test.P, -1, rhm.s))
     true, learned = test.levels[level], clusters[tuples]
     recall = class_recall(true, learned)
@@ -128,7 +128,7 @@ def top_step_rows(v: int, m: int, s: int, L: int, P_grid, seeds, init: str, targ
     """:func:`top_step_accuracy` over ``P_grid`` and ``seeds`` (grammar ``RHM(v, m, s, L, seed)``), as sweep rows.
 
     Each row is ``{"P", "seed", "accuracy": {L - 1: accuracy}}``, the form
-    that :func:`lpbook.sweep.estimate_pstar` reads.
+    that :func:`lpbook.pstar.estimate_pstar` reads.
     """
     rows = []
     for seed in seeds:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_int, check_int_array
-from .grammar import RHM, sample_seeds
+from ._validate import check_float, check_int, check_int_array
+from .grammar import RHM
 from .ilc import ILC
 from .metrics import level_accuracy
 
@@ -27,9 +27,7 @@ def corrupt_codes(codes, eta: float, alphabet: int, seed: int) -> np.ndarray:
     """
     codes = check_int_array("codes", codes)
     alphabet = check_int("alphabet", alphabet, minimum=2)
-    eta = float(eta)
-    if not 0 <= eta <= 1:
-        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    eta = check_float("eta", eta, low=0.0, high=1.0, closed=True, closed_high=True)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     hit = rng.random(codes.shape) < eta
     shift = rng.integers(1, alphabet, size=codes.shape)
@@ -51,9 +49,7 @@ def propagation_accuracy(rhm: RHM, P: int, etas, *, seed: int = 0, n_test: int =
         raise TypeError(f"rhm must be an RHM, got {type(rhm).__name__}")
     if rhm.L < 3:
         raise ValueError(f"rhm.L must be >= 3 (a level below the top that is not the tokens), got {rhm.L}")
-    P = check_int("P", P, minimum=1)
-    train_seed, test_seed = sample_seeds(seed)
-    train, test = rhm.sample(P, seed=train_seed), rhm.sample(check_int("n_test", n_test, minimum=1), seed=test_seed)
+    train, test = rhm.train_test(P, n_test, seed)
     below, top = rhm.L - 2, rhm.L - 1
     out = []
     for i, eta in enumerate(etas):

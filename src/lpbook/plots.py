@@ -1,5 +1,5 @@
 """Figures of the chapters (matplotlib): sample-complexity sweeps, built on
-:mod:`lpbook.sweep` rows, and exact-inference curves from :mod:`lpbook.bp`.
+:mod:`lpbook.storage` rows (or any with ``P``, ``seed`` and ``accuracy``), and exact-inference curves from :mod:`lpbook.bp`.
 
 Every plot labels its axes; ``P`` is a number of training samples.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .sweep import PStar, accuracy_matrix, pstar_ratio
+from .pstar import PStar, accuracy_matrix, pstar_ratio
 
 
 def accuracy_curve(ax: plt.Axes, rows: list, level: int, *, scale: float = 1.0, band: bool = True, **style):
@@ -88,7 +88,7 @@ def depth_growth(ax: plt.Axes, series: dict, *, factors=(), networks: dict | Non
     :func:`lpbook.notebook.pstars_by_depth` returns them. Its reference depth
     ``L0`` is the smallest one whose ``P*`` the grid does not censor; the point
     at depth ``L`` is ``P*(L) / P*(L0)`` at ``x = L - L0``, with the 95% interval
-    of the ratio of bootstrap draws (:func:`lpbook.sweep.pstar_ratio`), so every
+    of the ratio of bootstrap draws (:func:`lpbook.pstar.pstar_ratio`), so every
     learner starts at ``(0, 1)``, and a line joins its depths. A depth whose
     ``P*`` is censored is drawn unjoined as an open triangle at the bound its
     grid gives, pointing up when the ratio lies above it. A learner without

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import lpbook
 
-from . import sweep
+from . import storage
+from .points import Grammar, Point, make_points, misplaced_keys
 from ._files import atomic_write
 from ._validate import check_int
-from .grammar import sample_seeds
 
 #: Where the committed databases live, relative to the repository root.
 RESULTS_DIR = "results"
@@ -58,7 +58,7 @@ def sidecar_path(db) -> Path:
 
 
 def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=2000) -> dict:
-    """The canonical description of a sweep, as :func:`lpbook.sweep.make_points` reads its arguments.
+    """The canonical description of a sweep, as :func:`lpbook.points.make_points` reads its arguments.
 
     Returns a JSON-compatible dict with keys ``learner``, ``options``,
     ``grammars`` (list of ``{v, m, s, L, n_classes}``, plus ``rule_probs`` and
@@ -66,12 +66,12 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
     ``n_test``, and the sizes: ``P_grid`` when every grammar has the same
     ones, else ``P_grids``, one sorted list per grammar in the order of
     ``grammars`` (a ``P_grid`` that is a function of the grammar, e.g.
-    :func:`~lpbook.sweep.scaled_grid`). Raises what
-    :func:`~lpbook.sweep.make_points` raises.
+    :func:`~lpbook.points.scaled_grid`). Raises what
+    :func:`~lpbook.points.make_points` raises.
     """
-    points = sweep.make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
+    points = make_points(learner, grammars, P_grid, seeds, options=options, n_test=n_test)
     first = points[0]
-    grids: dict[sweep.Grammar, set[int]] = {}
+    grids: dict[Grammar, set[int]] = {}
     for p in points:
         grids.setdefault(p.grammar, set()).add(p.P)
     settings = {
@@ -88,14 +88,14 @@ def sweep_settings(learner, grammars, P_grid, seeds, *, options=None, n_test=200
     return settings
 
 
-def settings_points(settings: dict) -> list[sweep.Point]:
+def settings_points(settings: dict) -> list[Point]:
     """Every point of the sweep that ``settings`` (from :func:`sweep_settings`) describes."""
     if "P_grids" in settings:
-        by_grammar = {sweep.Grammar(**g): grid for g, grid in zip(settings["grammars"], settings["P_grids"], strict=True)}
+        by_grammar = {Grammar(**g): grid for g, grid in zip(settings["grammars"], settings["P_grids"], strict=True)}
         P_grid = by_grammar.__getitem__
     else:
         P_grid = settings["P_grid"]
-    return sweep.make_points(
+    return make_points(
         settings["learner"], settings["grammars"], P_grid, settings["seeds"],
         options=settings["options"], n_test=settings["n_test"],
     )
@@ -189,8 +189,48 @@ def check_sidecar_settings(db, settings: dict, *, kind: str = "sweep", option: s
         return None
     previous = read_sidecar(db)
     if previous["settings"] != settings:
-        raise ValueError(f"{sidecar_path(db)} records another {kind}; use another {option} for this one")
+        hint = ""
+        if _without_runtime(previous["settings"]) == settings:
+            hint = f" (its settings hold runtime options: 'lpbook rekey {os.fspath(db)}' rewrites them)"
+        raise ValueError(f"{sidecar_path(db)} records another {kind}{hint}; use another {option} for this one")
     return previous
+
+
+def _without_runtime(settings: dict) -> dict:
+    """``settings`` (of a sweep or a fit) with its learner's runtime options left out of ``options``."""
+    from .learners import get, split_runtime
+
+    return {**settings, "options": split_runtime(get(settings["learner"]), settings["options"])[0]}
+
+
+def rekey(path) -> dict:
+    """Take runtime options out of the identity of the results at ``path``, in place; return what changed.
+
+    ``path`` is a sweep database (``.sqlite``: its keys and options are
+    rewritten by :func:`lpbook.storage.rekey`) or a saved network (``.npz``);
+    either way the ``settings`` of its sidecar, if it has one, lose the
+    learner's runtime options (``device``, ``threads``, ``progress``), which
+    :func:`sweep_settings` and :func:`network_settings` leave out. The
+    sidecar's ``command`` stays as it was run. Rerunning it changes nothing.
+    Returns ``{"points": ..., "rekeyed": ..., "merged": ...}`` for a database
+    (see :func:`lpbook.storage.rekey`) and ``{"sidecar": True or False}``, whether the sidecar was rewritten.
+    """
+    path = Path(path)
+    if path.suffix not in (".sqlite", ".npz"):
+        raise ValueError(f"path must be a sweep database (.sqlite) or a saved network (.npz), got {str(path)!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    done = storage.rekey(path) if path.suffix == ".sqlite" else {}
+    rewritten = False
+    if sidecar_path(path).is_file():
+        record = read_sidecar(path)
+        settings = _without_runtime(record["settings"])
+        if settings != record["settings"]:
+            record["settings"] = settings
+            with atomic_write(sidecar_path(path), "w") as file:
+                file.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            rewritten = True
+    return done | {"sidecar": rewritten}
 
 
 def read_sidecar(db) -> dict:
@@ -227,11 +267,17 @@ def check_database(db) -> dict:
     """Check that ``db`` holds exactly the points of its sidecar's sweep, computed by its recorded version.
 
     Returns the sidecar. Raises ``ValueError`` naming the first mismatch:
-    points missing or extra, or rows of another version.
+    points stored under keys that are not theirs (runtime options in their
+    identity: :func:`rekey` rewrites them), points missing or extra, or rows
+    of another version.
     """
     record = read_sidecar(db)
+    rows = storage.load_results(db)
+    misplaced = misplaced_keys(rows)
+    if misplaced:
+        raise ValueError(f"{db}: {len(misplaced)} points are stored under keys that hold runtime options "
+                         f"(e.g. {misplaced[0][:12]}...); rewrite them with 'lpbook rekey {db}'")
     expected = {p.key for p in settings_points(record["settings"])}
-    rows = sweep.load_results(db)
     stored = {row["key"] for row in rows}
     if stored != expected:
         raise ValueError(
@@ -263,7 +309,7 @@ def find_results_dir(start=None) -> Path | None:
 
 
 def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
-    """The rows (:func:`lpbook.sweep.load_results`) and the :func:`provenance` of ``results/NAME.sqlite``.
+    """The rows (:func:`lpbook.storage.load_results`) and the :func:`provenance` of ``results/NAME.sqlite``.
 
     The ``results`` folder is the one :func:`find_results_dir` finds from
     ``start``. ``None`` when there is none (e.g. on Colab), or when the
@@ -274,7 +320,7 @@ def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
     db = None if folder is None else folder / f"{name}.sqlite"
     if db is None or not db.is_file() or not sidecar_path(db).is_file():
         return None
-    return sweep.load_results(db), provenance(db)
+    return storage.load_results(db), provenance(db)
 
 
 # ---------------------------------------------------------------- networks
@@ -282,35 +328,44 @@ def committed_sweep(name: str, start=None) -> tuple[list[dict], str] | None:
 NETWORKS_DIR = "networks"
 
 
-def network_settings(learner: str, grammar: sweep.Grammar, P: int, seed: int, options: dict | None = None) -> dict:
+def network_settings(learner: str, grammar: Grammar, P: int, seed: int, options: dict | None = None) -> dict:
     """The canonical description of one fit: ``learner``, ``options``, ``grammar`` (as sweeps store it), ``P``, ``seed``.
 
+    ``options`` leave out the learner's runtime options (``device``,
+    ``threads``, ``progress``), which change how a fit runs, not what it is.
     Raises ``ValueError`` for an unknown learner, or ``P < 2``, ``seed < 0``.
     """
-    from .learners import get
+    from .learners import get, split_runtime
 
-    get(learner)
-    if not isinstance(grammar, sweep.Grammar):
-        raise TypeError(f"grammar must be an lpbook.sweep.Grammar, got {type(grammar).__name__}")
+    cls = get(learner)
+    if not isinstance(grammar, Grammar):
+        raise TypeError(f"grammar must be an lpbook.Grammar, got {type(grammar).__name__}")
     P, seed = check_int("P", P, minimum=2), check_int("seed", seed, minimum=0)
-    return {"learner": learner, "options": dict(options or {}), "grammar": grammar.as_dict(), "P": P, "seed": seed}
+    options = split_runtime(cls, options)[0]
+    return {"learner": learner, "options": options, "grammar": grammar.as_dict(), "P": P, "seed": seed}
 
 
-def fit_network(settings: dict):
+def fit_network(settings: dict, runtime: dict | None = None):
     """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
 
-    The grammar is ``Grammar(**settings["grammar"]).rhm(seed)`` and the samples are
-    the training set of the sweep point of the same grammar, ``P`` and seed
-    (:func:`lpbook.sweep.run_point`, with :func:`lpbook.grammar.sample_seeds`), so
-    that its test set is that point's.
+    The learner and the samples are those of the sweep point of the same
+    learner, options, grammar, ``P`` and seed (:meth:`lpbook.Point.make_learner`,
+    ``n_classes`` included, and :meth:`lpbook.Point.data`), so that its
+    test set is that point's. ``runtime`` holds the learner's runtime
+    options (e.g. ``{"device": "cuda"}``), which the settings leave out.
     """
-    from .learners import get
-
-    grammar = sweep.Grammar(**settings["grammar"])
-    rhm = grammar.rhm(settings["seed"])
-    learner = get(settings["learner"])(rhm.v, rhm.s, rhm.L, seed=settings["seed"], **settings["options"])
-    train = rhm.sample(settings["P"], seed=sample_seeds(settings["seed"])[0])
+    point = network_point(settings, runtime)
+    _, train, _ = point.data()
+    learner = point.make_learner()
     return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
+
+
+def network_point(settings: dict, runtime: dict | None = None, n_test: int = 2000) -> Point:
+    """The sweep point of the fit that ``settings`` (from :func:`network_settings`) describe, with
+    ``runtime`` options and a test set of ``n_test`` strings."""
+    options = {**settings["options"], **(runtime or {})}
+    return Point.make(settings["learner"], settings["grammar"], settings["P"], settings["seed"],
+                            options=options, n_test=n_test)
 
 
 #: Where the networks of a recipe search live, inside :data:`RESULTS_DIR`: kept apart from the networks the chapters show.
@@ -357,12 +412,14 @@ def check_network(path):
 
     The sidecar's settings must name the learner's registered class, its
     grammar's ``v, s, L``, its seed, and options equal to the learner's
-    parameters; ``ValueError`` names the first mismatch.
+    parameters; the learner's runtime options (``device``, ``threads``,
+    ``progress``) are not compared, whether or not the sidecar records them.
+    ``ValueError`` names the first mismatch.
     """
     from .learners import Learner, get
 
     record = read_sidecar(path)
-    settings = record["settings"]
+    settings = _without_runtime(record["settings"])
     learner = Learner.load(path)
     if type(learner) is not get(settings["learner"]):
         raise ValueError(f"{path} holds a {type(learner).__name__}, its sidecar says {settings['learner']!r}")

@@ -32,7 +32,7 @@ from scipy.special import comb, gammaln
 from scipy.stats import norm
 
 from . import exact
-from ._validate import check_int
+from ._validate import check_float, check_int
 from .clustering import N_INIT
 from .grammar import RHM
 from .tree import Node, cousin_targets
@@ -383,12 +383,8 @@ def search_loss(stats: LevelStatistics, P, *, n_init: int = N_INIT, spread: floa
 
 
 def _check_spread(spread) -> float:
-    """``spread`` as a finite float >= 0, or a ``ValueError`` naming it."""
-    if isinstance(spread, bool) or not isinstance(spread, (int, float, np.integer, np.floating)):
-        raise TypeError(f"spread must be a number, got {type(spread).__name__}")
-    if not (np.isfinite(spread) and spread >= 0):
-        raise ValueError(f"spread must be finite and >= 0, got {spread}")
-    return float(spread)
+    """``spread`` as a finite float >= 0, or an error naming it."""
+    return check_float("spread", spread, low=0.0, closed=True)
 
 
 def _accuracy(stats, P, needed, weights, n_init, search=True, spread=0.0) -> np.ndarray:
@@ -595,20 +591,12 @@ def _as_grid(name: str, values, check) -> np.ndarray:
 
 def _check_floor(floor) -> float:
     """``floor`` as a finite float > 0, or an error naming it."""
-    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.integer, np.floating)):
-        raise TypeError(f"floor must be a number, got {type(floor).__name__}")
-    if not (np.isfinite(floor) and floor > 0):
-        raise ValueError(f"floor must be finite and > 0, got {floor}")
-    return float(floor)
+    return check_float("floor", floor, low=0.0)
 
 
 def _check_threshold(threshold) -> float:
     """``threshold`` as a float in ``(0, 1]``, or an error naming it."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    return float(threshold)
+    return check_float("threshold", threshold, low=0.0, high=1.0, closed_high=True)
 
 
 def choice_pstars(

@@ -4,12 +4,17 @@ Torch is imported only inside this subpackage, so the rest of :mod:`lpbook`
 works without it. Importing it registers the learners ``"supervised-cnn"``
 (:class:`SupervisedCNN`), ``"masked-token"`` (:class:`MaskedTokenModel`),
 ``"data2vec"`` (:class:`Data2Vec`) and ``"slc"`` (:class:`SLC`, the stack of predictor-clusterer modules).
-The pieces meant for reuse by later learners are the transformer backbone
-(:class:`Encoder`), the one readout of every neural learner
-(:class:`NeighbourReadout`, whose contract is in :mod:`lpbook.neural.readout`),
-the training loop (:func:`train`, which records a :class:`LearningCurve`) and
-the helpers in :mod:`lpbook.neural.training`. The clean-state probe
-(:class:`LatentProbe`, :func:`score_layers`) is kept as the comparison.
+
+The encoder learners, :class:`MaskedTokenModel` and :class:`Data2Vec`, share
+one base, :class:`EncoderLearner` (:mod:`lpbook.neural.base`): the transformer
+backbone (:class:`Encoder`), the masks, the validation split, the training
+loop (:func:`train`, which records a :class:`LearningCurve`) and the readout
+:class:`NeighbourReadout` (whose contract is in :mod:`lpbook.neural.readout`);
+a new one is a subclass that gives its network and its loss. The other two
+are read differently: :class:`SupervisedCNN` predicts the root, trained by
+:func:`train` too, and :class:`SLC` trains lookup tables in a loop of its own
+and returns their hard codes. The clean-state probe (:class:`LatentProbe`,
+:func:`score_layers`) is kept as the comparison for the readout.
 """
 
 try:
@@ -21,6 +26,7 @@ except ModuleNotFoundError as err:
 
     raise torch_missing("lpbook.neural") from None
 
+from .base import EncoderLearner
 from .cnn import HierarchicalCNN, SupervisedCNN
 from .data2vec import Data2Vec
 from .encoder import Encoder
@@ -33,6 +39,7 @@ from .training import LearningCurve, resolve_device, train
 __all__ = [
     "Data2Vec",
     "Encoder",
+    "EncoderLearner",
     "HierarchicalCNN",
     "LatentProbe",
     "LearningCurve",

@@ -7,11 +7,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._validate import check_bool, check_int
+from .._validate import check_float, check_int
 from ..grammar import smallest_uint
 from ..learners import Learner, register
-from .options import ENCODER_OPTION_VALUES
-from .training import as_long_tensor, check_float, generator, in_batches, resolve_device, seeded, torch_threads, train
+from .training import (
+    RUNTIME_OPTION_VALUES,
+    RUNTIME_PARAMS,
+    as_long_tensor,
+    check_runtime,
+    generator,
+    in_batches,
+    seeded,
+    torch_threads,
+    train,
+)
 
 
 class HierarchicalCNN(nn.Module):
@@ -90,6 +99,7 @@ class SupervisedCNN(Learner):
     """
 
     uses_labels = True
+    runtime_params = RUNTIME_PARAMS
     option_values = {
         "n_classes": "an integer >= 1",
         "width": "an integer >= 1",
@@ -97,9 +107,7 @@ class SupervisedCNN(Learner):
         "batch_size": "an integer >= 1",
         "lr": "a number > 0",
         "stop_loss": "a number >= 0",
-        "device": ENCODER_OPTION_VALUES["device"],
-        "threads": "an integer >= 1",
-        "progress": "true or false",
+        **RUNTIME_OPTION_VALUES,
     }
 
     @classmethod
@@ -129,9 +137,7 @@ class SupervisedCNN(Learner):
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = check_float("lr", lr, low=0.0)
         self.stop_loss = check_float("stop_loss", stop_loss, low=0.0, closed=True)
-        self.device = resolve_device(device, check_available=False)  # checked in fit
-        self.threads = check_int("threads", threads, minimum=1)
-        self.progress = check_bool("progress", progress)
+        self.device, self.threads, self.progress = check_runtime(device, threads, progress)  # the device exists: checked in fit
 
     @property
     def levels(self) -> tuple[int, ...]:

@@ -26,30 +26,17 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._validate import check_int
-from ..learners import Learner, register
+from .._validate import check_float, check_int, check_pair
+from ..learners import register
+from .base import EncoderLearner, Split
 from .encoder import Encoder
-from .masking import block_mask, check_hidden_mask
-from .options import ENCODER_COMPUTED_DEFAULTS, ENCODER_OPTION_VALUES, check_pair, set_encoder_options
+from .masking import check_hidden_mask
 from .readout import NeighbourReadout
-from .training import (
-    SCHEDULES,
-    as_long_tensor,
-    check_float,
-    check_schedule,
-    generator,
-    in_batches,
-    seeded,
-    split_validation,
-    torch_threads,
-    train,
-)
-
+from .training import LearningCurve, as_long_tensor, in_batches, seeded, torch_threads, train
 
 def ema_decay(step: int, n_steps: int, tau0: float, tau_end: float) -> float:
     """The teacher's decay at ``step`` of ``n_steps``: linear from ``tau0`` (step 0) to ``tau_end`` (last step)."""
@@ -183,7 +170,7 @@ class TokenHead(nn.Module):
 
 
 @register("data2vec")
-class Data2Vec(Learner):
+class Data2Vec(EncoderLearner):
     """data2vec: a masked student regresses its EMA teacher's representations; latents read by the shared readout.
 
     The training recipe follows data2vec (Baevski et al. 2022) in its parts
@@ -191,12 +178,13 @@ class Data2Vec(Learner):
     the values, the block masking and the sizes are OUR choices (the paper's
     are not public), listed in the table of Chapter 5.
 
-    - **Backbone:** :class:`Encoder` with the options of
-      :class:`~lpbook.neural.masked.MaskedTokenModel`, plus a linear
+    - **Backbone:** :class:`Encoder` with the options of every encoder learner
+      (:class:`~lpbook.neural.base.EncoderLearner`), plus a linear
       regression head on the student.
     - **Masking:** whole blocks of ``s**mask_level`` tokens (``mask_level=1``:
-      ``s``-tuples, the default; 0: single tokens; higher: subtrees), at a rate
-      drawn per string uniformly in ``mask_range`` (:func:`block_mask`), so that
+      ``s``-tuples, the default, as for :class:`~lpbook.neural.masked.MaskedTokenModel`;
+      0: single tokens; higher: subtrees), at a rate drawn per string uniformly
+      in ``mask_range`` (:func:`~lpbook.neural.masking.block_mask`), so that
       strings with a single visible node are seen in training.
     - **Teacher:** the EMA of the student's encoder, decay rising linearly from
       ``ema[0]`` to ``ema[1]`` over ``max_steps``; before each optimiser step
@@ -213,9 +201,10 @@ class Data2Vec(Learner):
       Bayes-optimal masked-token loss cannot be read off its own loss. After
       training, a :class:`TokenHead` (a small MLP) is trained on the *frozen* student's
       predictions at masked positions (cross-entropy against the hidden
-      tokens, early stopping on the validation split); :meth:`masked_token_loss`
-      is that probe's loss, an upper bound on what the student's predictions
-      say about the hidden tokens.
+      tokens, early stopping on the validation split and its fixed masks);
+      :meth:`masked_token_loss` is that probe's loss, an upper bound on what
+      the student's predictions say about the hidden tokens. It always runs
+      at the constant ``lr``.
     - **Readout:** :class:`~lpbook.neural.readout.NeighbourReadout` on the
       student (``read="student"``) or the teacher (``read="teacher"``), fitted
       on the training split, its candidate chosen on the validation split
@@ -223,10 +212,9 @@ class Data2Vec(Learner):
 
     Parameters
     ----------
-    v, s, L, seed : int
-        The grammar's shape (``L >= 2``) and the seed (weights, split, batches, masks, k-means).
-    d_model, n_layers, n_heads : int
-        The encoder (defaults 64, 2, 4, as for :class:`~lpbook.neural.masked.MaskedTokenModel`).
+    v, s, L, seed, d_model, n_layers, n_heads, mask_range, max_steps, batch_size, lr, schedule, warmup,
+    val_fraction, n_init, candidates, device, threads, progress
+        As for every encoder learner (:class:`~lpbook.neural.base.EncoderLearner`).
     K : int
         Teacher blocks averaged into the target, ``1 <= K <= n_layers`` (default 2).
     teacher_input : "all" or "hidden"
@@ -236,35 +224,14 @@ class Data2Vec(Learner):
         Teacher decay at the first and the last step, each in ``[0, 1]`` (default ``(0.99, 0.999)``).
     mask_level : int
         Masked blocks span ``s**mask_level`` tokens, ``0 <= mask_level < L`` (default 1).
-    mask_range : (float, float)
-        Range of the per-string masking rate, ``0 < low <= high < 1`` (default ``(0.2, 0.95)``, as for :class:`~lpbook.neural.masked.MaskedTokenModel`).
     beta : float
         Smooth-L1 threshold, ``> 0`` (default 1).
-    max_steps, batch_size, lr
-        Training budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
-    schedule, warmup
-        The learning rate's schedule, ``"constant"`` (default) or ``"cosine"``
-        (to 0 at ``max_steps``), after a linear warmup of ``warmup`` steps
-        (default 0), as for :class:`~lpbook.neural.masked.MaskedTokenModel`.
-        The token probe always runs at the constant ``lr``.
-    val_fraction : float in (0, 1)
-        Strings held out for the probe's early stopping and the readout's choice (default 0.1).
     probe_steps : int
         Step budget of the token probe (default 1000; 0: no probe).
-    n_init : int
-        k-means restarts of the readout (default 4).
-    candidates : sequence of str, optional
-        The readout's candidates (default: all, see :func:`~lpbook.neural.readout.candidate_names`).
     read : "student" or "teacher"
         The network ``transform`` reads (default ``"student"``).
     trace_steps : sequence of int
         Steps at which to keep a copy of the network (default none), read by :meth:`read_at`.
-    device : str or torch.device
-        Where to train (default ``"cpu"``).
-    threads : int
-        torch threads while fitting and transforming (default 1).
-    progress : bool
-        Show a tqdm bar over steps (default True).
 
     Attributes (after ``fit``)
     --------------------------
@@ -275,60 +242,20 @@ class Data2Vec(Learner):
     traces_ : dict[int, Data2VecNetwork], CPU copies at ``trace_steps``.
     """
 
-    uses_labels = False
-    option_values = ENCODER_OPTION_VALUES | {
+    option_values = {
         "K": "an integer in [1, n_layers]",
         "teacher_input": "one of " + ", ".join(map(repr, TEACHER_INPUTS)),
         "ema": "a pair [first, last] in [0, 1]",
         "mask_level": "an integer in [0, L)",
         "beta": "a number > 0",
-        "schedule": "one of " + ", ".join(map(repr, SCHEDULES)),
-        "warmup": "an integer >= 0, < max_steps",
         "probe_steps": "an integer >= 0 (0: no token probe)",
         "read": "one of 'student', 'teacher'",
         "trace_steps": "a list of steps, integers in [0, max_steps]",
     }
 
-    @classmethod
-    def computed_defaults(cls) -> dict[str, str]:
-        return ENCODER_COMPUTED_DEFAULTS
-
-    def __init__(
-        self,
-        v,
-        s,
-        L,
-        seed=0,
-        d_model=64,
-        n_layers=2,
-        n_heads=4,
-        K=2,
-        teacher_input="all",
-        ema=(0.99, 0.999),
-        mask_level=1,
-        mask_range=(0.2, 0.95),
-        beta=1.0,
-        max_steps=4000,
-        batch_size=128,
-        lr=1e-3,
-        schedule="constant",
-        warmup=0,
-        val_fraction=0.1,
-        probe_steps=1000,
-        n_init=4,
-        candidates=None,
-        read="student",
-        trace_steps=(),
-        device="cpu",
-        threads=1,
-        progress=True,
-    ):
-        super().__init__(v, s, L, seed)
-        check_int("L", L, minimum=2)
-        set_encoder_options(self, d_model=d_model, n_layers=n_layers, n_heads=n_heads, mask_range=mask_range,
-                            max_steps=max_steps, batch_size=batch_size, lr=lr, val_fraction=val_fraction,
-                            n_init=n_init, candidates=candidates, device=device, threads=threads, progress=progress)
-        self.schedule, self.warmup = check_schedule(schedule, warmup, self.max_steps)
+    def __init__(self, v, s, L, seed=0, K=2, teacher_input="all", ema=(0.99, 0.999), mask_level=1, beta=1.0,
+                 probe_steps=1000, read="student", trace_steps=(), **options):
+        super().__init__(v, s, L, seed, **options)
         self.K = check_int("K", K, minimum=1)
         if self.K > self.n_layers:
             raise ValueError(f"K must be <= n_layers = {self.n_layers} (the blocks it averages), got {K}")
@@ -352,18 +279,20 @@ class Data2Vec(Learner):
 
     # ------------------------------------------------------------- fitting
     def build(self) -> Data2VecNetwork:
-        """The untrained network of this seed (on the CPU): the weights :meth:`fit` starts from."""
+        """The untrained network of this seed, on the CPU: the weights :meth:`fit` starts from."""
         with seeded(self.seed):
-            encoder = Encoder(self.v, self.s**self.L, self.d_model, self.n_layers, self.n_heads)
-            return Data2VecNetwork(encoder, self.d_model)
+            return Data2VecNetwork(self._encoder(), self.d_model)
 
     def _build_networks(self) -> dict[str, nn.Module]:
         """The untrained networks (on the CPU) under the attributes that hold them: ``network_``, and ``token_head_`` with a probe."""
-        networks = {"network_": self.build()}
+        networks = super()._build_networks()
         if self.probe_steps:
-            with seeded(self.seed):
-                networks["token_head_"] = TokenHead(self.d_model, self.v)
+            networks["token_head_"] = self._token_head()
         return networks
+
+    def _token_head(self) -> TokenHead:
+        with seeded(self.seed):
+            return TokenHead(self.d_model, self.v)
 
     def _fitted_state(self) -> dict:
         """The saved state: the default one, with each traced network as its ``state_dict`` arrays."""
@@ -375,84 +304,70 @@ class Data2Vec(Learner):
         return state
 
     def _restore_state(self, state: dict) -> None:
-        """The inverse of :meth:`_fitted_state`; the traced networks are rebuilt on the CPU, as ``fit`` keeps them."""
+        """The inverse of :meth:`_fitted_state`; the traced networks are rebuilt on the CPU, as ``fit`` keeps them.
+
+        A file that holds the fit's training and validation strings
+        (``train_tokens_``, ``val_tokens_``) gives them to :meth:`read_at`, in memory only.
+        """
         state = dict(state)
         traces = state.pop("traces_", {})
+        strings = state.pop("train_tokens_", None), state.pop("val_tokens_", None)
         super()._restore_state(state)
+        if strings[0] is not None and strings[1] is not None:
+            self._strings = strings
         self.traces_ = {}
         for step, arrays in traces.items():
             network = self.build()
             network.load_state_dict({key: torch.from_numpy(array) for key, array in arrays.items()})
             self.traces_[step] = network.requires_grad_(False).eval()
 
-    def _mask(self, n_strings: int, rng: torch.Generator) -> torch.Tensor:
-        return block_mask(n_strings, self.s, self.L, self.mask_level, self.mask_range, rng).to(self.device)
+    def _train(self, network: Data2VecNetwork, split: Split, rng) -> LearningCurve:
+        """The student's regression of the teacher's targets for ``max_steps`` steps, the teacher following it;
+        then the token probe. Keeps copies at ``trace_steps``."""
+        x = split.train
+        step = 0
+        self.traces_ = {}
+        self.__dict__.pop("_readouts", None)  # readouts of an earlier fit
 
-    def sample_mask(self, P: int, seed: int) -> np.ndarray:
-        """``P`` masks of this learner's scheme, drawn from ``seed``: bool array ``(P, s**L)``, ``True`` = hidden.
-
-        With ``mask_level=1`` and the same ``mask_range`` this is the scheme of
-        :class:`~lpbook.neural.masked.MaskedTokenModel`, draw for draw.
-        """
-        P = check_int("P", P, minimum=1)
-        return self._mask(P, generator(check_int("seed", seed, minimum=0))).cpu().numpy()
-
-    def fit(self, tokens, labels=None) -> Data2Vec:
-        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels``, if given, are checked and ignored), then the token probe and the readout."""
-        tokens, _ = self._fit_inputs(tokens, labels)
-        train_rows, val_rows = split_validation(tokens.shape[0], self.val_fraction, self.seed)
-        self.train_tokens_, self.val_tokens_ = tokens[train_rows], tokens[val_rows]
-        with torch_threads(self.threads):
-            x = as_long_tensor(self.train_tokens_, self.device)
-            network = self.build().to(self.device)
-            rng = generator(self.seed)
-            step = 0
-            self.traces_ = {}
-
-            def batch_loss(index: torch.Tensor) -> torch.Tensor:
-                nonlocal step
-                if step > 0:  # the teacher follows the student's weights after each step
-                    network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
-                if step in self.trace_steps:
-                    self.traces_[step] = copy.deepcopy(network).cpu()
-                step += 1
-                return network.loss(x[index], self._mask(len(index), rng), self.K, self.beta, self.teacher_input)
-
-            self.curve_ = train(
-                network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
-                lr=self.lr, schedule=self.schedule, warmup=self.warmup, rng=rng, progress=self.progress,
-                desc=type(self).__name__,
-            )
-            network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
+        def batch_loss(index: torch.Tensor) -> torch.Tensor:
+            nonlocal step
+            if step > 0:  # the teacher follows the student's weights after each step
+                network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
             if step in self.trace_steps:
                 self.traces_[step] = copy.deepcopy(network).cpu()
-            network.requires_grad_(False).eval()
-            self.network_ = network
-            self.token_head_, self.probe_curve_ = self._fit_token_head(x, rng) if self.probe_steps else (None, None)
-            self._readouts = {}
-            self.readout_ = self._readout(None, self.read)
-        return self
+            step += 1
+            mask = self._mask(len(index), rng).to(self.device)
+            return network.loss(x[index], mask, self.K, self.beta, self.teacher_input)
 
-    def _fit_token_head(self, x: torch.Tensor, rng: torch.Generator):
-        """Train the token probe on the frozen student's predictions; masks of the validation split fixed once."""
-        with seeded(self.seed):
-            head = TokenHead(self.d_model, self.v).to(self.device)
-        val = as_long_tensor(self.val_tokens_, self.device)
-        val_mask = self._mask(val.shape[0], generator(self.seed + 1))
+        curve = train(
+            network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
+            lr=self.lr, schedule=self.schedule, warmup=self.warmup, rng=rng, progress=self.progress,
+            desc=type(self).__name__,
+        )
+        network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
+        if step in self.trace_steps:
+            self.traces_[step] = copy.deepcopy(network).cpu()
+        network.requires_grad_(False).eval()
+        self.token_head_, self.probe_curve_ = self._fit_token_head(network, split, rng) if self.probe_steps else (None, None)
+        return curve
+
+    def _fit_token_head(self, network: Data2VecNetwork, split: Split, rng: torch.Generator):
+        """Train the token probe on the frozen student's predictions, with early stopping on the validation split."""
+        head = self._token_head().to(self.device)
 
         def probe_loss(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                features = self.network_(batch, mask)
+                features = network(batch, mask)
             total = F.cross_entropy(head(features)[mask], batch[mask], reduction="sum")
             return total / mask.sum().clamp(min=1)
 
         def val_loss() -> float:
             with torch.no_grad():
-                return probe_loss(val, val_mask).item()
+                return probe_loss(split.val, split.val_mask).item()
 
         curve = train(
-            head, lambda index: probe_loss(x[index], self._mask(len(index), rng)), x.shape[0],
-            max_steps=self.probe_steps, batch_size=self.batch_size, lr=self.lr, rng=rng,
+            head, lambda index: probe_loss(split.train[index], self._mask(len(index), rng).to(self.device)),
+            split.train.shape[0], max_steps=self.probe_steps, batch_size=self.batch_size, lr=self.lr, rng=rng,
             eval_every=max(self.probe_steps // 20, 1), val_loss=val_loss, patience=4,
             progress=self.progress, desc="token probe",
         )
@@ -460,38 +375,31 @@ class Data2Vec(Learner):
         return head, curve
 
     # ------------------------------------------------------------- reading
-    def _view(self, network: Data2VecNetwork, which: str) -> nn.Module:
-        return network if which == "student" else TeacherView(network, self.K)
+    def _readable(self, network: Data2VecNetwork, which: str | None = None) -> nn.Module:
+        """The student (``network`` itself) or the teacher (:class:`TeacherView`); ``which`` defaults to ``read``."""
+        return network if (which or self.read) == "student" else TeacherView(network, self.K)
 
     def _readout(self, step: int | None, which: str) -> NeighbourReadout:
         """The readout of the network at ``step`` (``None``: the trained one), fitted once and cached."""
-        if not hasattr(self, "_readouts"):  # a loaded learner starts with no cached readouts
+        if not hasattr(self, "_readouts"):
             self._readouts = {(None, self.read): self.readout_}
         if (step, which) not in self._readouts:
+            if not hasattr(self, "_strings"):
+                raise ValueError("this Data2Vec holds no training strings (a loaded one): pass the strings it was "
+                                 "fitted on as train= to read another network than its own readout's")
             network = self.network_ if step is None else self.traces_[step].to(self.device)
-            readout = NeighbourReadout(
-                self.v, self.s, self.L, seed=self.seed, n_init=self.n_init, candidates=self.candidates
-            )
-            self._readouts[step, which] = readout.fit(self._view(network, which), self.train_tokens_, self.val_tokens_)
+            self._readouts[step, which] = self._new_readout().fit(self._readable(network, which), *self._strings)
         return self._readouts[step, which]
 
-    @property
-    def levels(self) -> tuple[int, ...]:
-        """The levels :meth:`transform` returns: ``1 .. L-1``."""
-        return tuple(range(1, self.L))
-
-    def transform(self, tokens) -> dict[int, np.ndarray]:
-        """``{level: codes}`` for levels ``1..L-1`` read from the network named by ``read``; codes ``(P, s**(L-level))``, dtype ``smallest_uint(v)``."""
-        self._check_fitted("network_")
-        with torch_threads(self.threads):
-            return self.readout_.transform(self._view(self.network_, self.read), self._check_tokens(tokens))
-
-    def read_at(self, tokens, step: int | None = None, which: str = "student") -> dict[int, np.ndarray]:
+    def read_at(self, tokens, step: int | None = None, which: str = "student", train=None) -> dict[int, np.ndarray]:
         """Codes as :meth:`transform` gives them, from the student or the teacher at a traced ``step``.
 
         ``step=None`` reads the trained network; other steps must be among
         ``trace_steps``. Each (step, network) gets its own readout, fitted on
-        the training split and chosen on the validation split.
+        the training split and chosen on the validation split of the strings
+        the learner was fitted on: a learner fitted in this session holds
+        them; a loaded one needs them as ``train`` (the tokens given to
+        ``fit``, from which the split is recomputed).
         """
         self._check_fitted("network_")
         if which not in ("student", "teacher"):
@@ -499,9 +407,15 @@ class Data2Vec(Learner):
         if step is not None and step not in self.traces_:
             raise ValueError(f"step must be one of the traced steps {sorted(self.traces_)}, got {step!r}")
         tokens = self._check_tokens(tokens)
+        if train is not None:
+            strings = self._split_strings(self._check_tokens(train, minimum=self.min_samples, action="train"))
+            if not hasattr(self, "_strings") or any(a.shape != b.shape or (a != b).any()
+                                                    for a, b in zip(strings, self._strings)):
+                self._strings = strings
+                self.__dict__.pop("_readouts", None)
         with torch_threads(self.threads):
             network = self.network_ if step is None else self.traces_[step].to(self.device)
-            return self._readout(step, which).transform(self._view(network, which), tokens)
+            return self._readout(step, which).transform(self._readable(network, which), tokens)
 
     def targets(self, tokens, mask) -> np.ndarray:
         """The trained teacher's targets for ``tokens`` (P, s**L) shown to the student with the bool ``mask`` (same shape, ``True`` = hidden).

@@ -3,9 +3,9 @@
 :func:`measure_masked_token` is one measured point of a masked-token network
 (latents by both readouts, and the test loss against the Bayes floor), what a
 chapter maps over a grid of ``P`` (it is a module-level function, so a process
-pool can run it). It draws the grammar and the samples as
-:func:`lpbook.sweep.run_point` does (grammar ``seed``, training sample
-``2 * seed``, test sample ``2 * seed + 1``).
+pool can run it). Its learner, grammar and samples are those of the sweep
+point of the same grammar, ``P`` and seed (:meth:`lpbook.points.Point.make_learner`,
+:meth:`lpbook.points.Point.data`).
 
 :func:`target_synonymy` asks of a trained :class:`~lpbook.neural.data2vec.Data2Vec`
 whether its teacher's targets are synonym-invariant, the hypothesis under
@@ -23,6 +23,7 @@ from sklearn.cluster import KMeans
 from .. import bp
 from .._validate import check_int
 from ..grammar import RHM, sample_seeds
+from ..points import Point
 from ..metrics import level_accuracy, synonym_share
 from ..tree import Node, descendants, siblings
 from .data2vec import Data2Vec
@@ -114,11 +115,22 @@ def measure_masked_token(grammar: dict, P: int, seed: int = 0, n_test: int = 200
     The test masks are drawn from the learner's own scheme
     (:meth:`MaskedTokenModel.sample_mask`, seed ``2 * seed + 1``).
     """
-    rhm = RHM(**grammar, seed=seed)
-    model = MaskedTokenModel(rhm.v, rhm.s, rhm.L, seed=seed, **{"progress": False, **(options or {})})
+    point = Point.make(MaskedTokenModel.name, grammar, P, seed, options=options, n_test=n_test)
+    _, train, _ = point.data()
+    model = point.make_learner(progress=False)
     start = time.process_time()
-    model.fit(rhm.sample(P, seed=sample_seeds(seed)[0]).tokens)
+    model.fit(train.tokens)
     return measure_fitted(model, grammar, P, seed, n_test, seconds=time.process_time() - start)
+
+
+def _data(model, grammar: dict, P: int, seed: int, n_test: int):
+    """``(rhm, train, test)`` of the sweep point of ``model``'s learner on ``grammar`` at ``P`` and ``seed``,
+    after checking that ``model`` was built for that grammar and seed."""
+    point = Point.make(type(model).name, grammar, check_int("P", P, minimum=2), seed, n_test=n_test)
+    if (model.v, model.s, model.L, model.seed) != (point.v, point.s, point.L, point.seed):
+        raise ValueError(f"model was built for v={model.v}, s={model.s}, L={model.L}, seed={model.seed}; "
+                         f"grammar and seed give v={point.v}, s={point.s}, L={point.L}, seed={seed}")
+    return point.data()
 
 
 def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0, n_test: int = 2000,
@@ -129,18 +141,19 @@ def measure_fitted(model: MaskedTokenModel, grammar: dict, P: int, seed: int = 0
     elsewhere, e.g. loaded from ``results/networks`` (:func:`lpbook.results.check_network`).
     ``seconds`` defaults to the CPU seconds of its training loop (``model.curve_.seconds[-1]``).
     """
-    rhm = RHM(**grammar, seed=seed)
-    if (model.v, model.s, model.L, model.seed) != (rhm.v, rhm.s, rhm.L, seed):
-        raise ValueError(f"model was built for v={model.v}, s={model.s}, L={model.L}, seed={model.seed}; "
-                         f"grammar and seed give v={rhm.v}, s={rhm.s}, L={rhm.L}, seed={seed}")
-    train_seed, test_seed = sample_seeds(seed)
-    train, test = rhm.sample(P, seed=train_seed), rhm.sample(n_test, seed=test_seed)
+    return _measure_masked(model, *_data(model, grammar, P, seed, n_test), P, seed, seconds)
+
+
+def _measure_masked(model: MaskedTokenModel, rhm: RHM, train, test, P: int, seed: int,
+                    seconds: float | None) -> MaskedTokenPoint:
+    """:func:`measure_fitted` on the point's grammar ``rhm`` and its ``train`` and ``test`` samples."""
+    test_seed = sample_seeds(seed)[1]
     seconds = model.curve_.seconds[-1] if seconds is None else seconds
     levels = range(1, rhm.L)
     codes = model.transform(test.tokens)
     probe = LatentProbe(rhm.v, rhm.s, rhm.L, seed=seed).fit(model.hidden_states(train.tokens[:PROBE_SAMPLES]))
     clean = score_layers(probe.transform(model.hidden_states(test.tokens)), test.levels)
-    mask = model.sample_mask(n_test, seed=test_seed)
+    mask = model.sample_mask(test.P, seed=test_seed)
     val_tokens, val_mask = model.validation_split(train.tokens)
     floors = {k: bp.bayes_masked_token_loss(rhm, test.tokens, mask, levels=k) for k in range(rhm.L + 1)}
     below_root = bp.masked_token_nll(rhm, test.tokens, mask, levels=rhm.L - 1)[mask]
@@ -200,7 +213,7 @@ class NetworkPoint:
         return self.excess_loss <= bp.CONVERGED_EXCESS
 
     def row(self) -> dict:
-        """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.sweep.estimate_pstar`."""
+        """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.pstar.estimate_pstar`."""
         return {"L": self.L, "P": self.P, "seed": self.seed, "accuracy": dict(self.accuracy),
                 "excess_loss": self.excess_loss}
 
@@ -216,21 +229,42 @@ def measure_network(model: MaskedTokenModel | Data2Vec, grammar: dict, P: int, s
     """
     if not isinstance(model, (MaskedTokenModel, Data2Vec)):
         raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
-    rhm = RHM(**grammar, seed=seed)
-    if (model.v, model.s, model.L, model.seed) != (rhm.v, rhm.s, rhm.L, seed):
-        raise ValueError(f"model was built for v={model.v}, s={model.s}, L={model.L}, seed={model.seed}; "
-                         f"grammar and seed give v={rhm.v}, s={rhm.s}, L={rhm.L}, seed={seed}")
-    test_seed = sample_seeds(seed)[1]
-    test = rhm.sample(check_int("n_test", n_test, minimum=1), seed=test_seed)
+    rhm, _, test = _data(model, grammar, P, seed, n_test)
+    return _measure_network(model, rhm, test, P, seed)
+
+
+def _measure_network(model: MaskedTokenModel | Data2Vec, rhm: RHM, test, P: int, seed: int) -> NetworkPoint:
+    """:func:`measure_network` on the point's grammar ``rhm`` and its ``test`` sample."""
     codes = model.transform(test.tokens)
-    mask = model.sample_mask(n_test, seed=test_seed)
+    mask = model.sample_mask(test.P, seed=sample_seeds(seed)[1])
     return NetworkPoint(
-        L=rhm.L, P=check_int("P", P, minimum=2), seed=seed,
+        L=rhm.L, P=P, seed=seed,
         accuracy={level: level_accuracy(test.levels[level], codes[level]) for level in range(1, rhm.L)},
         test_loss=model.masked_token_loss(test.tokens, mask),
         bayes_loss=bp.bayes_masked_token_loss(rhm, test.tokens, mask),
         steps=model.curve_.steps[-1], seconds=model.curve_.seconds[-1],
     )
+
+
+def sweep_record(point: Point, model: MaskedTokenModel | Data2Vec, data) -> dict:
+    """What a sweep point of a network stores besides its accuracies: the measure of :func:`lpbook.sweep.run_sweep`.
+
+    ``data`` is the point's ``(rhm, train, test)``. For a
+    :class:`MaskedTokenModel`, :meth:`MaskedTokenPoint.to_record` of
+    :func:`measure_fitted` (the test loss, the ladder of floors on the test
+    and validation strings, the noise, the clean-state probe, the curve;
+    :meth:`MaskedTokenPoint.from_record` reads it back); for a
+    :class:`Data2Vec`, the fields of :func:`measure_network` (its token
+    probe's test loss against the Bayes floor). Both add ``excess_loss``.
+    """
+    rhm, train, test = data
+    if isinstance(model, MaskedTokenModel):
+        measured = _measure_masked(model, rhm, train, test, point.P, point.seed, None)
+        return {"excess_loss": measured.excess_loss, **measured.to_record()}
+    if isinstance(model, Data2Vec):
+        network = _measure_network(model, rhm, test, point.P, point.seed)
+        return {"excess_loss": network.excess_loss, **asdict(network)}
+    raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
 
 
 def seconds_per_step(grammar: dict, options: dict | None = None, steps: int = 30, seed: int = 0) -> float:

@@ -1,7 +1,12 @@
-"""The book's one readout of latents from a network: show a node alone, read what the network predicts at a hidden neighbour.
+"""The book's readout of latents from a network: show a node alone, read what the network predicts at a hidden neighbour.
 
-Every neural learner of the book is read by :class:`NeighbourReadout`, so the
-chapters compare networks with one ruler.
+The encoder learners (:class:`~lpbook.neural.masked.MaskedTokenModel`,
+:class:`~lpbook.neural.data2vec.Data2Vec`, and any subclass of
+:class:`~lpbook.neural.base.EncoderLearner`) are read by
+:class:`NeighbourReadout`, so the chapters compare their networks with one
+ruler. :class:`~lpbook.neural.cnn.SupervisedCNN` predicts the root itself, and
+:class:`~lpbook.neural.slc.SLC` returns the hard codes of its own lookup
+tables: neither is read by it.
 
 The contract
 ------------
@@ -24,8 +29,8 @@ and, optionally, a method
 :class:`NeighbourReadout` calls only these two, in ``eval`` mode and without
 gradients, and never trains the network.
 
-How a level is read (our design; issue 7 §3 has the prototype it comes from)
----------------------------------------------------------------------------
+How a level is read (our design)
+--------------------------------
 For a level-``l`` node ``i`` (``1 <= l <= L - 1``), at slot ``j = i % s`` of
 its parent:
 
@@ -110,6 +115,15 @@ def _keys(tokens: np.ndarray, s: int, level: int) -> _Keys:
     rows = np.concatenate([np.repeat(np.arange(n_nodes)[None, :, None], P, axis=0), spans], axis=2)
     unique, inverse, count = np.unique(rows.reshape(P * n_nodes, -1), axis=0, return_inverse=True, return_counts=True)
     return _Keys(unique[:, 0], unique[:, 1:], count, inverse.reshape(P, n_nodes))
+
+
+def _nearest(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The index of the nearest of ``centroids`` ``(k, d)`` to each of ``points`` ``(n, d)``, shape ``(n,)``.
+
+    As k-means assigns a point: the smallest ``||c||^2 - 2 x.c`` (the squared
+    distance less ``||x||^2``), the first centroid on a tie.
+    """
+    return np.argmin(np.einsum("kd,kd->k", centroids, centroids)[None, :] - 2.0 * (points @ centroids.T), axis=1)
 
 
 def _read_positions(s: int, L: int, level: int, node: np.ndarray) -> np.ndarray:
@@ -220,7 +234,7 @@ class NeighbourReadout:
         tokens, names = self._check(network, tokens)
         val_tokens, _ = self._check(network, val_tokens)
         self.names_ = names
-        self.fitted_ = {}  # level -> name -> (centres per position, kmeans per slot, permutation per slot)
+        self.fitted_ = {}  # level -> name -> (centres per position, centroids per slot, permutation per slot)
         self.val_loss_, self.choice_ = {}, {}
         for level in self.levels:
             keys = _keys(tokens, self.s, level)
@@ -237,7 +251,7 @@ class NeighbourReadout:
         return self
 
     def _cluster(self, keys: _Keys, features: np.ndarray):
-        """Centres per node position, a k-means per slot, and each slot's permutation onto slot 0."""
+        """Centres per node position, the k-means centroids of each slot, and each slot's permutation onto slot 0."""
         n_positions = keys.inverse.shape[1]  # the level's nodes
         weight = keys.count.astype(float)
         sums = np.zeros((n_positions, features.shape[1]))
@@ -245,19 +259,19 @@ class NeighbourReadout:
         centres = sums / np.maximum(np.bincount(keys.position, weight, n_positions), 1e-300)[:, None]
         centred = features - centres[keys.position]
         slot = keys.position % self.s
-        kmeans, labels = [], np.zeros(len(slot), dtype=np.int64)
+        centroids, labels = [], np.zeros(len(slot), dtype=np.int64)
         for j in range(self.s):
             rows = np.flatnonzero(slot == j)
             if rows.size == 0:
-                kmeans.append(None)
+                centroids.append(None)
                 continue
             k = min(self.v, len(np.unique(centred[rows], axis=0)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 fitted = KMeans(n_clusters=k, random_state=self.seed, n_init=self.n_init)
                 labels[rows] = fitted.fit_predict(centred[rows], sample_weight=weight[rows])
-            kmeans.append(fitted)
-        return centres, kmeans, self._align(keys, labels, slot)
+            centroids.append(fitted.cluster_centers_)
+        return centres, centroids, self._align(keys, labels, slot)
 
     def _align(self, keys: _Keys, labels: np.ndarray, slot: np.ndarray) -> list[np.ndarray]:
         """For each slot, the permutation of its labels that matches slot 0's on shared span values."""
@@ -280,14 +294,14 @@ class NeighbourReadout:
 
     def _code(self, level: int, name: str, keys: _Keys, features: np.ndarray) -> np.ndarray:
         """Codes of every node, ``(P, n_nodes)`` of dtype ``smallest_uint(v)``, from distinct keys' features."""
-        centres, kmeans, permutations = self.fitted_[level][name]
+        centres, centroids, permutations = self.fitted_[level][name]
         centred = features - centres[keys.position]
         slot = keys.position % self.s
         labels = np.zeros(len(slot), dtype=np.int64)
         for j in range(self.s):
             rows = np.flatnonzero(slot == j)
             if rows.size:
-                labels[rows] = permutations[j][kmeans[j].predict(centred[rows])]
+                labels[rows] = permutations[j][_nearest(centred[rows], centroids[j])]
         return labels[keys.inverse].astype(smallest_uint(self.v))
 
     def _neighbour_loss(self, tokens, codes, val_tokens, val_codes, level: int) -> float:
@@ -321,12 +335,8 @@ class NeighbourReadout:
         self._check_fitted()
         fitted = {
             level: {
-                name: {
-                    "centres": centres,
-                    "kmeans": [None if k is None else k.cluster_centers_ for k in kmeans],
-                    "permutations": list(permutations),
-                }
-                for name, (centres, kmeans, permutations) in by_name.items()
+                name: {"centres": centres, "kmeans": list(centroids), "permutations": list(permutations)}
+                for name, (centres, centroids, permutations) in by_name.items()
             }
             for level, by_name in self.fitted_.items()
         }
@@ -340,11 +350,7 @@ class NeighbourReadout:
 
     @classmethod
     def from_state(cls, state: dict) -> NeighbourReadout:
-        """The readout that :meth:`get_state` described, giving the same codes.
-
-        Each k-means is refitted on its own centroids from those centroids, so
-        every centroid is unchanged and prediction runs through the same code.
-        """
+        """The readout that :meth:`get_state` described, giving the same codes: its centroids, as they were fitted."""
         params = dict(state["params"])
         if params["candidates"] is not None:
             params["candidates"] = tuple(params["candidates"])
@@ -352,15 +358,10 @@ class NeighbourReadout:
         readout.names_ = list(state["names"])
         readout.choice_ = {int(level): name for level, name in state["choice"].items()}
         readout.val_loss_ = {int(level): dict(by_name) for level, by_name in state["val_loss"].items()}
-
-        def refit(centers):
-            if centers is None:
-                return None
-            return KMeans(n_clusters=len(centers), init=centers, n_init=1, random_state=readout.seed).fit(centers)
-
         readout.fitted_ = {
             int(level): {
-                name: (f["centres"], [refit(c) for c in f["kmeans"]], [np.asarray(p) for p in f["permutations"]])
+                name: (f["centres"], [None if c is None else np.asarray(c) for c in f["kmeans"]],
+                       [np.asarray(p) for p in f["permutations"]])
                 for name, f in by_name.items()
             }
             for level, by_name in state["fitted"].items()

@@ -68,13 +68,12 @@ import torch
 from torch.nn import functional as F
 
 from .._progress import finish, progress_bar
-from .._validate import check_bool, check_int
+from .._validate import check_bool, check_float, check_int
 from ..grammar import encode_tuples, smallest_uint
 from ..learners import Learner, register
 from ..exact import slot_context
 from ..tree import cousin_targets, target_positions
-from .options import ENCODER_OPTION_VALUES
-from .training import LearningCurve, check_float, generator, resolve_device, seeded, torch_threads
+from .training import RUNTIME_OPTION_VALUES, RUNTIME_PARAMS, LearningCurve, generator, resolve_device, seeded, torch_threads
 
 MODES = ("end-to-end", "local")
 
@@ -361,6 +360,7 @@ class SLC(Learner):
     """
 
     uses_labels = False
+    runtime_params = RUNTIME_PARAMS
     option_values = {
         "mode": "one of " + ", ".join(map(repr, MODES)),
         "balance": "a number >= 0",
@@ -372,7 +372,7 @@ class SLC(Learner):
         "init_scale": "a number > 0",
         "log_every": "an integer >= 1",
         "threads": "an integer >= 1",
-        "device": ENCODER_OPTION_VALUES["device"],
+        "device": RUNTIME_OPTION_VALUES["device"],
         "progress": "true or false",
     }
 

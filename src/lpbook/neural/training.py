@@ -1,4 +1,4 @@
-"""What every neural learner shares: option checks, devices, seeding, the training loop.
+"""What the neural learners share: runtime options, devices, seeding, the training loop.
 
 Determinism. A learner with seed ``seed`` initialises its network from
 ``torch.manual_seed(seed)`` inside :func:`torch.random.fork_rng` (see
@@ -7,14 +7,20 @@ draws its batches (and masks) from its own ``torch.Generator`` seeded with
 ``seed`` (see :func:`generator`). Networks are built on the CPU and then moved
 to the device, so their initial weights do not depend on the device.
 
-Training. :func:`train` is the one loop of every neural learner: Adam on
-minibatches, a validation loss evaluated every ``eval_every`` steps, early
-stopping with a patience, a step budget, and the learning curve
-(:class:`LearningCurve`) that the learner keeps as ``curve_``. A learner holds
-out its validation rows with :func:`split_validation`.
+Training. :func:`train` is the loop of the encoder learners (the network and
+the token probe of :class:`~lpbook.neural.data2vec.Data2Vec`, and
+:class:`~lpbook.neural.masked.MaskedTokenModel`) and of
+:class:`~lpbook.neural.cnn.SupervisedCNN`: Adam on minibatches, a validation
+loss evaluated every ``eval_every`` steps, early stopping with a patience, a
+step budget, and the learning curve (:class:`LearningCurve`) that the learner
+keeps as ``curve_``. :class:`~lpbook.neural.slc.SLC` trains its stack stage by
+stage in a loop of its own, and records a :class:`LearningCurve` too. A
+learner holds out its validation rows with :func:`split_validation`.
 
-Threads. Every neural learner takes ``threads`` (default 1) and runs inside
-:func:`torch_threads`.
+Runtime options. Every neural learner takes ``device``, ``threads`` (default
+1; it trains and infers inside :func:`torch_threads`) and ``progress``
+(:data:`RUNTIME_PARAMS`, checked by :func:`check_runtime`): they say how a fit
+runs, not what it computes, so they are no part of a result's identity.
 """
 
 from __future__ import annotations
@@ -22,31 +28,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import numbers
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
+
 from .._progress import finish, progress_bar
-from .._validate import check_int
+from .._validate import check_bool, check_int
 
-
-def check_float(name: str, value, *, low: float, high: float = float("inf"), closed: bool = False) -> float:
-    """Return ``value`` as a float in the open interval ``(low, high)`` (``[low, high)`` if ``closed``), or raise.
-
-    Non-real values (booleans included) raise ``TypeError``, values outside the
-    interval ``ValueError``; both messages name the option.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
-    value = float(value)
-    above = value >= low if closed else value > low
-    if not (above and value < high):
-        interval = f"{'[' if closed else '('}{low}, {high})"
-        raise ValueError(f"{name} must lie in {interval}, got {value}")
-    return value
+#: The runtime parameters of every neural learner (see ``Learner.runtime_params``): where and with how many
+#: threads it trains, and whether it shows a bar. None of them changes what a fit computes on the CPU.
+RUNTIME_PARAMS = frozenset({"device", "threads", "progress"})
+#: Their valid values, in words (see ``Learner.option_values``).
+RUNTIME_OPTION_VALUES = {
+    "device": "a torch device: 'cpu', 'cuda', 'cuda:N' or 'mps'",
+    "threads": "an integer >= 1",
+    "progress": "true or false",
+}
 
 
 def resolve_device(device, *, check_available: bool = True) -> torch.device:
@@ -81,6 +81,14 @@ def resolve_device(device, *, check_available: bool = True) -> torch.device:
     return device
 
 
+def check_runtime(device, threads, progress) -> tuple[torch.device, int, bool]:
+    """The runtime options of a neural learner checked: ``device`` in form only (:func:`resolve_device`
+    without ``check_available``; whether it exists is checked where the data move), ``threads >= 1``
+    and ``progress`` a bool."""
+    return (resolve_device(device, check_available=False), check_int("threads", threads, minimum=1),
+            check_bool("progress", progress))
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run the block with torch's CPU generator seeded by ``seed``, restoring the global state after."""
@@ -106,8 +114,8 @@ def torch_threads(threads: int) -> Iterator[None]:
 
     The book's networks are small: on one core a fit runs about ten times
     faster with one thread than with torch's default of one per core when
-    other processes compete for the cores (issue 9), so every neural learner
-    takes a ``threads`` option (default 1) and trains and infers inside this block.
+    other processes compete for the cores, so every neural learner takes a
+    ``threads`` option (default 1) and trains and infers inside this block.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -254,7 +262,7 @@ def train(
 ) -> LearningCurve:
     """Train ``model`` with Adam until the validation loss stops improving, or ``max_steps`` run out.
 
-    The one training loop of every neural learner of the book.
+    The training loop of the encoder learners and of the CNN (SLC has its own, see the module docstring).
 
     Parameters
     ----------
