@@ -364,6 +364,7 @@ class SLC(Learner):
     option_values = {
         "mode": "one of " + ", ".join(map(repr, MODES)),
         "balance": "a number >= 0",
+        "place_weight": "a number >= 0",
         "slot_specific": "true or false",
         "restarts": "an integer >= 1",
         "steps": "an integer >= 1",
