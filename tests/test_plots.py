@@ -143,3 +143,18 @@ def test_pstar_against_depth_joins_each_learner_and_leaves_out_censored_points()
     assert [list(line.get_xdata()) for line in joined] == [[3, 4]]
     assert list(ax.get_xticks()) == [3, 4, 5] and ax.get_yscale() == "log"
     plt.close(fig)
+
+
+def test_pstar_against_depth_draws_networks_open_and_dashed():
+    from lpbook.plots import pstar_against_depth
+
+    fig, ax = plt.subplots()
+    pstar_against_depth(ax, {"ILC": ([3, 4], [_pstar(100, 80, 120), _pstar(110, 90, 130)], "C0")},
+                        networks={"network": ([3, 5], [_pstar(1000, 800, 1200), _pstar(9000, 8000, 9900)], "C3")})
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata()) > 1]
+    assert [list(line.get_xdata()) for line in dashed] == [[3, 5]]
+    markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert [line.get_markerfacecolor() for line in markers][-1] == "none"
+    assert list(ax.get_xticks()) == [3, 4, 5]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ILC", "network"]
+    plt.close(fig)

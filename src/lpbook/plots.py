@@ -172,23 +172,26 @@ def level_bars(ax: plt.Axes, accuracy: dict, *, chance: float | None = None, col
     ax.legend(loc="lower left", fontsize=8)
 
 
-def pstar_against_depth(ax: plt.Axes, series: dict, guides: dict | None = None) -> None:
+def pstar_against_depth(ax: plt.Axes, series: dict, guides: dict | None = None, networks: dict | None = None) -> None:
     """``P*`` of the top non-root level against the depth ``L``, one learner per series, its points joined by a line.
 
     ``series`` maps a label to ``(depths, pstars, color)`` with one
     :class:`PStar` per depth (censored ones are left out);
+    ``networks`` (same form) are drawn with open markers and dashed lines;
     ``guides`` maps a label to ``(depths, values, color)``, drawn dotted
     (a predicted scale such as ``v m^3``). The legend sits inside the axes.
     """
-    for label, (depths, pstars, color) in series.items():
-        pstar_points(ax, depths, pstars, color=color, label=label)
+    entries = [(label, data, False) for label, data in series.items()]
+    entries += [(label, data, True) for label, data in (networks or {}).items()]
+    for label, (depths, pstars, color), is_network in entries:
+        pstar_points(ax, depths, pstars, color=color, label=label, **({"mfc": "none", "ms": 7} if is_network else {}))
         kept = [(L, p.value) for L, p in zip(depths, pstars) if p.censored is None]
         if len(kept) > 1:
-            ax.plot(*zip(*kept), "-", color=color, lw=1)
+            ax.plot(*zip(*kept), "--" if is_network else "-", color=color, lw=1)
     for label, (depths, values, color) in (guides or {}).items():
         ax.plot(depths, values, ":", color=color, label=label)
     ax.set_yscale("log")
-    ax.set_xticks(sorted({L for depths, *_ in series.values() for L in depths}))
+    ax.set_xticks(sorted({L for depths, *_ in [*series.values(), *(networks or {}).values()] for L in depths}))
     ax.set_xlabel("depth L")
     ax.set_ylabel("P* of level L - 1 (training samples)")
     ax.legend(loc="upper left", frameon=False, fontsize=8)
