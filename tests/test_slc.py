@@ -77,7 +77,7 @@ def test_curve_and_records(fitted, recorded, small):
     n = len(curve.steps)
     assert n == 2 * FAST["steps"] // FAST["log_every"]
     assert (np.diff(curve.steps) > 0).all() and curve.steps[-1] == 2 * FAST["steps"] and curve.best_step == curve.steps[-1]
-    model, records = recorded
+    _, records = recorded
     assert all(isinstance(record, Record) for record in records) and [r.step for r in records] == curve.steps
     for record in records:
         assert record.loss.shape == record.balance.shape == (2, L - 1)
