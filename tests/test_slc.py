@@ -13,6 +13,7 @@ from lpbook.grammar import encode_tuples  # noqa: E402
 from lpbook.learners import get  # noqa: E402
 from lpbook.neural.slc import (  # noqa: E402
     SLC,
+    Record,
     cousin_layout,
     hard_codes,
     hard_criterion,
@@ -62,26 +63,45 @@ def test_transform_shapes_and_every_code_used(small):
         assert np.array_equal(np.unique(c), np.arange(V)), f"level {level} leaves codes unused"
 
 
-def test_curve_and_records(fitted, small):
+@pytest.fixture(scope="module")
+def recorded(small):
+    """A fit with the same settings as ``fitted`` that hands its records to a callback, and the records."""
+    _, train, _ = small
+    records = []
+    return SLC(V, 2, L, seed=0, **FAST).fit(train.tokens, on_record=records.append), records
+
+
+def test_curve_and_records(fitted, recorded, small):
     _, _, test = small
     curve = fitted.curve_
     n = len(curve.steps)
     assert n == 2 * FAST["steps"] // FAST["log_every"]
-    assert curve.loss.shape == curve.balance.shape == (n, 2, L - 1)
-    assert curve.assignments.shape == (n, 2, L - 1, V**2)
-    assert np.isnan(curve.loss[0, :, 1]).all() and np.isfinite(curve.loss[-1]).all()  # module 2 starts at stage 2
-    assert (np.diff(curve.steps) > 0).all() and curve.steps[-1] == 2 * FAST["steps"]
-    last = fitted.transform_record(test.tokens, -1)
+    assert (np.diff(curve.steps) > 0).all() and curve.steps[-1] == 2 * FAST["steps"] and curve.best_step == curve.steps[-1]
+    _, records = recorded
+    assert all(isinstance(record, Record) for record in records) and [r.step for r in records] == curve.steps
+    for record in records:
+        assert record.loss.shape == record.balance.shape == (2, L - 1)
+        assert record.assignments.shape == (2, L - 1, V**2) and record.assignments.dtype == np.int64
+    assert np.isnan(records[0].loss[:, 1]).all() and np.isfinite(records[-1].loss).all()  # module 2 starts at stage 2
+    assert curve.train_loss == [float(np.nansum(r.loss, axis=1).min()) for r in records]
+    last = hard_codes(test.tokens, records[-1].assignments[fitted.restart_], V, 2)
     for level, codes in fitted.transform(test.tokens).items():
         np.testing.assert_array_equal(last[level], codes)
     assert fitted.criterion_.shape == (2, L - 1) and 0 <= fitted.restart_ < 2
+
+
+def test_the_callback_changes_nothing_in_the_fit(fitted, recorded):
+    model, _ = recorded
+    assert model.curve_ == fitted.curve_ and model.restart_ == fitted.restart_
+    for name in ("clusterers_", "predictors_", "places_", "assignments_", "criterion_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(fitted, name))
 
 
 def test_deterministic_given_seed(small, fitted):
     _, train, _ = small
     again = SLC(V, 2, L, seed=0, **FAST).fit(train.tokens)
     np.testing.assert_array_equal(again.clusterers_, fitted.clusterers_)
-    np.testing.assert_array_equal(again.curve_.loss, fitted.curve_.loss)
+    assert again.curve_ == fitted.curve_
     other = SLC(V, 2, L, seed=1, **FAST).fit(train.tokens)
     assert not np.array_equal(other.clusterers_, fitted.clusterers_)
 
@@ -100,8 +120,6 @@ def test_save_and_load_round_trip(fitted, small, tmp_path):
     assert loaded.curve_ == fitted.curve_ and loaded.restart_ == fitted.restart_
     for name in ("assignments_", "criterion_", "clusterers_", "predictors_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name))
-    for level, codes in fitted.transform_record(test.tokens, 1, restart=0).items():
-        np.testing.assert_array_equal(loaded.transform_record(test.tokens, 1, restart=0)[level], codes)
 
 def test_threads_restored(small):
     before = torch.get_num_threads()
@@ -261,10 +279,8 @@ def test_bad_shapes_and_state(small, fitted):
         SLC(V, 2, L).transform(train.tokens)
     with pytest.raises(ValueError, match="tokens"):
         fitted.transform(train.tokens[:, :4])
-    with pytest.raises(ValueError, match="record"):
-        fitted.transform_record(train.tokens, len(fitted.curve_.steps))
-    with pytest.raises(ValueError, match="restart"):
-        fitted.transform_record(train.tokens, 0, restart=2)
+    with pytest.raises(TypeError, match="on_record"):
+        SLC(V, 2, L, **FAST).fit(train.tokens, on_record=[])
 
 
 def test_the_bar_ends_at_its_total(small, capsys):

@@ -141,6 +141,15 @@ class SweepSpec:
         points = self.points(scale_name, **where)
         return stored_rows(points, self.database) if self.database.is_file() else None
 
+    def committed_database(self, start=None) -> Path | None:
+        """``results/NAME.sqlite`` in the ``results`` folder :func:`lpbook.results.find_results_dir` finds from
+        ``start``, for :func:`lpbook.notebook.how_computed`; ``None`` where it or its sidecar is missing."""
+        if not self.recorded:
+            raise ValueError(f"spec {self.name!r} is not recorded under results/")
+        folder = results.find_results_dir(start)
+        db = None if folder is None else folder / f"{self.name}.sqlite"
+        return db if db is not None and db.is_file() and results.sidecar_path(db).is_file() else None
+
     def committed(self, start=None) -> tuple[list[dict], str] | None:
         """The rows and the provenance of ``results/NAME.sqlite`` (:func:`lpbook.results.committed_sweep`), or
         ``None`` where it is missing (on Colab, say)."""
@@ -183,14 +192,15 @@ class NetworkSet:
         """The fits whose network is not saved under ``root`` yet."""
         return [fit for fit, path in zip(self.fits, self.paths(root)) if not path.is_file()]
 
-    def committed(self, root=None) -> list[tuple[Fit, object]]:
+    def committed(self, root=None, select: Callable[[Fit], bool] | None = None) -> list[tuple[Fit, object]]:
         """``(fit, learner)`` for every network of the set saved under ``root`` (default: the repository that
-        :func:`lpbook.results.find_results_dir` finds), each loaded and checked against its sidecar."""
+        :func:`lpbook.results.find_results_dir` finds), each loaded and checked against its sidecar; with
+        ``select``, only the fits for which ``select(fit)`` is true are loaded."""
         folder = results.find_results_dir() if root is None else Path(root) / results.RESULTS_DIR
         if folder is None:
             return []
-        return [(fit, results.check_network(folder.parent / fit.path))
-                for fit in self.fits if (folder.parent / fit.path).is_file()]
+        return [(fit, results.check_network(folder.parent / fit.path)) for fit in self.fits
+                if (select is None or select(fit)) and (folder.parent / fit.path).is_file()]
 
 
 # ------------------------------------------------------------------ helpers of the plans
@@ -280,9 +290,22 @@ def _ilc_ilc(cfg) -> Plan:
     return Plan(grammars, _around(lambda g: g.v * g.m**3 / 30, lambda g: 30 * g.v * g.m**3, cfg.points), cfg.seeds)
 
 
+def _slc_sizes(cfg) -> Callable[[Grammar], list[int]]:
+    return lambda g: log_grid(g.v * g.m**2, 16 * g.v * g.m**3, cfg.points)
+
+
 def _slc_grid(cfg) -> Plan:
-    return Plan(_grammars([cfg.v], cfg.m, [2], cfg.L),
-                lambda g: log_grid(g.v * g.m**2, 16 * g.v * g.m**3, cfg.points), cfg.seeds)
+    return Plan(_grammars([cfg.v], cfg.m, [2], cfg.L), _slc_sizes(cfg), cfg.seeds)
+
+
+def _slc_ablation(cfg) -> Plan:
+    """The largest ``abl_points`` sizes of Chapter 4's grid, on its first ``m`` and ``L``."""
+    return Plan(_grammars([cfg.v], cfg.m[:1], [2], cfg.L[:1]), lambda g: _slc_sizes(cfg)(g)[-cfg.abl_points:],
+                cfg.seeds)
+
+
+#: The choices of SLC that Chapter 4's appendix removes one at a time (a change to the chapter's options).
+SLC_ABLATIONS = {"local": {"mode": "local"}, "no-balance": {"balance": 0.0}, "no-place": {"place_weight": 0.0}}
 
 
 def _pipeline(cfg) -> Plan:
@@ -339,6 +362,12 @@ _CHAPTERS = [
     SweepSpec("slc-slc", "slc", "slc", _scaled("slc", _slc_grid), _chapter_options("slc", lambda cfg: dict(cfg.fit)),
               db="slc.sqlite"),
     SweepSpec("slc-ilc", "ilc", "slc", _scaled("slc", _slc_grid), db="ilc.sqlite"),
+    # Its appendix: the chapter's SLC at the largest sizes, as it is and without each choice of SLC_ABLATIONS.
+    SweepSpec("slc-ablation", "slc", "slc", _scaled("slc", _slc_ablation),
+              _chapter_options("slc", lambda cfg: dict(cfg.fit)), db="slc.sqlite"),
+    *(SweepSpec(f"slc-ablation-{name}", "slc", "slc", _scaled("slc", _slc_ablation),
+                _chapter_options("slc", lambda cfg, change=change: dict(cfg.fit, **change)), db="slc.sqlite")
+      for name, change in SLC_ABLATIONS.items()),
     # Chapter 6 (synthesis): ILC and TokenClustering under Zipf production laws, and the two further conditions,
     # wider trees (s = 3) and ILC that estimates the alphabet (n_clusters="auto") against ILC told v.
     SweepSpec("synthesis-robust-ilc", "ilc", "synthesis", _scaled("synthesis", lambda cfg: Plan(

@@ -55,13 +55,19 @@ hard codes.
 **Codes.** ``transform`` returns hard codes: level ``l`` is ``argmax`` of the
 clusterer's row for the tuple of hard level-``(l-1)`` codes. So the learned
 model is one lookup table per level, like ILC's.
+
+**Records.** Every ``log_every`` steps the loop records the learning curve
+(``curve_``); ``fit(tokens, on_record=callback)`` also hands each record's
+per-restart, per-module losses and lookup tables to ``callback``
+(:class:`Record`), for a reader who follows the training dynamics.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -76,6 +82,24 @@ from ..tree import cousin_targets, target_positions
 from .training import RUNTIME_OPTION_VALUES, RUNTIME_PARAMS, LearningCurve, generator, resolve_device, seeded, torch_threads
 
 MODES = ("end-to-end", "local")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of SLC's training loop, as ``fit``'s ``on_record`` receives it.
+
+    ``step``: steps done, over all stages; ``loss``, ``balance``: float arrays
+    ``(restarts, L - 1)``, the mean prediction loss (nats, without the balance
+    term) and balance deficit ``log v - H(c_bar)`` of every restart and module
+    since the previous record (``nan`` for a module not trained yet);
+    ``assignments``: int64 ``(restarts, L - 1, v**s)``, every restart's hard
+    lookup tables, for :func:`hard_codes`.
+    """
+
+    step: int
+    loss: np.ndarray
+    balance: np.ndarray
+    assignments: np.ndarray
 
 
 def cousin_layout(L: int, level: int, s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -351,10 +375,8 @@ class SLC(Learner):
     criterion_ : float array ``(restarts, L - 1)``, :func:`hard_criterion` of every restart at the end.
     restart_ : int, the kept restart.
     curve_ : :class:`lpbook.neural.training.LearningCurve`: ``steps``; ``train_loss``, the lowest
-        over restarts of the summed prediction loss of the modules trained; ``seconds``; and, per
-        restart and module, ``loss`` (cross-entropy in nats, without the balance term), ``balance``
-        (the deficit ``log v - H(c_bar)``) and ``assignments`` (the hard lookup tables, int16,
-        for :func:`hard_codes` and :meth:`transform_record`).
+        over restarts of the summed prediction loss of the modules trained; ``seconds``. The
+        per-restart, per-module records go to ``fit``'s ``on_record`` (:class:`Record`).
     clusterers_, predictors_, places_ : float32 arrays ``(restarts, L - 1, v**s, v)``,
         ``(restarts, L - 1, n_slots, v, v**s)`` and ``(restarts, L - 1, v, n_slots)``, the final logits.
     """
@@ -419,9 +441,15 @@ class SLC(Learner):
         return self.s * (self.s - 1)
 
     # ------------------------------------------------------------ training
-    def fit(self, tokens, labels=None) -> SLC:
-        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels``, if given, are checked and ignored)."""
+    def fit(self, tokens, labels=None, *, on_record: Callable[[Record], object] | None = None) -> SLC:
+        """Train on ``tokens`` of shape ``(P, s**L)`` (``labels``, if given, are checked and ignored).
+
+        ``on_record``, if given, is called with a :class:`Record` at every
+        record of the learning curve; it changes nothing in the fit.
+        """
         tokens, _ = self._fit_inputs(tokens, labels)
+        if on_record is not None and not callable(on_record):
+            raise TypeError(f"on_record must be callable, got {type(on_record).__name__}")
         resolve_device(self.device)  # the device must exist where the fit runs
         v, s, L, R = self.v, self.s, self.L, self.restarts
         with torch_threads(self.threads):
@@ -432,7 +460,7 @@ class SLC(Learner):
             clusterers, predictors, places = (x.to(self.device).requires_grad_() for x in (clusterers, predictors, places))
             first = torch.as_tensor(encode_tuples(tokens.reshape(tokens.shape[0], -1, s), v))  # (P, s**(L-1))
             sample = self._sample_structure(first)
-            self.curve_ = self._train(clusterers, predictors, places, first.to(self.device), sample)
+            self.curve_ = self._train(clusterers, predictors, places, first.to(self.device), sample, on_record)
             self.clusterers_ = clusterers.detach().cpu().numpy()
             self.predictors_ = predictors.detach().cpu().numpy()
             self.places_ = places.detach().cpu().numpy()
@@ -478,7 +506,8 @@ class SLC(Learner):
         siblings, slots = cousin_layout(self.L, level, self.s)
         return torch.as_tensor(siblings, device=self.device), torch.as_tensor(slots, device=self.device)
 
-    def _train(self, clusterers, predictors, places, first: torch.Tensor, sample: list[tuple]) -> LearningCurve:
+    def _train(self, clusterers, predictors, places, first: torch.Tensor, sample: list[tuple],
+               on_record: Callable[[Record], object] | None) -> LearningCurve:
         """Train stage by stage; stage ``k`` trains modules ``1..k`` for ``steps`` steps.
 
         At the end of a stage below the top, every restart takes the modules
@@ -491,7 +520,7 @@ class SLC(Learner):
         layout = [self._layout(level) for level in range(1, L)]
         rng = generator(self.seed)
         batches = self._batches(first.shape[0], rng)
-        records = []
+        curve = LearningCurve()
         bar = progress_bar(self.steps * (L - 1), "SLC", self.progress)
         start = time.process_time()
         for depth in range(1, L):
@@ -510,31 +539,26 @@ class SLC(Learner):
                 count += 1
                 if step % self.log_every == 0 or step == self.steps:
                     absent = torch.full((self.restarts, L - 1 - depth), float("nan"), device=self.device)
-                    records.append((
-                        (depth - 1) * self.steps + step,
-                        torch.cat([loss_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
-                        torch.cat([deficit_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
-                        clusterers.detach().argmax(dim=-1).cpu().numpy().astype(np.int16),
-                        time.process_time() - start,
-                    ))
+                    losses = torch.cat([loss_sum[:, :depth] / count, absent], dim=1).cpu().numpy()
+                    curve.steps.append((depth - 1) * self.steps + step)
+                    curve.train_loss.append(float(np.nansum(losses, axis=1).min()))
+                    curve.seconds.append(time.process_time() - start)
+                    if on_record is not None:
+                        on_record(Record(
+                            curve.steps[-1], losses,
+                            torch.cat([deficit_sum[:, :depth] / count, absent], dim=1).cpu().numpy(),
+                            clusterers.detach().argmax(dim=-1).cpu().numpy(),
+                        ))
                     loss_sum.zero_()
                     deficit_sum.zero_()
                     count = 0
-                    bar.set_postfix(loss=f"{np.nansum(records[-1][1], axis=1).min():.4f}")
+                    bar.set_postfix(loss=f"{curve.train_loss[-1]:.4f}")
                 bar.update()
             if depth < L - 1:
                 self._share_best((clusterers, predictors, places), sample, depth)
         finish(bar)
-        steps, losses, deficits, snapshots, seconds = zip(*records)
-        return LearningCurve(
-            steps=list(steps),
-            train_loss=[float(np.nansum(record, axis=1).min()) for record in losses],
-            best_step=steps[-1],
-            seconds=list(seconds),
-            loss=np.stack(losses),
-            balance=np.stack(deficits),
-            assignments=np.stack(snapshots),
-        )
+        curve.best_step = curve.steps[-1]
+        return curve
 
     @torch.no_grad()
     def _share_best(self, tables: tuple, sample: list[tuple], depth: int) -> None:
@@ -614,21 +638,6 @@ class SLC(Learner):
         """``{level: codes}`` for levels ``1..L-1``: hard codes of shape ``(P, s**(L - level))`` in ``[0, v)``, dtype ``smallest_uint(v)``."""
         self._check_fitted("assignments_")
         return self._codes(tokens, self.assignments_)
-
-    def transform_record(self, tokens, record: int, restart: int | None = None) -> dict[int, np.ndarray]:
-        """The codes of :meth:`transform`, from the lookup tables of learning-curve record ``record``.
-
-        ``restart`` defaults to the kept one. For plotting training dynamics.
-        """
-        self._check_fitted("curve_")
-        n = len(self.curve_.steps)
-        record = check_int("record", record, minimum=-n)
-        if record >= n:
-            raise ValueError(f"record must be < {n}, the number of records, got {record}")
-        restart = self.restart_ if restart is None else check_int("restart", restart, minimum=0)
-        if restart >= self.restarts:
-            raise ValueError(f"restart must be < restarts = {self.restarts}, got {restart}")
-        return self._codes(tokens, self.curve_.assignments[record, restart].astype(np.int64))
 
     def _codes(self, tokens, assignments: np.ndarray) -> dict[int, np.ndarray]:
         codes = hard_codes(self._check_tokens(tokens), assignments, self.v, self.s)

@@ -163,15 +163,6 @@ class LearningCurve:
         CPU seconds of this process (``time.process_time``) spent in the loop
         up to each evaluation, evaluations included. A measurement, so it is
         left out of comparisons of curves (``==``).
-    loss, balance : numpy.ndarray or None
-        Learners trained as several restarts of a stack of modules
-        (:class:`lpbook.neural.SLC`) record, at each evaluation, the mean
-        prediction loss and balance deficit of every restart and module since
-        the previous evaluation, shape ``(n, restarts, modules)`` (``nan`` for
-        a module not trained yet); ``None`` for the other learners.
-    assignments : numpy.ndarray or None
-        The same learners' hard lookup tables at each evaluation, shape
-        ``(n, restarts, modules, v**s)``; ``None`` for the other learners.
     """
 
     steps: list[int] = field(default_factory=list)
@@ -180,21 +171,6 @@ class LearningCurve:
     best_step: int = 0
     stopped: str = "budget"
     seconds: list[float] = field(default_factory=list, compare=False)
-    loss: np.ndarray | None = field(default=None, compare=False)
-    balance: np.ndarray | None = field(default=None, compare=False)
-    assignments: np.ndarray | None = field(default=None, compare=False)
-
-    def __eq__(self, other) -> bool:
-        """Equal fields, ``seconds`` aside (the dataclass comparison, with arrays compared element by element)."""
-        if not isinstance(other, LearningCurve):
-            return NotImplemented
-        arrays = ("loss", "balance", "assignments")
-        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.compare) and all(
-            np.array_equal(getattr(self, name), getattr(other, name), equal_nan=True)
-            if getattr(self, name) is not None and getattr(other, name) is not None
-            else getattr(self, name) is getattr(other, name)
-            for name in arrays
-        )
 
     def get_state(self) -> dict:
         """The curve as lists, values and arrays, for :meth:`from_state` (used by ``Learner.save``)."""
@@ -202,8 +178,15 @@ class LearningCurve:
 
     @classmethod
     def from_state(cls, state: dict) -> LearningCurve:
-        """The curve that :meth:`get_state` described."""
-        return cls(**state)
+        """The curve that :meth:`get_state` described.
+
+        Keys that are not fields of the curve are left out, so that files whose
+        curve carries more keys load: the committed networks' files hold
+        ``loss``, ``balance`` and ``assignments`` (each ``None``), per-module
+        records that SLC hands to a callback instead (:class:`lpbook.neural.slc.Record`).
+        """
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in state.items() if key in names})
 
     @property
     def best_val_loss(self) -> float:
