@@ -63,24 +63,19 @@ test-compat:
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
-# Precomputed sweeps of Chapter 5, each SQLite file with its sidecar (lpbook sweep --record, see
-# lpbook.results). The neural learners share one backbone and budget; RESULTS_DEVICE=cpu runs them
-# on the CPU (days). A rerun resumes an interrupted sweep. tests/test_results.py checks every
-# committed database against its sidecar.
+# The depth experiment extended on a GPU: data2vec, the masked-token network, ILC and SLC at L = 3, 4 and 5 on the
+# depth pair's grammars (lpbook.experiments: gpu-data2vec, gpu-masked-token, gpu-ilc, gpu-slc), each SQLite file with
+# its sidecar. RESULTS_DEVICE=cpu runs them on the CPU (days). A rerun resumes an interrupted sweep.
 RESULTS_DEVICE ?= cuda
 RESULTS_WORKERS ?= 4
-RESULTS_GRID := --v 16 --m 3 --s 2 --L 3 4 --P-range 1000 1000000 10 --seeds 4 --n-test 4000 \
-	--workers $(RESULTS_WORKERS) --record --no-progress
-RESULTS_NET := --option d_model=128 --option n_layers=4 --option n_heads=4 --option max_steps=20000 \
-	--option batch_size=256 --option progress=false --option device=$(RESULTS_DEVICE)
 
 results: $(STAMP)
 	mkdir -p results
-	$(BIN)/lpbook sweep --learner data2vec $(RESULTS_GRID) $(RESULTS_NET) --option K=2 --db results/data2vec.sqlite
-	$(BIN)/lpbook sweep --learner masked-token $(RESULTS_GRID) $(RESULTS_NET) --db results/masked-token.sqlite
-	$(BIN)/lpbook sweep --learner ilc $(RESULTS_GRID) --db results/ilc.sqlite
-	$(BIN)/lpbook sweep --learner slc $(RESULTS_GRID) --option progress=false --option device=$(RESULTS_DEVICE) \
-		--db results/slc.sqlite
+	for name in gpu-data2vec gpu-masked-token gpu-slc; do \
+		$(BIN)/lpbook sweep --spec $$name --workers $(RESULTS_WORKERS) --record --no-progress \
+			--option device=$(RESULTS_DEVICE) --db results/$$name.sqlite || exit 1; \
+	done
+	$(BIN)/lpbook sweep --spec gpu-ilc --workers $(RESULTS_WORKERS) --record --no-progress --db results/gpu-ilc.sqlite
 
 # The sweeps and networks committed under results/, each defined once in lpbook.experiments (SWEEPS, NETWORKS;
 # tests/test_experiments.py checks each against what results/ holds). `lpbook sweep --spec NAME --record` runs (or

@@ -234,6 +234,8 @@ _CPU_NET = {"d_model": 32, "n_layers": 2, "n_heads": 2, "lr": 0.003, "max_steps"
 _CPU = Plan(_grammars([8], [2], [2], [3]), (1000, 16000), 1, 2000)
 _V16 = dict(P_grid=scaled_grid(0.25, 16, 8, lambda g: g.v * g.m**3), seeds=5, n_test=4000)
 _V16_M23, _V16_M4 = Plan(_grammars([16], [2, 3], [2], [3, 4, 5]), **_V16), Plan(_grammars([16], [4], [2], [3, 4, 5]), **_V16)
+_GPU_NET = {"d_model": 128, "n_layers": 4, "n_heads": 4, "max_steps": 20000, "batch_size": 256}
+_GPU_DEPTH = Plan(_grammars([16], [3], [2], [3, 4, 5]), log_grid(1000, 1000000, 10), 4, 4000)
 _DEPTH_PAIR = Plan(_grammars([16], [3], [2], [3, 4]), tuple(125 * 2**k for k in range(12)), 8, 2000)
 
 
@@ -266,6 +268,12 @@ _RECORDED = [
     SweepSpec("pstar-test-ilc-L3", "ilc", "ilc", _fixed(_pstar_test(3, 256)), recorded=True),
     SweepSpec("pstar-test-ilc-L4", "ilc", "ilc", _fixed(_pstar_test(4, 256)), recorded=True),
     SweepSpec("pstar-test-tc", "token-clustering", "ilc", _fixed(_pstar_test(3, 1024)), recorded=True),
+    # The depth experiment extended on a GPU (make results): both networks, ILC and SLC at L = 3, 4 and 5 on the
+    # depth pair's grammars (seeds 0-3 are its strings), over P = 1,000 to 1,000,000; the networks measured.
+    *(SweepSpec(f"gpu-{learner}", learner, "synthesis", _fixed(_GPU_DEPTH), options, recorded=True,
+                measure=_measure_networks if learner in ("data2vec", "masked-token") else None)
+      for learner, options in (("data2vec", {**_GPU_NET, "K": 2}), ("masked-token", _GPU_NET), ("ilc", {}),
+                               ("slc", {}))),
     # Chapter 5's small sweeps from a CPU run.
     SweepSpec("data2vec-cpu", "data2vec", "data2vec", _fixed(_CPU), _CPU_NET, recorded=True),
     SweepSpec("masked-token-cpu", "masked-token", "data2vec", _fixed(_CPU), _CPU_NET, recorded=True),
