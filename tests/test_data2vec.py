@@ -13,6 +13,7 @@ from lpbook.tree import Node  # noqa: E402
 from lpbook.learners import REGISTRY  # noqa: E402
 from lpbook.neural import Encoder  # noqa: E402
 from lpbook.neural.masking import block_mask  # noqa: E402
+from lpbook.neural.snapshots import Snapshots, read_network  # noqa: E402
 from lpbook.neural.data2vec import (  # noqa: E402
     Data2Vec,
     Data2VecNetwork,
@@ -145,7 +146,6 @@ def test_block_mask_is_reproducible():
         (dict(mask_range=(0.0, 0.5)), ValueError, r"mask_range must lie in \(0.0, 1.0\)"),
         (dict(mask_range=(0.5, 1.0)), ValueError, r"mask_range must lie in \(0.0, 1.0\)"),
         (dict(mask_level=3), ValueError, "mask_level must be < L = 3"),
-        (dict(trace_steps=[10], max_steps=5), ValueError, "trace_steps must be <= max_steps = 5"),
         (dict(beta=0), ValueError, "beta must lie in"),
         (dict(d_model=9), ValueError, "d_model must be divisible by n_heads"),
         (dict(device="tpu"), ValueError, "device must"),
@@ -166,33 +166,62 @@ def small():
     return rhm, rhm.sample(300, seed=1), rhm.sample(60, seed=2)
 
 
-def test_protocol_curve_traces_and_probe(small):
+def test_protocol_curve_snapshots_and_probe(small):
     rhm, train, test = small
-    learner = Data2Vec(4, 2, 3, trace_steps=[0, 3, 6], probe_steps=4, **FAST)
-    assert learner.fit(train.tokens) is learner
+    learner = Data2Vec(4, 2, 3, probe_steps=4, **FAST)
+    kept = Snapshots([0, 3, 6, 100])  # a step past the end is never reached
+    assert learner.fit(train.tokens, on_step=kept) is learner
     out = learner.transform(test.tokens)
     assert sorted(out) == [1, 2]
     for level, codes in out.items():
         assert codes.shape == (test.P, 2 ** (3 - level)) and codes.dtype == np.uint8
         assert codes.min() >= 0 and codes.max() < 4
     assert learner.curve_.steps[-1] == FAST["max_steps"] and len(learner.curve_.train_loss) >= 1
-    assert sorted(learner.traces_) == [0, 3, 6]
+    assert sorted(kept.networks) == [0, 3, 6]
     for which in ("student", "teacher"):
-        assert sorted(learner.read_at(test.tokens, step=3, which=which)) == [1, 2]
-    with pytest.raises(ValueError, match="step must be one of the traced steps"):
-        learner.read_at(test.tokens, step=2)
+        read = kept.read(learner, test.tokens, train.tokens, which)
+        assert sorted(read) == [0, 3, 6] and all(sorted(codes) == [1, 2] for codes in read.values())
     mask = np.zeros(test.tokens.shape, dtype=bool)
     mask[:, :2] = True
     loss = learner.masked_token_loss(test.tokens, mask)
     assert 0 < loss < 10 and learner.probe_curve_.val_loss
 
 
+def test_the_callback_changes_nothing_the_fit_computes(small):
+    """A fit with on_step gives the same weights, curve and codes as one without: no part of its identity."""
+    _, train, test = small
+    plain = Data2Vec(4, 2, 3, probe_steps=3, n_init=1, **FAST).fit(train.tokens)
+    watched = Data2Vec(4, 2, 3, probe_steps=3, n_init=1, **FAST).fit(train.tokens, on_step=Snapshots(range(7)))
+    assert watched.get_params() == plain.get_params() and watched.curve_ == plain.curve_
+    for a, b in zip(plain.network_.state_dict().values(), watched.network_.state_dict().values()):
+        assert torch.equal(a, b)
+    assert all(np.array_equal(plain.transform(test.tokens)[level], watched.transform(test.tokens)[level]) for level in (1, 2))
+    with pytest.raises(TypeError, match="on_step must be callable"):
+        Data2Vec(4, 2, 3, probe_steps=0, **FAST).fit(train.tokens, on_step=[0, 3])
+
+
+def test_reading_the_trained_network_again_gives_its_own_codes(small):
+    """read_network on the fitted network, with the strings given to fit, is the learner's own readout."""
+    _, train, test = small
+    learner = Data2Vec(4, 2, 3, probe_steps=0, n_init=1, **FAST).fit(train.tokens)
+    again = read_network(learner, learner.network_, test.tokens, train.tokens)
+    own = learner.transform(test.tokens)
+    assert all(again[level].dtype == own[level].dtype and np.array_equal(again[level], own[level]) for level in (1, 2))
+    teacher = Data2Vec(4, 2, 3, probe_steps=0, n_init=1, read="teacher", **FAST).fit(train.tokens)
+    by_teacher = read_network(teacher, teacher.network_, test.tokens, train.tokens, "teacher")
+    assert all(np.array_equal(by_teacher[level], teacher.transform(test.tokens)[level]) for level in (1, 2))
+    with pytest.raises(ValueError, match="which must be 'student' or 'teacher'"):
+        read_network(learner, learner.network_, test.tokens, train.tokens, "both")
+    with pytest.raises(TypeError, match="learner must be an encoder learner"):
+        read_network(object(), learner.network_, test.tokens, train.tokens)
+
+
 @pytest.mark.parametrize("probe_steps", [0, 3])
-def test_save_and_load_give_the_same_codes_traces_and_probe(small, tmp_path, probe_steps):
+def test_save_and_load_give_the_same_codes_and_probe(small, tmp_path, probe_steps):
     from lpbook.learners import Learner
 
     _, train, test = small
-    learner = Data2Vec(4, 2, 3, trace_steps=(0, 6), probe_steps=probe_steps, n_init=1, **FAST).fit(train.tokens)
+    learner = Data2Vec(4, 2, 3, probe_steps=probe_steps, n_init=1, **FAST).fit(train.tokens)
     learner.save(tmp_path / "d2v.npz")
     with np.load(tmp_path / "d2v.npz") as saved:  # no training data: no array holds a training string
         strings = {row.tobytes() for row in train.tokens.astype(np.int64)}
@@ -201,15 +230,14 @@ def test_save_and_load_give_the_same_codes_traces_and_probe(small, tmp_path, pro
     for loader in (Learner, Data2Vec):
         loaded = loader.load(tmp_path / "d2v.npz")
         assert type(loaded) is Data2Vec and loaded.get_params() == learner.get_params()
-        assert loaded.curve_ == learner.curve_ and sorted(loaded.traces_) == [0, 6]
-        assert loaded.read_at(test.tokens).keys() == {1, 2}  # its own readout needs no strings
-        with pytest.raises(ValueError, match="pass the strings it was fitted on as train="):
-            loaded.read_at(test.tokens, 0, "teacher")
-        for read in ((), (0, "teacher"), (6, "student")):
-            expected = learner.read_at(test.tokens, *read) if read else learner.transform(test.tokens)
-            got = loaded.read_at(test.tokens, *read, train=train.tokens) if read else loaded.transform(test.tokens)
-            for level in (1, 2):
-                assert got[level].dtype == expected[level].dtype and np.array_equal(got[level], expected[level])
+        assert loaded.curve_ == learner.curve_
+        for which in ("student", "teacher"):
+            expected = read_network(learner, learner.network_, test.tokens, train.tokens, which)
+            got = read_network(loaded, loaded.network_, test.tokens, train.tokens, which)
+            assert all(got[level].dtype == expected[level].dtype and np.array_equal(got[level], expected[level])
+                       for level in (1, 2))
+        assert all(np.array_equal(loaded.transform(test.tokens)[level], learner.transform(test.tokens)[level])
+                   for level in (1, 2))
         if probe_steps:
             mask = learner.sample_mask(test.P, seed=3)
             assert loaded.masked_token_loss(test.tokens, mask) == learner.masked_token_loss(test.tokens, mask)
@@ -217,18 +245,28 @@ def test_save_and_load_give_the_same_codes_traces_and_probe(small, tmp_path, pro
             assert loaded.token_head_ is None
 
 
-def test_the_traced_networks_are_the_training_path(small):
-    """Step 0 holds the initial weights, with the teacher equal to the student; the last trace is the result."""
+def test_the_snapshots_are_the_training_path(small):
+    """Step 0 holds the initial weights, with the teacher equal to the student; the last copy is the result."""
     rhm, train, _ = small
-    learner = Data2Vec(4, 2, 3, trace_steps=[0, 6], probe_steps=0, **FAST).fit(train.tokens)
+    kept = Snapshots([0, 6])
+    learner = Data2Vec(4, 2, 3, probe_steps=0, **FAST).fit(train.tokens, on_step=kept)
     initial = learner.build()
-    for a, b in zip(learner.traces_[0].state_dict().values(), initial.state_dict().values()):
+    for a, b in zip(kept.networks[0].state_dict().values(), initial.state_dict().values()):
         assert torch.equal(a, b)
-    for a, b in zip(learner.traces_[6].state_dict().values(), learner.network_.state_dict().values()):
+    for a, b in zip(kept.networks[6].state_dict().values(), learner.network_.state_dict().values()):
         assert torch.equal(a, b.cpu())
     student = torch.cat([p.ravel() for p in learner.network_.encoder.parameters()])
     teacher = torch.cat([p.ravel() for p in learner.network_.teacher.parameters()])
     assert not torch.equal(student, teacher)
+
+
+def test_snapshots_check_their_steps():
+    with pytest.raises(TypeError, match="steps must be a sequence"):
+        Snapshots(5)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        Snapshots([-1])
+    with pytest.raises(ValueError, match="steps must name at least one step"):
+        Snapshots([])
 
 
 def test_the_schedule_reaches_the_optimiser(small):

@@ -20,7 +20,7 @@ LAYERS = {
     2: {"lpbook.learners", "lpbook.clustering", "lpbook.baselines", "lpbook.ilc", "lpbook", "lpbook.neural",
         "lpbook.neural.base", "lpbook.neural.cnn", "lpbook.neural.data2vec", "lpbook.neural.encoder",
         "lpbook.neural.masked", "lpbook.neural.masking", "lpbook.neural.options", "lpbook.neural.probe",
-        "lpbook.neural.readout", "lpbook.neural.slc", "lpbook.neural.training"},
+        "lpbook.neural.readout", "lpbook.neural.slc", "lpbook.neural.snapshots", "lpbook.neural.training"},
     3: {"lpbook.points", "lpbook.storage", "lpbook.pstar", "lpbook.sweep", "lpbook.remote", "lpbook.results",
         "lpbook.experiments", "lpbook.theory", "lpbook.oracle", "lpbook.perturb", "lpbook.modelcheck",
         "lpbook.neural.measure", "lpbook.plots"},

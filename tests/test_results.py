@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import lpbook
@@ -434,20 +435,26 @@ def test_every_committed_network_matches_its_sidecar(path):
     assert hasattr(learner, "readout_") or not hasattr(learner, "network_")
 
 
-def test_a_committed_data2vec_reads_its_teacher_from_its_own_training_strings():
-    """A data2vec file that holds its fit's strings reads its teacher as one given them again (the split recomputed)."""
+def test_a_committed_data2vec_holds_the_strings_its_sidecar_recomputes_and_reads_its_teacher():
+    """A data2vec file that holds its fit's strings holds exactly the split of the point's recipe, so reading it
+    with the recomputed strings (read_network) reads it as it was fitted; loading ignores the stored strings."""
     pytest.importorskip("torch")
-    from lpbook.learners import Learner
+    from lpbook.learners import Learner, _read_saved, _unpack
+    from lpbook.neural import read_network
 
     path = ROOT / "results" / "networks" / "data2vec-v8-m2-L3-P1000-seed0.npz"
     if path not in committed([path]) or not path.is_file():
         pytest.skip(f"{path.name} is not committed")
+    header, arrays, _ = _read_saved(path)
+    state = _unpack(header["state"], arrays)
     _, train, test = results.network_point(results.read_sidecar(path)["settings"], n_test=300).data()
-    held = Learner.load(path).read_at(test.tokens, which="teacher")
-    given = Learner.load(path)
-    given.__dict__.pop("_strings", None)  # as a file that holds no strings
-    recomputed = given.read_at(test.tokens, which="teacher", train=train.tokens)
-    assert all((held[level] == recomputed[level]).all() for level in held)
+    learner = Learner.load(path)
+    assert not hasattr(learner, "train_tokens_") and not hasattr(learner, "traces_")
+    held = state["train_tokens_"], state["val_tokens_"]
+    recomputed = learner._split_strings(train.tokens)
+    assert all(np.array_equal(a, b) for a, b in zip(held, recomputed))
+    teacher = read_network(learner, learner.network_, test.tokens, train.tokens, "teacher")
+    assert sorted(teacher) == [1, 2] and all(codes.shape[0] == test.P for codes in teacher.values())
 
 
 def test_find_networks_filters_by_learner_grammar_and_options(tmp_path):

@@ -164,3 +164,31 @@ def test_the_bar_ends_at_its_total_whether_training_stops_early_or_not(capsys, p
     err = capsys.readouterr().err
     assert curve.stopped == ("patience" if patience == 2 else "budget")
     assert last_bar(err).startswith("BAR") and ends_at_total(err), err
+
+
+def test_on_step_sees_step_zero_then_every_step_after_the_optimiser():
+    """The callback gets 0 before any step, then 1..n with the weights that step produced; the run is unchanged."""
+    model, loss = regression()
+    seen = []
+    train(model, loss, 64, max_steps=7, batch_size=16, lr=1e-2, rng=generator(0), eval_every=3,
+          on_step=lambda step, m: seen.append((step, m.weight.detach().clone())))
+    assert [step for step, _ in seen] == list(range(8))
+    assert torch.equal(seen[-1][1], model.weight.detach())
+    assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(seen, seen[1:]))  # each step moved the weights
+    torch.manual_seed(1)  # the same initial weights for both runs
+    plain, plain_loss = regression()
+    curve = train(plain, plain_loss, 64, max_steps=7, batch_size=16, lr=1e-2, rng=generator(0), eval_every=3)
+    torch.manual_seed(1)
+    watched, watched_loss = regression()
+    assert train(watched, watched_loss, 64, max_steps=7, batch_size=16, lr=1e-2, rng=generator(0), eval_every=3,
+                 on_step=lambda step, m: None) == curve
+    assert torch.equal(plain.weight, watched.weight)
+
+
+def test_on_step_stops_with_early_stopping():
+    """Training that stops on its patience calls the callback up to the last step it took."""
+    model, loss = regression()
+    seen = []
+    curve = train(model, loss, 64, max_steps=200, batch_size=16, lr=1e-2, rng=generator(0), eval_every=5,
+                  val_loss=lambda: 1.0, patience=2, on_step=lambda step, m: seen.append(step))
+    assert curve.stopped == "patience" and seen == list(range(curve.steps[-1] + 1))

@@ -399,6 +399,9 @@ _CHAPTERS = [
         _grammars([cfg.v], [cfg.m], [2], sorted(cfg.sc_P)), lambda g: log_grid(g.v * g.m, 64 * g.v * g.m**3,
                                                                                  cfg.ilc_points), cfg.seeds, cfg.n_test)),
         db="ilc.sqlite"),
+    # ... and Chapter 4's explicit stack SLC on the networks' training strings.
+    SweepSpec("data2vec-slc", "slc", "data2vec", _scaled("data2vec", _data2vec_fits),
+              _chapter_options("data2vec", lambda cfg: dict(cfg.slc)), db="slc.sqlite"),
 ]
 
 

@@ -348,6 +348,9 @@ class Learner:
     #: they are left out of a result's identity (a sweep point's key, a sidecar's settings; see
     #: :func:`split_runtime`), so a sweep started on a GPU resumes on a CPU.
     runtime_params: ClassVar[frozenset[str]] = frozenset()
+    #: Parameters that a saved file may name and that this class no longer takes: :meth:`load` drops
+    #: them. Only a parameter that never changed what a fit computes may be listed here.
+    retired_params: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def computed_defaults(cls) -> dict[str, str]:
@@ -481,7 +484,7 @@ class Learner:
             raise TypeError(f"{os.fspath(path)!r} holds a {found.__qualname__}, not a {cls.__name__}")
         lists = set(header.get("list_params", ()))
         saved = {name: tuple(value) if isinstance(value, list) and name not in lists else value
-                 for name, value in header["params"].items()}
+                 for name, value in header["params"].items() if name not in found.retired_params}
         learner = found(**(saved | params))
         try:
             learner._restore_state(_unpack(header["state"], arrays))

@@ -14,7 +14,9 @@ a new one is a subclass that gives its network and its loss. The other two
 are read differently: :class:`SupervisedCNN` predicts the root, trained by
 :func:`train` too, and :class:`SLC` trains lookup tables in a loop of its own
 and returns their hard codes. The clean-state probe (:class:`LatentProbe`,
-:func:`score_layers`) is kept as the comparison for the readout.
+:func:`score_layers`) is kept as the comparison for the readout. :class:`Snapshots`
+(:mod:`lpbook.neural.snapshots`) keeps copies of a network along its training,
+passed to ``fit`` as its ``on_step`` callback, and :func:`read_network` reads them.
 """
 
 try:
@@ -34,6 +36,7 @@ from .masked import MaskedTokenModel, MaskedTokenNetwork
 from .probe import LatentProbe, ProbeScores, pool, score_layers
 from .readout import NeighbourReadout
 from .slc import SLC
+from .snapshots import Snapshots, read_network
 from .training import LearningCurve, resolve_device, train
 
 __all__ = [
@@ -48,8 +51,10 @@ __all__ = [
     "NeighbourReadout",
     "ProbeScores",
     "SLC",
+    "Snapshots",
     "SupervisedCNN",
     "pool",
+    "read_network",
     "resolve_device",
     "score_layers",
     "train",

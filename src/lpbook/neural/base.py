@@ -16,8 +16,11 @@ holds what they share, so that both accept, check and use it alike:
   with the learner's seed) and its masks, drawn once from ``seed + 1``;
 - :meth:`EncoderLearner.fit`: check the strings, split them, build the network
   on the CPU from the seed (:meth:`EncoderLearner.build`), train it on the
-  device (the subclass's ``_train``), then fit the readout on the training
-  split with its candidates chosen on the validation split;
+  device (the subclass's ``_train``, which passes ``on_step`` to
+  :func:`~lpbook.neural.training.train`), then fit the readout on the
+  training split with its candidates chosen on the validation split
+  (:meth:`EncoderLearner.fit_readout`, which reads other modules too, such
+  as a copy of the network at an earlier step);
 - :meth:`EncoderLearner.transform`: the readout's codes of levels ``1..L-1``.
 
 A subclass gives its network (``build``), its loss and loop (``_train``,
@@ -223,24 +226,45 @@ class EncoderLearner(Learner):
         return tokens[train_rows], tokens[val_rows]
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, tokens, labels=None) -> EncoderLearner:
-        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels``, if given, are checked and ignored), then fit the readout."""
+    def fit(self, tokens, labels=None, *, on_step=None) -> EncoderLearner:
+        """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels``, if given, are checked and ignored), then fit the readout.
+
+        ``on_step(step, network)``, if given, sees the network at step 0 and
+        after every training step (:func:`~lpbook.neural.training.train`),
+        e.g. :class:`~lpbook.neural.snapshots.Snapshots`. It is an argument of
+        this call, not an option of the learner: it changes nothing that the
+        fit computes, and no result's identity.
+        """
         tokens, _ = self._fit_inputs(tokens, labels)
         train_rows, val_rows, val_mask = self._split(tokens.shape[0])
-        # the fit's strings, for a readout fitted later (Data2Vec.read_at); kept in memory, never saved
-        self._strings = tokens[train_rows], tokens[val_rows]
+        if on_step is not None and not callable(on_step):
+            raise TypeError(f"on_step must be callable as on_step(step, network), got {type(on_step).__name__}")
         with torch_threads(self.threads):
-            split = Split(as_long_tensor(self._strings[0], self.device), as_long_tensor(self._strings[1], self.device),
+            split = Split(as_long_tensor(tokens[train_rows], self.device), as_long_tensor(tokens[val_rows], self.device),
                           torch.as_tensor(val_mask, device=self.device))
             network = self.build().to(self.device)
-            self.curve_ = self._train(network, split, generator(self.seed))
+            self.curve_ = self._train(network, split, generator(self.seed), on_step)
             self.network_ = network
-            self.readout_ = self._new_readout().fit(self._readable(network), *self._strings)
+            self.readout_ = self._new_readout().fit(self._readable(network), tokens[train_rows], tokens[val_rows])
         return self
 
-    def _train(self, network: nn.Module, split: Split, rng: torch.Generator) -> LearningCurve:
-        """Train ``network`` (on the device) on ``split``, drawing batches and masks from ``rng``; its learning curve."""
+    def _train(self, network: nn.Module, split: Split, rng: torch.Generator, on_step=None) -> LearningCurve:
+        """Train ``network`` (on the device) on ``split``, drawing batches and masks from ``rng``, calling
+        ``on_step`` as :func:`~lpbook.neural.training.train` does; its learning curve."""
         raise NotImplementedError
+
+    def fit_readout(self, module: nn.Module, train) -> NeighbourReadout:
+        """A readout of ``module`` fitted as :meth:`fit` fits this learner's own.
+
+        ``module`` is anything the readout reads (:mod:`lpbook.neural.readout`),
+        e.g. a copy of the network at an earlier step; ``train`` are the
+        tokens given to ``fit``, shape ``(P, s**L)``: the readout is fitted on
+        their training split and chooses its candidate on their validation
+        split, as ``fit`` splits them.
+        """
+        strings = self._split_strings(self._check_tokens(train, minimum=self.min_samples, action="train"))
+        with torch_threads(self.threads):
+            return self._new_readout().fit(module, *strings)
 
     def _readable(self, network: nn.Module) -> nn.Module:
         """What :meth:`transform` reads of ``network`` (the contract of :mod:`lpbook.neural.readout`): the network itself."""

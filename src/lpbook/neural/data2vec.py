@@ -16,7 +16,8 @@ One training step, for a batch of token strings ``x`` of shape ``(B, s**L)``:
 3. the *student* (:class:`Encoder` plus a linear regression head) sees ``x``
    with the masked tokens replaced by ``[MASK]``, and regresses the targets at
    the masked positions with a smooth-L1 loss;
-4. after the optimiser's step, the teacher moves toward the student:
+4. after the optimiser's step (the ``on_step`` of :func:`~lpbook.neural.training.train`),
+   the teacher moves toward the student:
    ``theta_T <- tau theta_T + (1 - tau) theta_S`` (:func:`ema_update`), with
    ``tau`` rising linearly from ``tau0`` to ``tau_end`` (:func:`ema_decay`).
 """
@@ -187,8 +188,8 @@ class Data2Vec(EncoderLearner):
       in ``mask_range`` (:func:`~lpbook.neural.masking.block_mask`), so that
       strings with a single visible node are seen in training.
     - **Teacher:** the EMA of the student's encoder, decay rising linearly from
-      ``ema[0]`` to ``ema[1]`` over ``max_steps``; before each optimiser step
-      the teacher moves toward the student's current weights.
+      ``ema[0]`` to ``ema[1]`` over ``max_steps``; after each optimiser step
+      the teacher moves toward the student's new weights.
     - **Targets:** :func:`teacher_targets` with ``K`` blocks, no gradient, on
       the full string (``teacher_input="all"``, data2vec's choice) or on the
       tokens hidden from the student only (``"hidden"``, OUR variant: then the
@@ -230,8 +231,6 @@ class Data2Vec(EncoderLearner):
         Step budget of the token probe (default 1000; 0: no probe).
     read : "student" or "teacher"
         The network ``transform`` reads (default ``"student"``).
-    trace_steps : sequence of int
-        Steps at which to keep a copy of the network (default none), read by :meth:`read_at`.
 
     Attributes (after ``fit``)
     --------------------------
@@ -239,7 +238,9 @@ class Data2Vec(EncoderLearner):
     curve_ : LearningCurve, the smooth-L1 training loss against steps.
     token_head_, probe_curve_ : the token probe and its learning curve (``None`` without a probe).
     readout_ : NeighbourReadout of the network named by ``read``.
-    traces_ : dict[int, Data2VecNetwork], CPU copies at ``trace_steps``.
+
+    Copies of the network along the training, and their readouts: pass
+    :class:`~lpbook.neural.snapshots.Snapshots` to ``fit`` as ``on_step``.
     """
 
     option_values = {
@@ -250,11 +251,13 @@ class Data2Vec(EncoderLearner):
         "beta": "a number > 0",
         "probe_steps": "an integer >= 0 (0: no token probe)",
         "read": "one of 'student', 'teacher'",
-        "trace_steps": "a list of steps, integers in [0, max_steps]",
     }
+    retired_params = frozenset({"trace_steps"})  # saved files name it; it kept copies and changed no fit
+    #: Parts of a saved state that this class ignores on load (copies along the training, the fit's strings).
+    _RETIRED_STATE = ("traces_", "train_tokens_", "val_tokens_")
 
     def __init__(self, v, s, L, seed=0, K=2, teacher_input="all", ema=(0.99, 0.999), mask_level=1, beta=1.0,
-                 probe_steps=1000, read="student", trace_steps=(), **options):
+                 probe_steps=1000, read="student", **options):
         super().__init__(v, s, L, seed, **options)
         self.K = check_int("K", K, minimum=1)
         if self.K > self.n_layers:
@@ -271,11 +274,6 @@ class Data2Vec(EncoderLearner):
         if read not in ("student", "teacher"):
             raise ValueError(f"read must be 'student' or 'teacher', got {read!r}")
         self.read = read
-        if isinstance(trace_steps, (str, bytes)) or not hasattr(trace_steps, "__iter__"):
-            raise TypeError(f"trace_steps must be a sequence of integers, got {trace_steps!r}")
-        self.trace_steps = tuple(sorted({check_int("trace_steps", t, minimum=0) for t in trace_steps}))
-        if self.trace_steps and self.trace_steps[-1] > self.max_steps:
-            raise ValueError(f"trace_steps must be <= max_steps = {self.max_steps}, got {self.trace_steps[-1]}")
 
     # ------------------------------------------------------------- fitting
     def build(self) -> Data2VecNetwork:
@@ -294,59 +292,30 @@ class Data2Vec(EncoderLearner):
         with seeded(self.seed):
             return TokenHead(self.d_model, self.v)
 
-    def _fitted_state(self) -> dict:
-        """The saved state: the default one, with each traced network as its ``state_dict`` arrays."""
-        state = super()._fitted_state()
-        state["traces_"] = {
-            step: {key: tensor.detach().cpu().numpy() for key, tensor in network.state_dict().items()}
-            for step, network in self.traces_.items()
-        }
-        return state
-
     def _restore_state(self, state: dict) -> None:
-        """The inverse of :meth:`_fitted_state`; the traced networks are rebuilt on the CPU, as ``fit`` keeps them.
+        """The default restore, ignoring the parts of :attr:`_RETIRED_STATE` that a saved file may hold."""
+        super()._restore_state({name: value for name, value in state.items() if name not in self._RETIRED_STATE})
 
-        A file that holds the fit's training and validation strings
-        (``train_tokens_``, ``val_tokens_``) gives them to :meth:`read_at`, in memory only.
-        """
-        state = dict(state)
-        traces = state.pop("traces_", {})
-        strings = state.pop("train_tokens_", None), state.pop("val_tokens_", None)
-        super()._restore_state(state)
-        if strings[0] is not None and strings[1] is not None:
-            self._strings = strings
-        self.traces_ = {}
-        for step, arrays in traces.items():
-            network = self.build()
-            network.load_state_dict({key: torch.from_numpy(array) for key, array in arrays.items()})
-            self.traces_[step] = network.requires_grad_(False).eval()
-
-    def _train(self, network: Data2VecNetwork, split: Split, rng) -> LearningCurve:
-        """The student's regression of the teacher's targets for ``max_steps`` steps, the teacher following it;
-        then the token probe. Keeps copies at ``trace_steps``."""
+    def _train(self, network: Data2VecNetwork, split: Split, rng, on_step=None) -> LearningCurve:
+        """The student's regression of the teacher's targets for ``max_steps`` steps, the teacher following it
+        after each step (then ``on_step`` sees both); then the token probe."""
         x = split.train
-        step = 0
-        self.traces_ = {}
-        self.__dict__.pop("_readouts", None)  # readouts of an earlier fit
 
         def batch_loss(index: torch.Tensor) -> torch.Tensor:
-            nonlocal step
-            if step > 0:  # the teacher follows the student's weights after each step
-                network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
-            if step in self.trace_steps:
-                self.traces_[step] = copy.deepcopy(network).cpu()
-            step += 1
             mask = self._mask(len(index), rng).to(self.device)
             return network.loss(x[index], mask, self.K, self.beta, self.teacher_input)
+
+        def after_step(step: int, model: Data2VecNetwork) -> None:
+            if step > 0:
+                model.update_teacher(ema_decay(step, self.max_steps, *self.ema))
+            if on_step is not None:
+                on_step(step, model)
 
         curve = train(
             network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
             lr=self.lr, schedule=self.schedule, warmup=self.warmup, rng=rng, progress=self.progress,
-            desc=type(self).__name__,
+            desc=type(self).__name__, on_step=after_step,
         )
-        network.update_teacher(ema_decay(step, self.max_steps, *self.ema))
-        if step in self.trace_steps:
-            self.traces_[step] = copy.deepcopy(network).cpu()
         network.requires_grad_(False).eval()
         self.token_head_, self.probe_curve_ = self._fit_token_head(network, split, rng) if self.probe_steps else (None, None)
         return curve
@@ -377,45 +346,9 @@ class Data2Vec(EncoderLearner):
     # ------------------------------------------------------------- reading
     def _readable(self, network: Data2VecNetwork, which: str | None = None) -> nn.Module:
         """The student (``network`` itself) or the teacher (:class:`TeacherView`); ``which`` defaults to ``read``."""
-        return network if (which or self.read) == "student" else TeacherView(network, self.K)
-
-    def _readout(self, step: int | None, which: str) -> NeighbourReadout:
-        """The readout of the network at ``step`` (``None``: the trained one), fitted once and cached."""
-        if not hasattr(self, "_readouts"):
-            self._readouts = {(None, self.read): self.readout_}
-        if (step, which) not in self._readouts:
-            if not hasattr(self, "_strings"):
-                raise ValueError("this Data2Vec holds no training strings (a loaded one): pass the strings it was "
-                                 "fitted on as train= to read another network than its own readout's")
-            network = self.network_ if step is None else self.traces_[step].to(self.device)
-            self._readouts[step, which] = self._new_readout().fit(self._readable(network, which), *self._strings)
-        return self._readouts[step, which]
-
-    def read_at(self, tokens, step: int | None = None, which: str = "student", train=None) -> dict[int, np.ndarray]:
-        """Codes as :meth:`transform` gives them, from the student or the teacher at a traced ``step``.
-
-        ``step=None`` reads the trained network; other steps must be among
-        ``trace_steps``. Each (step, network) gets its own readout, fitted on
-        the training split and chosen on the validation split of the strings
-        the learner was fitted on: a learner fitted in this session holds
-        them; a loaded one needs them as ``train`` (the tokens given to
-        ``fit``, from which the split is recomputed).
-        """
-        self._check_fitted("network_")
-        if which not in ("student", "teacher"):
+        if (which or self.read) not in ("student", "teacher"):
             raise ValueError(f"which must be 'student' or 'teacher', got {which!r}")
-        if step is not None and step not in self.traces_:
-            raise ValueError(f"step must be one of the traced steps {sorted(self.traces_)}, got {step!r}")
-        tokens = self._check_tokens(tokens)
-        if train is not None:
-            strings = self._split_strings(self._check_tokens(train, minimum=self.min_samples, action="train"))
-            if not hasattr(self, "_strings") or any(a.shape != b.shape or (a != b).any()
-                                                    for a, b in zip(strings, self._strings)):
-                self._strings = strings
-                self.__dict__.pop("_readouts", None)
-        with torch_threads(self.threads):
-            network = self.network_ if step is None else self.traces_[step].to(self.device)
-            return self._readout(step, which).transform(self._readable(network, which), tokens)
+        return network if (which or self.read) == "student" else TeacherView(network, self.K)
 
     def targets(self, tokens, mask) -> np.ndarray:
         """The trained teacher's targets for ``tokens`` (P, s**L) shown to the student with the bool ``mask`` (same shape, ``True`` = hidden).

@@ -15,7 +15,10 @@ loss evaluated every ``eval_every`` steps, early stopping with a patience, a
 step budget, and the learning curve (:class:`LearningCurve`) that the learner
 keeps as ``curve_``. :class:`~lpbook.neural.slc.SLC` trains its stack stage by
 stage in a loop of its own, and records a :class:`LearningCurve` too. A
-learner holds out its validation rows with :func:`split_validation`.
+learner holds out its validation rows with :func:`split_validation`. Its
+``on_step`` callback sees the model after every step: what a chapter
+watches along the way (copies at chosen steps) is passed in there, not made
+an option of a learner.
 
 Runtime options. Every neural learner takes ``device``, ``threads`` (default
 1; it trains and infers inside :func:`torch_threads`) and ``progress``
@@ -242,6 +245,7 @@ def train(
     warmup: int = 0,
     progress: bool = False,
     desc: str = "train",
+    on_step: Callable[[int, torch.nn.Module], None] | None = None,
 ) -> LearningCurve:
     """Train ``model`` with Adam until the validation loss stops improving, or ``max_steps`` run out.
 
@@ -282,6 +286,13 @@ def train(
     progress, desc
         A tqdm bar over steps, labelled ``desc``; it stays on screen and ends at the steps taken
         (``max_steps``, or fewer when training stops early).
+    on_step : callable, optional
+        ``on_step(step, model)`` is called once before the first step with
+        ``step = 0``, then after every optimiser step (and its learning-rate
+        step) with the number of steps done, before any evaluation. A learner
+        uses it for what follows each step (data2vec's teacher), a reader to
+        look at the model along the way (:class:`lpbook.neural.snapshots.Snapshots`);
+        it must not change what the loop draws from ``rng``.
 
     Returns
     -------
@@ -301,6 +312,8 @@ def train(
     bar = progress_bar(max_steps, desc, progress)
     start = time.process_time()
     model.train()
+    if on_step is not None:
+        on_step(0, model)
     while curve.stopped == "budget" and step < max_steps:
         for index in torch.randperm(n_samples, generator=rng).split(batch_size):
             loss = batch_loss(index)
@@ -310,6 +323,8 @@ def train(
             if scheduler is not None:
                 scheduler.step()
             total, count, step = total + loss.item() * len(index), count + len(index), step + 1
+            if on_step is not None:
+                on_step(step, model)
             bar.update()
             if step % eval_every and step < max_steps:
                 continue
