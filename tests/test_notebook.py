@@ -37,3 +37,13 @@ def test_pstars_by_depth_skips_missing_depths_and_reads_the_top_or_the_root():
     assert depths == [3] and pstars[0].level == 3 and pstars[0].censored is None
     assert pstars_by_depth({3: _rows(curve, 2)}, threshold=0.99)[1][0].censored == "above"
     assert pstars_by_depth({}) == ([], [])
+
+
+def test_rows_by_splits_a_specs_rows_by_grammar_and_refuses_no_field():
+    from lpbook.notebook import rows_by
+
+    rows = [{"m": 3, "L": 4, "P": 1}, {"m": 2, "L": 3, "P": 2}, {"m": 3, "L": 4, "P": 3}]
+    assert rows_by(rows, "m", "L") == {(2, 3): [rows[1]], (3, 4): [rows[0], rows[2]]}
+    assert list(rows_by(rows, "L")) == [3, 4]
+    with pytest.raises(ValueError, match="field"):
+        rows_by(rows)

@@ -366,6 +366,12 @@ _CHAPTERS = [
         {"method": "single"}, db="ilc.sqlite"),
     SweepSpec("ilc-pipeline", "ilc-probe", "ilc", _scaled("ilc", _pipeline), db="pipe.sqlite"),
     SweepSpec("ilc-pipeline-cnn", "supervised-cnn", "ilc", _scaled("ilc", _pipeline), db="cnn.sqlite"),
+    # Its appendix (kmeans): ILC with each context of its clustering step, over m at the depth ctx_L.
+    *(SweepSpec(f"kmeans-context-{context.replace('_', '-')}", "ilc", "kmeans", _scaled("ilc", lambda cfg: Plan(
+        _grammars([cfg.v], cfg.ctx_m, [2], [cfg.ctx_L]),
+        _around(lambda g: g.v * g.m**3 / 30, lambda g: 30 * g.v * g.m**3, cfg.points), cfg.seeds)),
+        {"context": context}, db="contexts.sqlite")
+      for context in ("cousin_tuples", "cousin_symbols", "great_grandparent_tuples")),
     # Chapter 4 (slc): SLC over m and L, and ILC on the same points.
     SweepSpec("slc-slc", "slc", "slc", _scaled("slc", _slc_grid), _chapter_options("slc", lambda cfg: dict(cfg.fit)),
               db="slc.sqlite"),

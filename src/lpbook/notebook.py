@@ -99,6 +99,22 @@ def chapter_sweep(chapter: str, learner: str, grammar: dict, low: float, high: f
                      progress=False, **kwargs)
 
 
+def rows_by(rows: list[dict], *fields: str) -> dict:
+    """Sweep rows split by the values of ``fields`` (e.g. ``"m", "L"``), sorted by those values.
+
+    A spec of :mod:`lpbook.experiments` runs several grammars into one
+    database; this gives each grammar's rows. With one field the keys are its
+    values, with several the tuples of their values.
+    """
+    if not fields:
+        raise ValueError("rows_by needs at least one field, e.g. rows_by(rows, 'L')")
+    groups: dict = {}
+    for row in rows:
+        key = tuple(row[name] for name in fields)
+        groups.setdefault(key[0] if len(fields) == 1 else key, []).append(row)
+    return dict(sorted(groups.items()))
+
+
 def save_points(chapter: str, name: str, rows: list[dict]) -> Path:
     """Keep measured points that are not sweep rows (single neural fits, say) in ``chapter``'s :func:`cache_dir`.
 
