@@ -290,39 +290,6 @@ def test_cache_dir_is_one_folder_per_chapter(tmp_path, monkeypatch):
         cache_dir("../escape")
 
 
-def test_chapter_sweep_stores_in_the_chapter_folder_and_reads_back(tmp_path, monkeypatch):
-    from lpbook.notebook import cache_dir, chapter_sweep
-    from lpbook.sweep import load_results, log_grid
-
-    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path / "cache"))
-    grammar = dict(v=4, m=2, s=2, L=2)
-    rows = chapter_sweep("tokens", "ilc", grammar, 3.5, 64, points=3, seeds=2, workers=1)
-    db = cache_dir("tokens") / "ilc.sqlite"
-    assert sorted({r["P"] for r in rows}) == log_grid(8, 64, 3) and len(rows) == 6  # the grid starts at 8
-    assert len(load_results(db)) == 6
-    again = chapter_sweep("tokens", "ilc", grammar, 3.5, 64, points=3, seeds=2, workers=1)
-    assert [r["key"] for r in again] == [r["key"] for r in rows] and len(load_results(db)) == 6  # read, not rerun
-    chapter_sweep("tokens", "ilc", grammar, 8, 64, points=3, seeds=1, db="other.sqlite", workers=1)
-    assert (cache_dir("tokens") / "other.sqlite").exists()
-
-
-def test_saved_points_come_back_with_int_levels_and_feed_estimate_pstar(tmp_path, monkeypatch):
-    from lpbook.notebook import load_points, save_points
-    from lpbook.sweep import estimate_pstar
-
-    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path / "cache"))
-    assert load_points("tokens", "masked-token-book") is None
-    rows = [{"P": P, "seed": 0, "accuracy": {1: acc, 2: 0.2}, "excess_loss": 0.1}
-            for P, acc in ((100, 0.3), (1000, 0.95), (10000, 1.0))]
-    path = save_points("tokens", "masked-token-book", rows)
-    assert path.name == "masked-token-book.json" and not path.with_suffix(".json.partial").exists()
-    back = load_points("tokens", "masked-token-book")
-    assert back == rows
-    assert estimate_pstar(back, 1).censored is None and estimate_pstar(back, 2).censored == "above"
-    with pytest.raises(ValueError, match="name must be"):
-        save_points("tokens", "../x", rows)
-
-
 def test_readme_python_snippets_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

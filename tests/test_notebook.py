@@ -1,25 +1,10 @@
-"""lpbook.notebook's readers of other chapters' sweeps: they run nothing and say when nothing is stored."""
+"""lpbook.notebook's readers of sweep rows: P* by depth and rows split by grammar."""
 
 from __future__ import annotations
 
 import pytest
 
-from lpbook.notebook import cache_dir, pstars_by_depth, stored_sweep
-from lpbook.sweep import run_sweep
-
-
-def test_stored_sweep_reads_another_chapters_complete_sweep_and_runs_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("LPBOOK_CACHE", str(tmp_path))
-    grammar = dict(v=8, m=2, s=2, L=3)
-    assert stored_sweep("ilc", "ilc", grammar, [64, 128], [0]) is None  # the chapter has not run
-    rows = run_sweep("ilc", [grammar], [64, 128], [0], cache_dir("ilc") / "ilc.sqlite", workers=1, progress=False)
-    assert stored_sweep("ilc", "ilc", grammar, [64, 128], [0]) == rows
-    assert stored_sweep("ilc", "ilc", grammar, [64, 256], [0]) is None  # another grid: not stored, and not run
-    assert stored_sweep("ilc", "ilc", grammar, [64, 256], [0]) is None
-    assert stored_sweep("tokens", "ilc", grammar, [64, 128], [0]) is None  # another chapter's folder
-    assert stored_sweep("ilc", "ilc", grammar, [64, 128], [0], db="other.sqlite") is None
-    with pytest.raises(TypeError, match="grammar must be a dict"):
-        stored_sweep("ilc", "ilc", (8, 2, 2, 3), [64], [0])
+from lpbook.notebook import pstars_by_depth
 
 
 def _rows(accuracies_by_P, level):

@@ -180,7 +180,7 @@ def test_measure_masked_token_reports_the_loss_against_the_bayes_floor():
     assert dataclasses.replace(again, seconds=point.seconds) == point and again.seconds == model.curve_.seconds[-1]
     with pytest.raises(ValueError, match="model was built for"):
         measure_fitted(model, grammar, 200, seed=2)
-    # a point kept as JSON (lpbook.notebook.save_points) comes back whole, the curve's CPU seconds included
+    # a point kept as JSON (a sweep row's extra) comes back whole, the curve's CPU seconds included
     from lpbook.neural.measure import MaskedTokenPoint
 
     back = MaskedTokenPoint.from_record(json.loads(json.dumps({"L": 3, **point.to_record()})))

@@ -1,11 +1,12 @@
-"""Helpers for the chapters: glue numbers into the prose, and keep their sweeps.
+"""Helpers for the chapters: glue numbers into the prose, and show their results.
 
 Every number that the prose quotes is computed by an executed cell and glued
 with :func:`glue`; the book then pastes it with ``{glue:text}`` or
 ``{glue:md}``. In a plain Jupyter or Colab session without ``myst_nb``,
 :func:`glue` only displays the value (when asked), so the chapters run anywhere.
 
-A chapter's sweeps go into one folder of its own, :func:`cache_dir`
+A chapter's sweeps are the experiments of :mod:`lpbook.experiments`; each
+runs into the chapter's own folder, :func:`cache_dir`
 (:func:`lpbook.storage.cache_dir`), so that rerunning a chapter (after a
 disconnect, say) resumes its sweeps instead of starting over, and nothing is
 left in temporary folders.
@@ -13,7 +14,6 @@ left in temporary folders.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -80,25 +80,6 @@ def pstar_text(pstar) -> str:
     return f"{pstar.value:,.0f}"
 
 
-def chapter_sweep(chapter: str, learner: str, grammar: dict, low: float, high: float, *, points: int, seeds: int,
-                  db: str | None = None, **kwargs) -> list[dict]:
-    """Run, or resume, one learner on one grammar over a log grid of ``P``, in ``chapter``'s :func:`cache_dir`.
-
-    The grid is :func:`lpbook.points.log_grid` ``(max(int(low), 8), int(high), points)``
-    and the database ``cache_dir(chapter) / db`` (default ``<learner>.sqlite``),
-    so that a rerun, or another page asking for the same sweep, reads the
-    stored points instead of computing them. ``seeds`` and ``kwargs``
-    (``options``, ``executor``, ...) go to :func:`lpbook.sweep.run_sweep`,
-    without progress bars. Returns the sweep's rows.
-    """
-    from .points import log_grid
-    from .sweep import run_sweep
-
-    grid = log_grid(max(int(low), 8), int(high), points)
-    return run_sweep(learner, [grammar], grid, seeds, cache_dir(chapter) / (db or f"{learner}.sqlite"),
-                     progress=False, **kwargs)
-
-
 def rows_by(rows: list[dict], *fields: str) -> dict:
     """Sweep rows split by the values of ``fields`` (e.g. ``"m", "L"``), sorted by those values.
 
@@ -113,36 +94,6 @@ def rows_by(rows: list[dict], *fields: str) -> dict:
         key = tuple(row[name] for name in fields)
         groups.setdefault(key[0] if len(fields) == 1 else key, []).append(row)
     return dict(sorted(groups.items()))
-
-
-def save_points(chapter: str, name: str, rows: list[dict]) -> Path:
-    """Keep measured points that are not sweep rows (single neural fits, say) in ``chapter``'s :func:`cache_dir`.
-
-    ``rows`` is a list of dicts of JSON values, each with ``accuracy``
-    mapping levels (int) to accuracies like a sweep row, so that
-    :func:`lpbook.pstar.estimate_pstar` reads them. They are written as
-    ``<name>.json`` (atomically); ``name`` should name the settings that made
-    them (for instance end in the scale), since a later chapter reads them by
-    name with :func:`load_points` instead of recomputing. Returns the path.
-    """
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise ValueError(f"name must be a non-empty name of letters, digits, '-' and '_', got {name!r}")
-    path = cache_dir(chapter) / f"{name}.json"
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(rows, indent=1, sort_keys=True))
-    partial.replace(path)
-    return path
-
-
-def load_points(chapter: str, name: str) -> list[dict] | None:
-    """The rows that :func:`save_points` kept under ``name`` (``accuracy`` keyed by int level again), or ``None``."""
-    path = cache_dir(chapter) / f"{name}.json"
-    if not path.exists():
-        return None
-    rows = json.loads(path.read_text())
-    for row in rows:
-        row["accuracy"] = {int(level): value for level, value in row["accuracy"].items()}
-    return rows
 
 
 def how_computed(*paths, title: str = "How this was computed"):
@@ -180,24 +131,6 @@ def how_computed(*paths, title: str = "How this was computed"):
             f"{wall_text} of wall time, finished {escape(record['finished'][:10])}.</p>"
         )
     return HTML(f'<details class="lpbook-provenance"><summary>{escape(title)}</summary>{"".join(items)}</details>')
-
-
-def stored_sweep(chapter: str, learner: str, grammar: dict, P_grid, seeds, *, db: str | None = None,
-                 options: dict | None = None) -> list[dict] | None:
-    """Another chapter's sweep of ``learner`` on ``grammar``, read from that chapter's :func:`cache_dir`; runs nothing.
-
-    ``P_grid``, ``seeds`` and ``options`` are those the chapter passed to
-    :func:`lpbook.sweep.run_sweep`; ``db`` is the database's file name
-    (default ``<learner>.sqlite``). Returns the rows, or ``None`` when the
-    folder does not hold every point (the chapter has not run with this
-    library version, or ran at another scale).
-    """
-    from .sweep import cached_sweep
-
-    if not isinstance(grammar, dict):
-        raise TypeError(f"grammar must be a dict of RHM arguments, got {type(grammar).__name__}")
-    name = db or f"{learner}.sqlite"
-    return cached_sweep(learner, [grammar], P_grid, seeds, cache_dir(chapter) / name, options=options)
 
 
 def pstars_by_depth(rows_by_depth: dict, *, root: bool = False, threshold: float = 0.9):

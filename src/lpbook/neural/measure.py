@@ -90,7 +90,7 @@ class MaskedTokenPoint:
         return self.test_loss - self.bayes_loss
 
     def to_record(self) -> dict:
-        """The point as JSON values, for :func:`lpbook.notebook.save_points`; :meth:`from_record` reads it back.
+        """The point as JSON values, for a sweep row's ``extra`` (:func:`sweep_record`); :meth:`from_record` reads it back.
 
         The fields, with ``curve`` as :meth:`LearningCurve.get_state`; JSON
         turns the integer level keys into strings.
