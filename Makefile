@@ -118,12 +118,12 @@ results-networks: $(STAMP)
 	$(BIN)/lpbook fit --spec networks --record
 
 # The depth experiment of Chapters 2, 5 and 6: every learner at L = 3 and 4 on the same grammars (v = 16, m = 3,
-# seeds 0, 1, ...) and the same strings. ILC and TokenClustering sweep the whole grid (minutes); the masked-token
+# seeds 0, 1, ...) and the same strings. ILC and TokenClustering sweep the whole grid (minutes), SLC too (about an hour); the masked-token
 # networks are fitted at the sizes that bracket the top level's P* (seeds 0 and 1; the recipe of results-networks,
 # with twice the steps at L = 4, whose top level needs more); each fit takes 5-20 minutes on one core.
 results-depth: $(STAMP)
 	mkdir -p results/networks
-	for name in ilc-depth-pair tc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
+	for name in ilc-depth-pair tc-depth-pair slc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 	$(BIN)/lpbook fit --spec depth-networks --record
 
 # A bounded search for a data2vec recipe that converges (token-probe excess within bp.CONVERGED_EXCESS) and reads every

@@ -261,9 +261,10 @@ _RECORDED = [
               {"steps": 400, "restarts": 4, "place_weight": 0}, recorded=True),
     SweepSpec("ilc-v16", "ilc", "slc", _fixed(_V16_M23), recorded=True),
     SweepSpec("ilc-v16-m4", "ilc", "slc", _fixed(_V16_M4), recorded=True),
-    # The depth experiment of Chapters 2, 5 and 6: ILC and TokenClustering at L = 3 and 4 on the same grammars.
+    # The depth experiment of Chapters 2, 5 and 6: ILC, TokenClustering and SLC at L = 3 and 4 on the same grammars.
     SweepSpec("ilc-depth-pair", "ilc", "synthesis", _fixed(_DEPTH_PAIR), recorded=True),
     SweepSpec("tc-depth-pair", "token-clustering", "synthesis", _fixed(_DEPTH_PAIR), recorded=True),
+    SweepSpec("slc-depth-pair", "slc", "synthesis", _fixed(_DEPTH_PAIR), {"steps": 400, "restarts": 4}, recorded=True),
     # The out-of-sample test of lpbook.theory's P*, on alphabets no fit sees (Chapter 3's appendix, Chapter 2).
     SweepSpec("pstar-test-ilc-L3", "ilc", "ilc", _fixed(_pstar_test(3, 256)), recorded=True),
     SweepSpec("pstar-test-ilc-L4", "ilc", "ilc", _fixed(_pstar_test(4, 256)), recorded=True),
