@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,11 @@ def test_the_license_is_an_spdx_expression_that_the_build_backend_reads():
     (requirement,) = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
     minimum = tuple(int(x) for x in re.fullmatch(r"setuptools>=(\d+)", requirement)[1].split("."))
     assert minimum >= (77,), "the SPDX string form of project.license needs setuptools >= 77"
-    assert tuple(int(x) for x in version("setuptools").split(".")[:1]) >= minimum, "make dist builds with this one"
+    try:
+        installed = version("setuptools")
+    except PackageNotFoundError:  # a venv without setuptools (Python >= 3.12); make dist builds in .venv, which has it
+        pytest.skip("setuptools is not installed here")
+    assert tuple(int(x) for x in installed.split(".")[:1]) >= minimum, "make dist builds with this one"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
