@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 from hypothesis import settings, strategies as st
@@ -91,3 +93,15 @@ def read_only(folder):
         yield folder
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def git_tracked(paths: list[Path]) -> list[Path]:
+    """The files among ``paths`` that the repository's git tracks (all of them outside a git checkout): a sweep
+    still running under ``results/``, or a network still training, is not committed."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        listed = subprocess.run(["git", "ls-files", "results"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return paths
+    files = {root / line for line in listed.stdout.split()}
+    return [p for p in paths if p in files]

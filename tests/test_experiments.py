@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import git_tracked
 
 import lpbook
 import lpbook.__main__ as cli
@@ -21,16 +21,6 @@ from lpbook.storage import load_results
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tracked(paths: list[Path]) -> list[Path]:
-    """The files git tracks (all of them outside a git checkout)."""
-    try:
-        listed = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return paths
-    files = {ROOT / line for line in listed.stdout.split()}
-    return [p for p in paths if p in files]
-
-
 RECORDED = [spec for spec in SWEEPS.values() if spec.recorded]
 TORCH = importlib.util.find_spec("torch") is not None  # the core install of make test-compat has none
 
@@ -38,8 +28,8 @@ TORCH = importlib.util.find_spec("torch") is not None  # the core install of mak
 def needs_missing_torch(learner: str) -> bool:
     """A neural learner's points and settings check its options against its class, which needs torch."""
     return not TORCH and learner in neural_learners()
-DATABASES = tracked(results.committed_databases(ROOT))
-NETWORK_FILES = tracked(results.committed_networks(ROOT) + results.committed_networks(ROOT, results.SEARCH_DIR))
+DATABASES = git_tracked(results.committed_databases(ROOT))
+NETWORK_FILES = git_tracked(results.committed_networks(ROOT) + results.committed_networks(ROOT, results.SEARCH_DIR))
 
 
 @pytest.mark.parametrize("spec", RECORDED, ids=lambda spec: spec.name)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import git_tracked
 
 import lpbook
 import lpbook.__main__ as cli
@@ -20,17 +21,7 @@ from lpbook.sweep import load_results
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def committed(paths: list[Path]) -> list[Path]:
-    """The databases git tracks (all of them outside a git checkout): a sweep still running is not committed."""
-    try:
-        listed = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return paths
-    tracked = {ROOT / line for line in listed.stdout.split()}
-    return [p for p in paths if p in tracked]
-
-
-COMMITTED = committed(results.committed_databases(ROOT))
+COMMITTED = git_tracked(results.committed_databases(ROOT))
 
 
 def record(db, *extra) -> int:
@@ -422,7 +413,7 @@ def test_network_sidecars_leave_runtime_options_out_and_old_ones_still_check(tmp
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", committed(results.committed_networks(ROOT) + results.committed_networks(ROOT, "search")),
+@pytest.mark.parametrize("path", git_tracked(results.committed_networks(ROOT) + results.committed_networks(ROOT, "search")),
                          ids=lambda p: p.name)
 def test_every_committed_network_matches_its_sidecar(path):
     if importlib.util.find_spec("torch") is None and results.read_sidecar(path)["settings"]["learner"] not in available():
@@ -443,7 +434,7 @@ def test_a_committed_data2vec_holds_the_strings_its_sidecar_recomputes_and_reads
     from lpbook.neural import read_network
 
     path = ROOT / "results" / "networks" / "data2vec-v8-m2-L3-P1000-seed0.npz"
-    if path not in committed([path]) or not path.is_file():
+    if path not in git_tracked([path]) or not path.is_file():
         pytest.skip(f"{path.name} is not committed")
     header, arrays, _ = _read_saved(path)
     state = _unpack(header["state"], arrays)
