@@ -305,18 +305,22 @@ def _execute(todo: list[Point], conn, executor: Executor | None, workers: int | 
             futures[executor.submit(run_point, point, cls, measure)] = point
         _collect(futures, conn, bar, stored)
     except BaseException as exc:
-        cancelled = sum(future.cancel() for future in futures)
         if own:  # do not wait for the points still running
+            # The pool's own thread cancels the waiting points when it shuts down: a future cancelled
+            # here, as its workers end, makes CPython 3.11 print an InvalidStateError traceback (gh-107219).
+            waiting = {future for future in futures if not future.running() and not future.done()}
             _stop_workers(executor)
+        else:
+            waiting = {future for future in futures if future.cancel()}
         if not isinstance(exc, KeyboardInterrupt):
             raise
         for future in futures:  # finished, but not stored yet: store it
             if future not in stored and future.done() and not future.cancelled() and future.exception() is None:
                 insert(conn, future.result())
                 stored.add(future)
-        dropped = len(futures) - cancelled - len(stored)  # in flight: handed to a worker, never returned
-        raise SweepInterrupted(stored_before + len(stored), len(stored), dropped,
-                               cancelled + len(todo) - len(futures)) from None
+        not_started = len(waiting - stored) + len(todo) - len(futures)
+        dropped = len(futures) - len(waiting - stored) - len(stored)  # handed to a worker, never returned
+        raise SweepInterrupted(stored_before + len(stored), len(stored), dropped, not_started) from None
     if own:  # every point is done: wait for the workers, so that nothing is left to close at exit
         executor.shutdown(wait=True)
 
