@@ -64,8 +64,11 @@ def test_every_spec_gives_its_points_at_every_scale(name):
             continue
         points = spec.points(name)
         assert points and len({p.key for p in points}) == len(points), spec.name
+    by_path = {}
     for networks in NETWORKS.values():
         assert len({fit.path for fit in networks.fits}) == len(networks.fits)
+        for fit in networks.fits:  # a network that two sets share is the same fit in both
+            assert by_path.setdefault(fit.path, fit) == fit, fit.path
 
 
 def test_a_spec_runs_into_its_chapters_folder_reads_it_back_and_reproduces_its_committed_database(tmp_path, monkeypatch):

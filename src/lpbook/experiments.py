@@ -455,6 +455,9 @@ _D2V_SEARCH = {  # a candidate's changes to the controlled pair's recipe (Chapte
     "K3-hidden-w64": {"K": 3, "teacher_input": "hidden", "d_model": 64, "n_heads": 4},
 }
 
+#: The data2vec recipe that converges at L = 3 (Chapter 5's appendix).
+_D2V_RECIPE = {**_D2V_MATCHED, **_D2V_SEARCH["K3-hidden-mask40"]}
+
 #: Every set of committed networks by name.
 NETWORKS: dict[str, NetworkSet] = {
     # Chapter 2's masked-token networks and Chapter 5's data2vec networks (with its controlled pair and the
@@ -479,6 +482,14 @@ NETWORKS: dict[str, NetworkSet] = {
         _fit("data2vec", 16, 3, 3, 16000, 0, {**_D2V_MATCHED, **change}, f"data2vec-{name}-v16-m3-L3-P16000-seed0",
              results.SEARCH_DIR)
         for name, change in _D2V_SEARCH.items())),
+    # The depth experiment for data2vec, with the recipe the search found, one set per depth (so that the two
+    # depths can be fitted side by side); the search's own network is the point at L = 3, P = 16,000, seed 0.
+    **{f"d2v-depth-L{L}": NetworkSet(f"d2v-depth-L{L}", "synthesis", tuple(
+        _fit("data2vec", 16, 3, L, P, seed, _D2V_RECIPE, f"data2vec-K3-hidden-mask40-v16-m3-L{L}-P{P}-seed{seed}",
+             results.SEARCH_DIR if (L, P, seed) == (3, 16000, 0) else results.NETWORKS_DIR)
+        for P, seed in sizes)) for L, sizes in (
+            (3, ((4000, 0), (2000, 0), (8000, 0), (16000, 0), (16000, 1), (4000, 1), (8000, 1), (2000, 1))),
+            (4, ((16000, 0), (4000, 0), (8000, 0), (32000, 0), (16000, 1), (8000, 1))))},
 }
 
 
