@@ -121,12 +121,13 @@ results-networks: $(STAMP)
 # seeds 0, 1, ...) and the same strings. ILC and TokenClustering sweep the whole grid (minutes), SLC too (about an hour); the masked-token
 # networks are fitted at the sizes that bracket the top level's P* (seeds 0 and 1; the recipe of results-networks,
 # with twice the steps at L = 4, whose top level needs more); each fit takes 5-20 minutes on one core. The data2vec
-# networks use the recipe of results-d2v-search that converges (sets d2v-depth-L3, d2v-depth-L4: run them side by side).
+# networks use the recipe of results-d2v-search that converges, twice the steps at L = 4 (sets d2v-depth-seed0 and
+# d2v-depth-seed1, one per grammar: run them side by side).
 results-depth: $(STAMP)
 	mkdir -p results/networks
 	for name in ilc-depth-pair tc-depth-pair slc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 	$(BIN)/lpbook fit --spec depth-networks --record
-	for L in 3 4; do $(BIN)/lpbook fit --spec d2v-depth-L$$L --record || exit 1; done
+	for seed in 0 1; do $(BIN)/lpbook fit --spec d2v-depth-seed$$seed --record || exit 1; done
 
 # A bounded search for a data2vec recipe that converges (token-probe excess within bp.CONVERGED_EXCESS) and reads every
 # level at 0.9 or more, on Chapter 2's grammar and strings at L = 3, P = 16,000 (Chapter 5 shows it). Each candidate

@@ -32,3 +32,47 @@ def test_rows_by_splits_a_specs_rows_by_grammar_and_refuses_no_field():
     assert list(rows_by(rows, "L")) == [3, 4]
     with pytest.raises(ValueError, match="field"):
         rows_by(rows)
+
+
+def _point(L, P, seed, top, excess):
+    """A measured network of depth L whose top level reads ``top`` and whose excess loss is ``excess``."""
+    from lpbook.neural.measure import NetworkPoint
+
+    return NetworkPoint(L=L, P=P, seed=seed, accuracy={L - 1: top}, test_loss=1.0 + excess, bayes_loss=1.0,
+                        steps=10, seconds=1.0)
+
+
+def test_network_pstars_keeps_a_depth_only_with_two_sizes_and_its_largest_converged():
+    pytest.importorskip("torch")
+    from lpbook import bp
+    from lpbook.notebook import network_pstars
+
+    good, bad = bp.CONVERGED_EXCESS / 2, bp.CONVERGED_EXCESS * 2
+    points = {3: [_point(3, 100, 0, 0.2, bad), _point(3, 1000, 0, 0.95, good)],  # a P* between 100 and 1000
+              4: [_point(4, 1000, 0, 0.95, good)],  # one size
+              5: [_point(5, 100, 0, 0.2, good), _point(5, 1000, 0, 0.95, good), _point(5, 1000, 1, 0.95, bad)]}
+    depths, pstars = network_pstars(points)
+    assert depths == [3] and pstars[0].level == 2 and 100 < pstars[0].value < 1000
+    assert network_pstars({}) == ([], [])
+
+
+def test_measured_networks_measures_each_committed_network_once_by_depth(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from lpbook import __main__ as cli
+    from lpbook.experiments import NETWORKS, Fit, NetworkSet
+    from lpbook.notebook import measured_networks
+
+    options = dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10)
+    fits = [Fit("masked-token", {"v": 4, "m": 2, "s": 2, "L": L}, P, 0, options, f"results/networks/mt-L{L}-P{P}.npz")
+            for L, P in ((3, 60), (3, 30), (2, 30))]
+    other = Fit("masked-token", {"v": 5, "m": 2, "s": 2, "L": 3}, 30, 0, options, "results/networks/mt-v5.npz")
+    monkeypatch.setitem(NETWORKS, "one", NetworkSet("one", "test", (fits[0], fits[1], other)))
+    monkeypatch.setitem(NETWORKS, "two", NetworkSet("two", "test", (fits[0], fits[2])))
+    (tmp_path / "results" / "networks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    for name in ("one", "two"):
+        assert cli.main(["fit", "--spec", name, "--record", "--option", "progress=false"]) == 0
+    found = measured_networks(["one", "two"], "masked-token", v=4)
+    assert list(found) == [2, 3] and [(p.P, p.seed) for p in found[3]] == [(30, 0), (60, 0)]
+    assert all(set(p.accuracy) == set(range(1, L)) for L, points in found.items() for p in points)
+    assert measured_networks("one", "data2vec") == {}

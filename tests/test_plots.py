@@ -158,3 +158,23 @@ def test_pstar_against_depth_draws_networks_open_and_dashed():
     assert list(ax.get_xticks()) == [3, 4, 5]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ILC", "network"]
     plt.close(fig)
+
+
+def test_depth_experiment_draws_both_panels_with_one_line_per_depth_and_seed():
+    from types import SimpleNamespace
+
+    from lpbook.plots import depth_experiment
+    from lpbook.pstar import estimate_pstar
+
+    rows = [{"P": P, "seed": s, "accuracy": {2: a}} for s in (0, 1) for P, a in ((100, 0.2), (1000, 0.95))]
+    pstar = estimate_pstar(rows, 2)
+    points = [SimpleNamespace(L=L, P=P, seed=s, excess_loss=0.1 / P) for L in (3, 4) for s in (0, 1) for P in (10, 100)]
+    fig = depth_experiment({"ILC": ([3, 4], [pstar, pstar], "C0")}, {"net": ([3], [pstar], "C1")}, points,
+                           criterion=0.05, title="family")
+    left, right = fig.axes
+    assert left.get_title() == "family" and left.get_yscale() == "log"
+    labels = [line.get_label() for line in right.get_lines()]
+    assert [x for x in labels if x.startswith("L =")] == ["L = 3, seed 0", "L = 3, seed 1", "L = 4, seed 0",
+                                                          "L = 4, seed 1"]
+    assert "criterion, 0.05 nats" in labels
+    plt.close(fig)

@@ -482,14 +482,16 @@ NETWORKS: dict[str, NetworkSet] = {
         _fit("data2vec", 16, 3, 3, 16000, 0, {**_D2V_MATCHED, **change}, f"data2vec-{name}-v16-m3-L3-P16000-seed0",
              results.SEARCH_DIR)
         for name, change in _D2V_SEARCH.items())),
-    # The depth experiment for data2vec, with the recipe the search found, one set per depth (so that the two
-    # depths can be fitted side by side); the search's own network is the point at L = 3, P = 16,000, seed 0.
-    **{f"d2v-depth-L{L}": NetworkSet(f"d2v-depth-L{L}", "synthesis", tuple(
-        _fit("data2vec", 16, 3, L, P, seed, _D2V_RECIPE, f"data2vec-K3-hidden-mask40-v16-m3-L{L}-P{P}-seed{seed}",
+    # The depth experiment for data2vec, with the recipe the search found (twice the steps at L = 4, whose top
+    # level needs more), one set per grammar seed, so that two can be fitted side by side; the search's own
+    # network is the point at L = 3, P = 16,000, seed 0.
+    **{f"d2v-depth-seed{seed}": NetworkSet(f"d2v-depth-seed{seed}", "synthesis", tuple(
+        _fit("data2vec", 16, 3, L, P, seed, _D2V_RECIPE if L == 3 else {**_D2V_RECIPE, "max_steps": 60000},
+             f"data2vec-K3-hidden-mask40-v16-m3-L{L}-P{P}-seed{seed}",
              results.SEARCH_DIR if (L, P, seed) == (3, 16000, 0) else results.NETWORKS_DIR)
-        for P, seed in sizes)) for L, sizes in (
-            (3, ((4000, 0), (2000, 0), (8000, 0), (16000, 0), (16000, 1), (4000, 1), (8000, 1), (2000, 1))),
-            (4, ((16000, 0), (4000, 0), (8000, 0), (32000, 0), (16000, 1), (8000, 1))))},
+        for L, P in order)) for seed, order in (
+            (0, ((3, 4000), (3, 2000), (3, 8000), (3, 16000), (4, 32000), (4, 16000), (4, 8000), (4, 4000))),
+            (1, ((3, 16000), (3, 4000), (3, 8000), (3, 2000), (4, 32000), (4, 16000), (4, 8000), (4, 4000))))},
 }
 
 

@@ -144,3 +144,39 @@ def pstars_by_depth(rows_by_depth: dict, *, root: bool = False, threshold: float
 
     depths = sorted(L for L, rows in rows_by_depth.items() if rows is not None)
     return depths, [estimate_pstar(rows_by_depth[L], L if root else L - 1, threshold=threshold) for L in depths]
+
+
+def measured_networks(names, learner: str, **family) -> dict:
+    """Every committed network of the sets ``names`` of :data:`lpbook.experiments.NETWORKS` fitted by ``learner`` on
+    grammars with ``family``'s values (e.g. ``v=16, m=3``), measured, by depth: ``{L: [NetworkPoint, ...]}``.
+
+    Each network is loaded once (a network two sets share, once), checked
+    against its sidecar and measured on its point's held-out strings
+    (:func:`lpbook.neural.measure.measure_network`); within a depth the points
+    are sorted by ``(P, seed)``. Empty when no results folder is found.
+    """
+    from .experiments import network_set
+    from .neural.measure import measure_network
+
+    fits = {}
+    for name in ([names] if isinstance(names, str) else names):
+        for fit, net in network_set(name).committed(select=lambda fit: fit.learner == learner and all(
+                fit.grammar[key] == value for key, value in family.items())):
+            fits.setdefault(fit.path, (fit, net))
+    by_depth = {}
+    for fit, net in fits.values():
+        by_depth.setdefault(fit.grammar["L"], []).append(measure_network(net, dict(fit.grammar), fit.P, fit.seed))
+    return {L: sorted(points, key=lambda p: (p.P, p.seed)) for L, points in sorted(by_depth.items())}
+
+
+def network_pstars(points_by_depth: dict, *, threshold: float = 0.9):
+    """The depths whose networks give the top level's ``P*``, and that ``P*``, as ``(depths, pstars)``.
+
+    ``points_by_depth`` is what :func:`measured_networks` returns. A depth
+    gives a ``P*`` only when its networks span two sizes or more and every
+    network of the largest size is converged (``NetworkPoint.converged``): a
+    readout of an unconverged network is not a finding.
+    """
+    usable = {L: [p.row() for p in points] for L, points in points_by_depth.items()
+              if len({p.P for p in points}) >= 2 and all(p.converged for p in points if p.P == max(q.P for q in points))}
+    return pstars_by_depth(usable, threshold=threshold)

@@ -197,6 +197,31 @@ def pstar_against_depth(ax: plt.Axes, series: dict, guides: dict | None = None, 
     ax.legend(loc="upper left", frameon=False, fontsize=8)
 
 
+def depth_experiment(series: dict, networks: dict, points: list, *, criterion: float, title: str) -> plt.Figure:
+    """The depth experiment in two panels: ``P*`` of the top level against ``L``, and each network's excess loss.
+
+    Left, :func:`pstar_against_depth` of ``series`` and ``networks`` (label ->
+    ``(depths, pstars, color)``). Right, the excess loss over the Bayes floor
+    of the measured networks ``points`` (objects with ``L``, ``P``, ``seed``
+    and ``excess_loss``, such as :class:`lpbook.neural.measure.NetworkPoint`)
+    against ``P``, one line per ``(L, seed)``, with the convergence
+    ``criterion`` dotted. ``title`` names the grammar family of the left panel.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.3))
+    pstar_against_depth(left, series, networks=networks)
+    left.legend(loc="upper right", frameon=False, fontsize=8)
+    left.set_title(title, fontsize=10)
+    for i, (L, seed) in enumerate(sorted({(p.L, p.seed) for p in points})):
+        chosen = sorted((p for p in points if (p.L, p.seed) == (L, seed)), key=lambda p: p.P)
+        excess_loss_curve(right, [p.P for p in chosen], [p.excess_loss for p in chosen], color=f"C{i}",
+                          label=f"L = {L}, seed {seed}")
+    right.axhline(criterion, color="0.4", ls=":", lw=1, label=f"criterion, {criterion} nats")
+    right.set_title("excess loss of every network over the Bayes floor", fontsize=10)
+    right.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def level_curves(ax: plt.Axes, P, values: dict, *, scale: dict | None = None, label: str = "", **style) -> dict:
     """One line per level: ``values[level]`` (one value per entry of ``P``) against ``P / scale[level]``, log x.
 
