@@ -76,3 +76,20 @@ def test_measured_networks_measures_each_committed_network_once_by_depth(tmp_pat
     assert list(found) == [2, 3] and [(p.P, p.seed) for p in found[3]] == [(30, 0), (60, 0)]
     assert all(set(p.accuracy) == set(range(1, L)) for L, points in found.items() for p in points)
     assert measured_networks("one", "data2vec") == {}
+
+
+def test_pstar_interval_text_names_an_open_end_and_defers_to_pstar_text_when_censored():
+    from lpbook.notebook import pstar_interval_text
+
+    closed = [{"P": P, "seed": s, "accuracy": {2: a}} for s, shift in ((0, 0.0), (1, 0.05), (2, -0.05))
+              for P, a in ((100, 0.2 + shift), (1000, 0.8 + shift), (10000, 0.97 + shift))]
+    p = pstars_by_depth({3: closed})[1][0]
+    text = pstar_interval_text(p)
+    assert text.startswith(f"{p.value:,.0f} (") and "beyond" not in text, text
+    open_above = [{"P": P, "seed": s, "accuracy": {2: a}} for s, top in ((0, 0.97), (1, 0.85))
+                  for P, a in ((100, 0.2), (1000, 0.5), (10000, top))]
+    p = pstars_by_depth({3: open_above})[1][0]
+    assert p.censored is None and pstar_interval_text(p).endswith("to beyond the largest size, 10,000)"), p
+    censored = pstars_by_depth({3: [{"P": 100, "seed": 0, "accuracy": {2: 0.1}}, {"P": 200, "seed": 0,
+                                                                                  "accuracy": {2: 0.2}}]})[1][0]
+    assert pstar_interval_text(censored) == "above 200"

@@ -80,6 +80,16 @@ def pstar_text(pstar) -> str:
     return f"{pstar.value:,.0f}"
 
 
+def pstar_interval_text(pstar) -> str:
+    """A :class:`lpbook.pstar.PStar` with its interval: ``"7,377 (5,466 to 9,012)"``, an end the grid leaves open
+    named as such (``"7,377 (5,466 to beyond the largest size, 16,000)"``); a censored one as :func:`pstar_text`."""
+    if pstar.censored is not None:
+        return pstar_text(pstar)
+    low = f"{pstar.low:,.0f}" if math.isfinite(pstar.low) else f"below the smallest size, {pstar.P_grid[0]:,}"
+    high = f"{pstar.high:,.0f}" if math.isfinite(pstar.high) else f"beyond the largest size, {pstar.P_grid[-1]:,}"
+    return f"{pstar.value:,.0f} ({low} to {high})"
+
+
 def rows_by(rows: list[dict], *fields: str) -> dict:
     """Sweep rows split by the values of ``fields`` (e.g. ``"m", "L"``), sorted by those values.
 

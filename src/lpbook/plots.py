@@ -215,6 +215,7 @@ def depth_experiment(series: dict, networks: dict, points: list, *, criterion: f
         chosen = sorted((p for p in points if (p.L, p.seed) == (L, seed)), key=lambda p: p.P)
         excess_loss_curve(right, [p.P for p in chosen], [p.excess_loss for p in chosen], color=f"C{i}",
                           label=f"L = {L}, seed {seed}")
+    right.xaxis.set_minor_formatter(plt.NullFormatter())  # decades only: the sizes are few and far apart
     right.axhline(criterion, color="0.4", ls=":", lw=1, label=f"criterion, {criterion} nats")
     right.set_title("excess loss of every network over the Bayes floor", fontsize=10)
     right.legend(frameon=False, fontsize=8)
