@@ -490,8 +490,8 @@ NETWORKS: dict[str, NetworkSet] = {
              f"data2vec-K3-hidden-mask40-v16-m3-L{L}-P{P}-seed{seed}",
              results.SEARCH_DIR if (L, P, seed) == (3, 16000, 0) else results.NETWORKS_DIR)
         for L, P in order)) for seed, order in (
-            (0, ((3, 4000), (3, 2000), (3, 8000), (3, 16000), (4, 32000), (4, 64000), (4, 16000), (4, 8000),
-                 (4, 4000), (3, 32000))),
+            (0, ((3, 4000), (3, 2000), (3, 8000), (3, 16000), (4, 32000), (4, 64000), (3, 32000), (4, 16000),
+                 (4, 8000), (4, 4000))),
             (1, ((3, 16000), (3, 4000), (3, 8000), (3, 2000), (3, 32000), (4, 32000), (4, 64000), (4, 16000),
                  (4, 8000), (4, 4000))))},
     # The step budget at L = 4: the recipe with four times the steps of L = 3, at the depth sets' largest P but one.
