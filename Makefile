@@ -127,7 +127,8 @@ results-depth: $(STAMP)
 	mkdir -p results/networks
 	for name in ilc-depth-pair tc-depth-pair slc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 	$(BIN)/lpbook fit --spec depth-networks --record
-	for name in d2v-depth-seed0 d2v-depth-seed1 d2v-depth-budget; do $(BIN)/lpbook fit --spec $$name --record || exit 1; done
+	for name in d2v-depth-seed0 d2v-depth-seed1 d2v-depth-steps d2v-depth-blocks; do \
+		$(BIN)/lpbook fit --spec $$name --record || exit 1; done
 
 # A bounded search for a data2vec recipe that converges (token-probe excess within bp.CONVERGED_EXCESS) and reads every
 # level at 0.9 or more, on Chapter 2's grammar and strings at L = 3, P = 16,000 (Chapter 5 shows it). Each candidate

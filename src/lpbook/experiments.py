@@ -499,11 +499,12 @@ NETWORKS: dict[str, NetworkSet] = {
                  (4, 8000), (4, 4000))))},
     # What the recipe lacks at L = 4, where it does not converge, at the depth sets' largest P but one: four times
     # the steps of L = 3, or a fourth block (its targets averaged over all four) with twice the steps.
-    "d2v-depth-budget": NetworkSet("d2v-depth-budget", "synthesis", (
+    "d2v-depth-steps": NetworkSet("d2v-depth-steps", "synthesis", (
         _fit("data2vec", 16, 3, 4, 32000, 0, {**_D2V_RECIPE, "max_steps": 120000},
-             "data2vec-K3-hidden-mask40-120k-v16-m3-L4-P32000-seed0"),
+             "data2vec-K3-hidden-mask40-120k-v16-m3-L4-P32000-seed0"),)),
+    "d2v-depth-blocks": NetworkSet("d2v-depth-blocks", "synthesis", (
         _fit("data2vec", 16, 3, 4, 32000, 0, {**_D2V_RECIPE, "max_steps": 60000, "n_layers": 4, "K": 4},
-             "data2vec-K4-hidden-mask40-4blocks-v16-m3-L4-P32000-seed0"))),
+             "data2vec-K4-hidden-mask40-4blocks-v16-m3-L4-P32000-seed0"),)),
 }
 
 
