@@ -617,7 +617,10 @@ def napping_sweep(tmp_path, P, *extra, nap=0.0, **popen):
     argv = ["sweep", "--learner", "napping", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "--P", *map(str, P),
             "--seeds", "4", "--n-test", "20", "--db", str(tmp_path / "r.sqlite"), "--workers", "2", "--no-progress",
             *extra]
-    code = f"import sys, napping_learner\nfrom lpbook.__main__ import main\nsys.exit(main({argv!r}))"
+    # Python's own SIGINT handler, as in SLOW_SWEEP: a background command of a shell without job control
+    # starts with SIGINT ignored.
+    code = (f"import signal, sys, napping_learner\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            f"from lpbook.__main__ import main\nsys.exit(main({argv!r}))")
     path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, NAPPING_PIDS=str(tmp_path / "pids"), NAP=str(nap), PYTHONPATH=path)
     return subprocess.Popen([sys.executable, "-c", code], env=env, text=True, stdout=subprocess.PIPE,
