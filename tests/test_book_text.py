@@ -18,6 +18,7 @@ CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.md"))
 
 MAX_MAIN_WORDS = 6500
 MAX_VISIBLE_CELL_LINES = 25
+MAX_VISIBLE_LINE_CHARS = 88  # what the column shows at 1280 px with code at 0.8em (_static/code.css)
 HIDDEN_TAGS = re.compile(r"remove-cell|remove-input|hide-input")
 HISTORY = re.compile(
     r"earlier version|an earlier (reading|rule|model)|does not survive|issue \d|the prototype|design runs|"
@@ -28,7 +29,8 @@ HIDDEN_DIRECTIVES = ("code-cell", "exercise", "solution", "glue:md")
 
 
 def scan(text: str) -> tuple[int, list[tuple[str, int]]]:
-    """The main line's word count, and each code cell as ``(tags, lines of code)``, of a MyST chapter."""
+    """The main line's word count, and each code cell as ``(tags, lines of code, longest line)``, of a MyST
+    chapter."""
     lines = text.split("\n")
     if lines and lines[0].strip() == "---":  # jupytext's front matter
         lines = lines[lines.index("---", 1) + 1:]
@@ -47,7 +49,8 @@ def scan(text: str) -> tuple[int, list[tuple[str, int]]]:
             _, name, body, _ = stack.pop()
             if name == "code-cell":
                 tags = " ".join(l for l in body if l.startswith(":tags:"))
-                cells.append((tags, len([l for l in body if l.strip() and not l.startswith(":")])))
+                code = [l for l in body if l.strip() and not l.startswith(":")]
+                cells.append((tags, len(code), max(map(len, code), default=0)))
             continue
         if stack:
             stack[-1][2].append(line)
@@ -68,7 +71,7 @@ def test_scan_counts_the_main_line_only():
         "```{code-cell} ipython3", "z = 3", "```"])
     words, cells = scan(text)
     assert words == 5
-    assert cells == [(":tags: [hide-input]", 2), ("", 1)]
+    assert cells == [(":tags: [hide-input]", 2, 5), ("", 1, 5)]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -82,8 +85,10 @@ def test_main_line_within_the_word_budget(chapter):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_visible_cells_read_as_the_experiment(chapter):
     _, cells = scan(chapter.read_text())
-    long = [n for tags, n in cells if not HIDDEN_TAGS.search(tags) and n > MAX_VISIBLE_CELL_LINES]
+    long = [n for tags, n, _ in cells if not HIDDEN_TAGS.search(tags) and n > MAX_VISIBLE_CELL_LINES]
     assert not long, f"{chapter.name}: visible cells of {long} lines > {MAX_VISIBLE_CELL_LINES}"
+    wide = [width for tags, _, width in cells if not HIDDEN_TAGS.search(tags) and width > MAX_VISIBLE_LINE_CHARS]
+    assert not wide, f"{chapter.name}: visible code lines of {wide} characters > {MAX_VISIBLE_LINE_CHARS}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
