@@ -187,6 +187,9 @@ def network_pstars(points_by_depth: dict, *, threshold: float = 0.9):
     network of the largest size is converged (``NetworkPoint.converged``): a
     readout of an unconverged network is not a finding.
     """
-    usable = {L: [p.row() for p in points] for L, points in points_by_depth.items()
-              if len({p.P for p in points}) >= 2 and all(p.converged for p in points if p.P == max(q.P for q in points))}
+    usable = {}
+    for L, points in points_by_depth.items():
+        sizes = {p.P for p in points}
+        if len(sizes) >= 2 and all(p.converged for p in points if p.P == max(sizes)):
+            usable[L] = [p.row() for p in points]
     return pstars_by_depth(usable, threshold=threshold)
