@@ -440,3 +440,38 @@ def test_regression_onto_additive_targets_sees_the_one_child_marginals(v, m, s):
             assert gap >= bound - 1e-12
             same_marginals = all(np.allclose(mu[i][a], mu[i][b], atol=1e-12) for i in range(s))
             assert same_marginals == (gap < 1e-20)
+
+
+# ------------------------------------------------------------------ the defaults are the recipe that converges
+def test_the_defaults_are_the_committed_recipe():
+    """``Data2Vec(v, s, L)`` trains as the networks of the depth experiment were trained (all but the readout's
+    restarts, which change no training), with targets over every block whatever the number of blocks."""
+    from lpbook.experiments import NETWORKS
+
+    recipe = dict(NETWORKS["d2v-depth-seed0"].fits[0].options)
+    defaults = Data2Vec(16, 2, 3)
+    for name, value in recipe.items():
+        if name != "n_init":
+            assert np.array_equal(getattr(defaults, name), value), name
+    assert Data2Vec(16, 2, 3, n_layers=2).K == 2 and Data2Vec(16, 2, 3, max_steps=500).warmup == 5
+
+
+def test_a_file_without_an_option_loads_with_the_value_it_was_fitted_with(small, tmp_path):
+    """A file saved before ``teacher_input``, ``schedule`` and ``warmup`` were options names none of them:
+    it loads as fitted then (a teacher of every token, a constant rate, no warmup), not with today's defaults."""
+    import json
+
+    from lpbook.learners import Learner
+
+    _, train, _ = small
+    Data2Vec(4, 2, 3, probe_steps=0, n_init=1, **FAST).fit(train.tokens).save(tmp_path / "d2v.npz")
+    with np.load(tmp_path / "d2v.npz") as saved:
+        arrays = dict(saved)
+    header = json.loads(str(arrays["__header__"]))
+    for name in ("teacher_input", "schedule", "warmup"):
+        del header["params"][name]
+    arrays["__header__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    loaded = Learner.load(tmp_path / "old.npz")
+    assert (loaded.teacher_input, loaded.schedule, loaded.warmup) == ("all", "constant", 0)
+    assert Data2Vec(4, 2, 3).teacher_input == "hidden"

@@ -88,3 +88,15 @@ def test_masked_token_training_stops_early_with_its_best_weights():
 def test_masked_token_needs_a_latent_level():
     with pytest.raises(ValueError, match="L must be >= 2"):
         MaskedTokenModel(4, 2, 1)
+
+
+def test_the_defaults_are_the_committed_recipe():
+    """``MaskedTokenModel(v, s, L)`` trains as Chapter 2's committed networks were trained (all but the readout's
+    restarts), and its warmup scales with its budget."""
+    from lpbook.experiments import NETWORKS
+
+    recipe = next(fit.options for fit in NETWORKS["depth-networks"].fits if fit.grammar["L"] == 3)
+    defaults = MaskedTokenModel(16, 2, 3)
+    for name, value in recipe.items():
+        assert np.array_equal(getattr(defaults, name), value), name
+    assert MaskedTokenModel(16, 2, 3, max_steps=500).warmup == 5

@@ -230,7 +230,7 @@ def _scaled(chapter: str, make: Callable) -> Callable[[str], Plan]:
 
 
 # ------------------------------------------------------------------ the recorded sweeps (results/)
-_CPU_NET = {"d_model": 32, "n_layers": 2, "n_heads": 2, "lr": 0.003, "max_steps": 2000}
+_CPU_NET = {"d_model": 32, "n_layers": 2, "n_heads": 2, "lr": 0.003, "max_steps": 2000, **scale.PAIR}
 _CPU = Plan(_grammars([8], [2], [2], [3]), (1000, 16000), 1, 2000)
 _V16 = dict(P_grid=scaled_grid(0.25, 16, 8, lambda g: g.v * g.m**3), seeds=5, n_test=4000)
 _V16_M23, _V16_M4 = Plan(_grammars([16], [2, 3], [2], [3, 4, 5]), **_V16), Plan(_grammars([16], [4], [2], [3, 4, 5]), **_V16)
@@ -275,12 +275,12 @@ _RECORDED = [
     # hidden tokens, masks of 40 to 95% of the tokens.
     *(SweepSpec(f"gpu-{learner}", learner, "synthesis", _fixed(_GPU_DEPTH), options, recorded=True,
                 measure=_measure_networks if learner in ("data2vec", "masked-token") else None)
-      for learner, options in (("data2vec", {**_GPU_NET, "K": _GPU_NET["n_layers"], "teacher_input": "hidden",
-                                             "mask_range": [0.4, 0.95]}),
-                               ("masked-token", _GPU_NET), ("ilc", {}), ("slc", {}))),
+      for learner, options in (("data2vec", _GPU_NET), ("masked-token", _GPU_NET), ("ilc", {}), ("slc", {}))),
     # Chapter 5's small sweeps from a CPU run.
-    SweepSpec("data2vec-cpu", "data2vec", "data2vec", _fixed(_CPU), _CPU_NET, recorded=True),
-    SweepSpec("masked-token-cpu", "masked-token", "data2vec", _fixed(_CPU), _CPU_NET, recorded=True),
+    SweepSpec("data2vec-cpu", "data2vec", "data2vec", _fixed(_CPU),
+              {**_CPU_NET, **scale.PAIR_DATA2VEC, "probe_steps": 1000}, recorded=True),
+    SweepSpec("masked-token-cpu", "masked-token", "data2vec", _fixed(_CPU), {**_CPU_NET, **scale.PAIR_MASKED_TOKEN},
+              recorded=True),
     SweepSpec("ilc-cpu", "ilc", "data2vec", _fixed(_CPU), recorded=True),
 ]
 
@@ -422,10 +422,12 @@ _MEASURED = [
         _chapter_options("tokens", lambda cfg: dict(cfg.mlm_options)), measure=_measure_networks),
     # Chapter 5: data2vec against masked-token prediction with the same backbone and budget, seed 0.
     SweepSpec("data2vec-data2vec", "data2vec", "data2vec", _scaled("data2vec", _data2vec_fits),
-              _chapter_options("data2vec", lambda cfg: dict(cfg.net, max_steps=cfg.steps, probe_steps=cfg.probe_steps)),
+              _chapter_options("data2vec", lambda cfg: dict(cfg.net, **cfg.d2v, max_steps=cfg.steps,
+                                                             probe_steps=cfg.probe_steps)),
               measure=_measure_networks),
     SweepSpec("data2vec-masked-token", "masked-token", "data2vec", _scaled("data2vec", _data2vec_fits),
-              _chapter_options("data2vec", lambda cfg: dict(cfg.net, max_steps=cfg.steps)), measure=_measure_networks),
+              _chapter_options("data2vec", lambda cfg: dict(cfg.net, **cfg.mtm, max_steps=cfg.steps)),
+              measure=_measure_networks),
 ]
 
 #: Every sweep of the book by name.
@@ -435,10 +437,13 @@ SWEEPS: dict[str, SweepSpec] = {spec.name: spec for spec in _RECORDED + _CHAPTER
 # ------------------------------------------------------------------ the committed networks
 _MLM_LONG = {"d_model": 32, "n_heads": 2, "n_layers": 3, "batch_size": 128, "lr": 0.003, "schedule": "cosine",
              "warmup": 300, "max_steps": 30000, "eval_every": 500, "patience": 10}
-_D2V_LONG = {"d_model": 32, "n_heads": 2, "n_layers": 3, "batch_size": 128, "lr": 0.003, "max_steps": 8000,
-             "probe_steps": 6000, "n_init": 2}
+# data2vec's own targets (the top two of three blocks, a teacher that reads every token) at Chapter 2's mask rates,
+# at a constant learning rate (_D2V_LONG) or with the masked-token network's budget and schedule (_D2V_MATCHED).
+_D2V_OWN = {"K": 2, "teacher_input": "all", "mask_range": [0.2, 0.95]}
+_D2V_LONG = {"d_model": 32, "n_heads": 2, "n_layers": 3, "batch_size": 128, "lr": 0.003, "schedule": "constant",
+             "warmup": 0, "max_steps": 8000, "probe_steps": 6000, "n_init": 2, **_D2V_OWN}
 _D2V_MATCHED = {"d_model": 32, "n_heads": 2, "n_layers": 3, "batch_size": 128, "lr": 0.003, "schedule": "cosine",
-                "warmup": 300, "max_steps": 30000, "probe_steps": 6000, "n_init": 2}
+                "warmup": 300, "max_steps": 30000, "probe_steps": 6000, "n_init": 2, **_D2V_OWN}
 
 
 def _fit(learner: str, v: int, m: int, L: int, P: int, seed: int, options: Mapping, name: str | None = None,

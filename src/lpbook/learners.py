@@ -351,6 +351,9 @@ class Learner:
     #: Parameters that a saved file may name and that this class no longer takes: :meth:`load` drops
     #: them. Only a parameter that never changed what a fit computes may be listed here.
     retired_params: ClassVar[frozenset[str]] = frozenset()
+    #: Parameters added after some files were saved, each with the value that every fit had before it:
+    #: :meth:`load` gives a file that does not name one this value, whatever the default is now.
+    introduced_params: ClassVar[dict[str, object]] = {}
 
     @classmethod
     def computed_defaults(cls) -> dict[str, str]:
@@ -485,7 +488,7 @@ class Learner:
         lists = set(header.get("list_params", ()))
         saved = {name: tuple(value) if isinstance(value, list) and name not in lists else value
                  for name, value in header["params"].items() if name not in found.retired_params}
-        learner = found(**(saved | params))
+        learner = found(**(found.introduced_params | saved | params))
         try:
             learner._restore_state(_unpack(header["state"], arrays))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's load_state_dict

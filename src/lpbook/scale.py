@@ -18,6 +18,13 @@ SCALES = ("smoke", "book", "full")
 DEFAULT = "book"
 VARIABLE = "LPBOOK_SCALE"
 
+#: Chapter 5's controlled pair: a constant learning rate, no warmup and Chapter 2's mask rates, for both networks
+#: (PAIR); data2vec's own teacher, which reads every token (PAIR_DATA2VEC); the masked-token network's early
+#: stopping, a validation loss every 100 steps and a patience of 5 (PAIR_MASKED_TOKEN).
+PAIR = dict(schedule="constant", warmup=0, mask_range=[0.2, 0.95])
+PAIR_DATA2VEC = dict(teacher_input="all")
+PAIR_MASKED_TOKEN = dict(eval_every=100, patience=5)
+
 # Chapter name -> scale -> parameters. Keep each chapter's three sets side by
 # side, so that what changes between scales is visible at a glance.
 _CHAPTERS: dict[str, dict[str, dict]] = {
@@ -70,7 +77,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             tc_v=16, tc_m=2, tc_L=(3, 4), tc_m_grid=(2, 3), tc_L_m=3, tc_points=6, seeds=2,
             sc_L=(3,), cnn_v=8, cnn_m=2, cnn_L=(2, 3), cnn_points=4,
             mlm_grammar=dict(v=16, m=2, s=2, L=3), mlm_P=(300, 1000), mlm_seeds=1,
-            mlm_options=dict(d_model=16, n_heads=2, batch_size=128, lr=3e-3, schedule="cosine", warmup=10,
+            mlm_options=dict(d_model=16, n_heads=2, n_layers=2, batch_size=128, lr=3e-3, schedule="cosine", warmup=10,
                              max_steps=100, eval_every=50, patience=2),
         ),
         "book": dict(
@@ -78,7 +85,7 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
             tc_v=16, tc_m=3, tc_L=(3, 4, 5, 6), tc_m_grid=(2, 3, 4), tc_L_m=4, tc_points=9, seeds=3,
             sc_L=(3, 4), cnn_v=8, cnn_m=3, cnn_L=(2, 3), cnn_points=5,
             mlm_grammar=dict(v=16, m=3, s=2, L=3), mlm_P=(1000, 4000, 16000), mlm_seeds=1,
-            mlm_options=dict(d_model=32, n_heads=2, batch_size=64, lr=3e-3, schedule="cosine", warmup=150,
+            mlm_options=dict(d_model=32, n_heads=2, n_layers=2, batch_size=64, lr=3e-3, schedule="cosine", warmup=150,
                              max_steps=2000, eval_every=250, patience=3),
         ),
         "full": dict(
@@ -130,26 +137,29 @@ _CHAPTERS: dict[str, dict[str, dict]] = {
         ),
     },
 
-    # Chapter 5. net: the backbone and optimiser shared by Data2Vec and MaskedTokenModel;
-    # steps: the step budget of every fit; trace_*: one run read at trace_steps; sc_P: training
+    # Chapter 5. net: the backbone and optimiser shared by Data2Vec and MaskedTokenModel; d2v, mtm: the
+    # options of each alone; steps: the step budget of every fit; trace_*: one run read at trace_steps; sc_P: training
     # sizes per depth for the sample-complexity comparison (on grammar v, m); abl_*: ablations;
     # ilc_points: the ILC sweep's grid; probe_steps: the data2vec token probe's budget; slc: options of
     # Chapter 4's SLC on the same training sets (fewer restarts than its default, for the CPU budget).
     # synonymy_n: strings from which target_synonymy estimates the conditional means of the teachers' targets.
     "data2vec": {
         "smoke": dict(
-            v=8, m=2, net=dict(d_model=16, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=1), steps=40,
+            v=8, m=2, net=dict(d_model=16, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=1, **PAIR),
+            d2v=PAIR_DATA2VEC, mtm=PAIR_MASKED_TOKEN, steps=40,
             trace_P=400, trace_steps=(0, 40), sc_P={3: (200, 400), 4: (400,)}, n_test=300,
             abl_steps=20, probe_steps=10, ilc_points=4, seeds=1, slc=dict(restarts=1, steps=50), synonymy_n=3000,
         ),
         "book": dict(
-            v=8, m=2, net=dict(d_model=32, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=2), steps=800,
+            v=8, m=2, net=dict(d_model=32, n_layers=2, n_heads=2, lr=3e-3, batch_size=64, n_init=2, **PAIR),
+            d2v=PAIR_DATA2VEC, mtm=PAIR_MASKED_TOKEN, steps=800,
             trace_P=4000, trace_steps=(0, 400, 800), sc_P={3: (1000, 4000), 4: (4000,)},
             n_test=1000, abl_steps=500, probe_steps=200, ilc_points=7, seeds=1, slc=dict(restarts=2),
             synonymy_n=10000,
         ),
         "full": dict(
-            v=8, m=2, net=dict(d_model=64, n_layers=2, n_heads=4, lr=1e-3, batch_size=128), steps=12000,
+            v=8, m=2, net=dict(d_model=64, n_layers=2, n_heads=4, lr=1e-3, batch_size=128, **PAIR),
+            d2v=PAIR_DATA2VEC, mtm=PAIR_MASKED_TOKEN, steps=12000,
             trace_P=16000, trace_steps=(0, 1000, 2000, 4000, 8000, 12000),
             sc_P={3: (1000, 4000, 16000, 64000), 4: (4000, 16000, 64000)}, n_test=4000,
             abl_steps=12000, probe_steps=2000, ilc_points=12, seeds=3, slc=dict(), synonymy_n=100000,

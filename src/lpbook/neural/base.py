@@ -77,15 +77,17 @@ class EncoderLearner(Learner):
         The grammar's shape (``L >= 2``) and the seed (split, weights, batch
         order, masks, k-means).
     d_model, n_layers, n_heads : int
-        Width, blocks and heads of the encoder (defaults 64, 2, 4).
+        Width, blocks and heads of the encoder (defaults 32, 3, 2).
     mask_range : pair of floats (low, high) in (0, 1), low <= high
-        The range of per-string mask rates (default ``(0.2, 0.95)``).
+        The range of per-string mask rates (default ``(0.2, 0.95)``; a
+        subclass may choose its own).
     max_steps, batch_size, lr
-        Step budget, minibatch size, Adam learning rate (defaults 4000, 128, 1e-3).
+        Step budget, minibatch size, Adam learning rate (defaults 30000, 128, 3e-3).
     schedule, warmup
-        The learning rate's schedule, ``"constant"`` (default) or
-        ``"cosine"`` (to 0 at ``max_steps``), after a linear warmup of
-        ``warmup`` steps (default 0); see :func:`lpbook.neural.training.learning_rate_factor`.
+        The learning rate's schedule, ``"cosine"`` (to 0 at ``max_steps``,
+        the default) or ``"constant"``, after a linear warmup of ``warmup``
+        steps (default ``max_steps // 100``); see
+        :func:`lpbook.neural.training.learning_rate_factor`.
     val_fraction : float in (0, 1)
         Share of the strings held out for validation (default 0.1).
     n_init : int
@@ -124,12 +126,14 @@ class EncoderLearner(Learner):
         "candidates": "a list of names of lpbook.neural.readout.candidate_names",
         **RUNTIME_OPTION_VALUES,
     }
+    #: Before the schedule was an option, every fit ran at a constant rate without warmup.
+    introduced_params = {"schedule": "constant", "warmup": 0}
     #: Masked blocks span ``s**mask_level`` tokens (a subclass may make it an option).
     mask_level: ClassVar[int] = 1
 
     @classmethod
     def computed_defaults(cls) -> dict[str, str]:
-        return {"candidates": "every candidate"}
+        return {"warmup": "max_steps // 100", "candidates": "every candidate"}
 
     def __init__(
         self,
@@ -137,15 +141,15 @@ class EncoderLearner(Learner):
         s,
         L,
         seed=0,
-        d_model=64,
-        n_layers=2,
-        n_heads=4,
+        d_model=32,
+        n_layers=3,
+        n_heads=2,
         mask_range=(0.2, 0.95),
-        max_steps=4000,
+        max_steps=30000,
         batch_size=128,
-        lr=1e-3,
-        schedule="constant",
-        warmup=0,
+        lr=3e-3,
+        schedule="cosine",
+        warmup=None,
         val_fraction=0.1,
         n_init=4,
         candidates=None,
@@ -164,7 +168,8 @@ class EncoderLearner(Learner):
         self.max_steps = check_int("max_steps", max_steps, minimum=1)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.lr = check_float("lr", lr, low=0.0)
-        self.schedule, self.warmup = check_schedule(schedule, warmup, self.max_steps)
+        self.schedule, self.warmup = check_schedule(schedule, self.max_steps // 100 if warmup is None else warmup,
+                                                    self.max_steps)
         self.val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0)
         self.n_init = check_int("n_init", n_init, minimum=1)
         self.candidates = None if candidates is None else tuple(candidates)

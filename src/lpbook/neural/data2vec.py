@@ -194,6 +194,18 @@ class Data2Vec(EncoderLearner):
       the full string (``teacher_input="all"``, data2vec's choice) or on the
       tokens hidden from the student only (``"hidden"``, OUR variant: then the
       targets cannot carry the tokens the student sees, see Chapter 5).
+    - **Defaults:** the recipe that Chapter 5's search found to converge at
+      ``v = 16, m = 3, L = 3`` with ``P = 16,000`` strings (token probe within
+      :data:`lpbook.bp.CONVERGED_EXCESS` of the Bayes floor on two grammars,
+      every level read at 0.9 or more on one of them): the encoder learners' defaults (width 32, three blocks, cosine
+      schedule at ``lr = 3e-3``, 30,000 steps), targets averaged over every
+      block (``K = n_layers``), the teacher reading the hidden tokens only,
+      mask rates in ``(0.4, 0.95)`` and a probe of 6,000 steps. This differs
+      from data2vec's own choices (its teacher reads every token); pass
+      ``teacher_input="all"`` for those. On one core a fit costs about 6
+      minutes (a step about 10 ms, plus the probe);
+      ``benchmarks/bench_defaults.py`` fits the defaults on a grammar that no
+      chapter uses.
     - **Training:** Adam at ``lr`` for ``max_steps`` steps on all but a
       validation split of ``val_fraction`` of the strings. data2vec's loss
       has a moving target, so its value is no convergence criterion and there
@@ -213,14 +225,16 @@ class Data2Vec(EncoderLearner):
 
     Parameters
     ----------
-    v, s, L, seed, d_model, n_layers, n_heads, mask_range, max_steps, batch_size, lr, schedule, warmup,
-    val_fraction, n_init, candidates, device, threads, progress
+    v, s, L, seed, d_model, n_layers, n_heads, max_steps, batch_size, lr, schedule, warmup, val_fraction,
+    n_init, candidates, device, threads, progress
         As for every encoder learner (:class:`~lpbook.neural.base.EncoderLearner`).
-    K : int
-        Teacher blocks averaged into the target, ``1 <= K <= n_layers`` (default 2).
+    K : int, optional
+        Teacher blocks averaged into the target, ``1 <= K <= n_layers`` (default: ``n_layers``).
     teacher_input : "all" or "hidden"
-        What the teacher reads: every token (default, data2vec's), or only the
-        tokens hidden from the student.
+        What the teacher reads: every token (data2vec's choice), or only the
+        tokens hidden from the student (default).
+    mask_range : pair of floats (low, high) in (0, 1), low <= high
+        The range of per-string mask rates (default ``(0.4, 0.95)``).
     ema : (float, float)
         Teacher decay at the first and the last step, each in ``[0, 1]`` (default ``(0.99, 0.999)``).
     mask_level : int
@@ -228,7 +242,7 @@ class Data2Vec(EncoderLearner):
     beta : float
         Smooth-L1 threshold, ``> 0`` (default 1).
     probe_steps : int
-        Step budget of the token probe (default 1000; 0: no probe).
+        Step budget of the token probe (default 6000; 0: no probe).
     read : "student" or "teacher"
         The network ``transform`` reads (default ``"student"``).
 
@@ -252,14 +266,20 @@ class Data2Vec(EncoderLearner):
         "probe_steps": "an integer >= 0 (0: no token probe)",
         "read": "one of 'student', 'teacher'",
     }
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return {**super().computed_defaults(), "K": "n_layers"}
+
     retired_params = frozenset({"trace_steps"})  # saved files name it; it kept copies and changed no fit
+    #: Before ``teacher_input`` was an option, the teacher read every token.
+    introduced_params = {**EncoderLearner.introduced_params, "teacher_input": "all"}
     #: Parts of a saved state that this class ignores on load (copies along the training, the fit's strings).
     _RETIRED_STATE = ("traces_", "train_tokens_", "val_tokens_")
 
-    def __init__(self, v, s, L, seed=0, K=2, teacher_input="all", ema=(0.99, 0.999), mask_level=1, beta=1.0,
-                 probe_steps=1000, read="student", **options):
-        super().__init__(v, s, L, seed, **options)
-        self.K = check_int("K", K, minimum=1)
+    def __init__(self, v, s, L, seed=0, K=None, teacher_input="hidden", ema=(0.99, 0.999), mask_level=1, beta=1.0,
+                 probe_steps=6000, read="student", mask_range=(0.4, 0.95), **options):
+        super().__init__(v, s, L, seed, mask_range=mask_range, **options)
+        self.K = self.n_layers if K is None else check_int("K", K, minimum=1)
         if self.K > self.n_layers:
             raise ValueError(f"K must be <= n_layers = {self.n_layers} (the blocks it averages), got {K}")
         if teacher_input not in TEACHER_INPUTS:

@@ -66,11 +66,18 @@ class MaskedTokenModel(EncoderLearner):
       until the validation loss has not improved for ``patience`` evaluations (one every
       ``eval_every`` steps) or ``max_steps`` run out, and the network keeps its
       best weights (:func:`lpbook.neural.training.train`).
-    - *Size.* By default width 64, two blocks, four heads, batch 128,
-      ``lr = 1e-3``. Chapter 2 sets its own sizes (``lpbook.scale``, chapter
-      ``tokens``, ``mlm_options``) and reports the excess loss over the Bayes
-      floor that they reach; ``benchmarks/bench_masked_token.py`` measures
-      the CPU time of a step.
+    - *Defaults.* The recipe of Chapter 2's committed networks, which
+      converges (excess loss within :data:`lpbook.bp.CONVERGED_EXCESS` of the
+      Bayes floor, on two grammars) at ``v = 16, m = 3, L = 3`` with ``P = 16,000`` strings: width
+      32, three blocks, two heads, batch 128, ``lr = 3e-3`` on a cosine
+      schedule after a warmup of ``max_steps // 100`` steps, at most 30,000
+      steps, a validation loss every 500 steps and a patience of 10 (5,000
+      steps: the loss plateaus for thousands of steps before it falls). On one
+      core a step costs about 10 ms, so a fit costs 3 to 8 minutes, the less
+      the earlier it stops. Chapter 2 sets smaller sizes for its live cells
+      (``lpbook.scale``, chapter ``tokens``, ``mlm_options``) and reports the
+      excess loss they reach; ``benchmarks/bench_defaults.py`` fits the
+      defaults on a grammar that no chapter uses.
 
     After training, ``fit`` fits a :class:`~lpbook.neural.readout.NeighbourReadout`
     on the training strings, choosing each level's candidate on the
@@ -83,7 +90,7 @@ class MaskedTokenModel(EncoderLearner):
         As for every encoder learner (:class:`~lpbook.neural.base.EncoderLearner`).
     eval_every, patience : int
         Steps between validation losses, and evaluations without improvement
-        before stopping (defaults 100, 5).
+        before stopping (defaults 500, 10).
 
     Attributes (after ``fit``)
     --------------------------
@@ -94,7 +101,7 @@ class MaskedTokenModel(EncoderLearner):
 
     option_values = {"eval_every": "an integer >= 1", "patience": "an integer >= 1"}
 
-    def __init__(self, v, s, L, seed=0, eval_every=100, patience=5, **options):
+    def __init__(self, v, s, L, seed=0, eval_every=500, patience=10, **options):
         super().__init__(v, s, L, seed, **options)
         self.eval_every = check_int("eval_every", eval_every, minimum=1)
         self.patience = check_int("patience", patience, minimum=1)
