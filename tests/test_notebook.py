@@ -93,3 +93,20 @@ def test_pstar_interval_text_names_an_open_end_and_defers_to_pstar_text_when_cen
     censored = pstars_by_depth({3: [{"P": 100, "seed": 0, "accuracy": {2: 0.1}}, {"P": 200, "seed": 0,
                                                                                   "accuracy": {2: 0.2}}]})[1][0]
     assert pstar_interval_text(censored) == "above 200"
+
+
+def test_ratio_text_gives_the_interval_an_open_end_and_a_censored_ratio():
+    from lpbook.notebook import ratio_text
+
+    assert ratio_text((2.789, 2.121, 3.806)) == "2.79 (2.12 to 3.81)"
+    assert ratio_text((8.17, 6.05, float("inf"))) == "8.17 (6.05 to ∞)"
+    assert ratio_text((float("nan"), float("nan"), float("nan"))) == "not measured (a P* is censored)"
+
+
+def test_span_text_gives_one_number_when_both_ends_read_the_same():
+    from lpbook.notebook import span_text
+
+    assert span_text([0.104, 0.052, 0.1]) == "0.05 to 0.10"
+    assert span_text([0.091, 0.092]) == "0.09" and span_text([0.091, 0.092], digits=3) == "0.091 to 0.092"
+    assert span_text([], empty="(none at this scale)") == "(none at this scale)"
+    assert span_text(x for x in (1.0, 2.0)) == "1.00 to 2.00"

@@ -224,3 +224,24 @@ def test_measure_network_reads_both_networks_against_the_bayes_floor():
         measure_network(mlm, grammar, 200, seed=2)
     with pytest.raises(TypeError, match="MaskedTokenModel or Data2Vec"):
         measure_network(object(), grammar, 200)
+
+
+def test_training_excess_is_the_excess_on_the_strings_fit_trained_on():
+    """On its own training split a network fits better than on new strings when it has few of them; the value
+    is the loss over the Bayes floor on those strings, under masks drawn from seed + 2."""
+    from lpbook import bp
+    from lpbook.neural.measure import measure_network, training_excess
+
+    grammar = dict(v=4, m=2, s=2, L=3)
+    rhm = RHM(4, 2, 2, 3, seed=1)
+    train = rhm.sample(40, seed=2)  # the sweep point's training strings for seed 1
+    mlm = MaskedTokenModel(4, 2, 3, seed=1, d_model=16, n_heads=2, n_layers=1, max_steps=400, eval_every=400,
+                           n_init=1, progress=False).fit(train.tokens)
+    strings = mlm.training_strings(train.tokens)[:10]
+    assert strings.shape == (10, 8) and len(mlm.training_strings(train.tokens)) == 36  # 4 held out
+    mask = mlm.sample_mask(10, seed=3)
+    assert training_excess(mlm, grammar, 40, seed=1, n=10) == pytest.approx(
+        mlm.masked_token_loss(strings, mask) - bp.bayes_masked_token_loss(rhm, strings, mask))
+    assert training_excess(mlm, grammar, 40, seed=1) < measure_network(mlm, grammar, 40, seed=1).excess_loss - 0.1
+    with pytest.raises(ValueError, match="n must be"):
+        training_excess(mlm, grammar, 40, seed=1, n=0)

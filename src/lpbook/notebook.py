@@ -90,6 +90,25 @@ def pstar_interval_text(pstar) -> str:
     return f"{pstar.value:,.0f} ({low} to {high})"
 
 
+def span_text(values, digits: int = 2, empty: str = "(none)") -> str:
+    """The range of ``values`` as ``"0.05 to 0.10"`` with ``digits`` decimals, one number where both ends read the
+    same, and ``empty`` where there are none."""
+    values = list(values)
+    if not values:
+        return empty
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low} to {high}"
+
+
+def ratio_text(ratio) -> str:
+    """A ratio of two ``P*`` with its interval, ``(value, low, high)`` as :func:`lpbook.pstar.pstar_ratio` gives it:
+    ``"2.79 (2.12 to 3.81)"``, an open upper end as ``"∞"``; ``"not measured (a P* is censored)"`` without a value."""
+    value, low, high = ratio
+    if not math.isfinite(value):
+        return "not measured (a P* is censored)"
+    return f"{value:.2f} ({low:.2f} to {'∞' if high == math.inf else f'{high:.2f}'})"
+
+
 def rows_by(rows: list[dict], *fields: str) -> dict:
     """Sweep rows split by the values of ``fields`` (e.g. ``"m", "L"``), sorted by those values.
 

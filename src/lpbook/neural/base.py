@@ -225,6 +225,11 @@ class EncoderLearner(Learner):
         _, val_rows, mask = self._split(tokens.shape[0])
         return tokens[val_rows], mask
 
+    def training_strings(self, tokens) -> np.ndarray:
+        """The strings of ``tokens`` (P, s**L) that :meth:`fit` trains on: all but its validation split, in order."""
+        tokens = self._check_tokens(tokens)
+        return tokens[self._split(tokens.shape[0])[0]]
+
     def _split_strings(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The training and validation strings of ``tokens``, as :meth:`fit` splits them."""
         train_rows, val_rows, _ = self._split(tokens.shape[0])

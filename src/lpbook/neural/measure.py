@@ -246,6 +246,28 @@ def _measure_network(model: MaskedTokenModel | Data2Vec, rhm: RHM, test, P: int,
     )
 
 
+def training_excess(model: MaskedTokenModel | Data2Vec, grammar: dict, P: int, seed: int = 0, n: int = 2000) -> float:
+    """The excess loss of a network on strings it was trained on, nats per hidden token.
+
+    ``model`` was fitted on the ``P`` training samples of ``RHM(**grammar,
+    seed=seed)`` (as for :func:`measure_network`). Its loss (for data2vec, its
+    token probe's) on the first ``n`` strings of its training split, less the
+    Bayes floor on the same strings, under masks of its own scheme drawn from
+    ``seed + 2`` (none of the masks it saw: those were drawn along the
+    training). Beside :attr:`NetworkPoint.excess_loss` on new strings, it tells
+    a network that has not fitted its own strings (the two excesses equal:
+    limited by its optimisation) from one that fits them better than new ones
+    (limited by its samples).
+    """
+    if not isinstance(model, (MaskedTokenModel, Data2Vec)):
+        raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
+    n = check_int("n", n, minimum=1)
+    rhm, train, _ = _data(model, grammar, P, seed, n_test=1)
+    strings = model.training_strings(train.tokens)[:n]
+    mask = model.sample_mask(len(strings), seed=seed + 2)
+    return model.masked_token_loss(strings, mask) - bp.bayes_masked_token_loss(rhm, strings, mask)
+
+
 def sweep_record(point: Point, model: MaskedTokenModel | Data2Vec, data) -> dict:
     """What a sweep point of a network stores besides its accuracies: the measure of :func:`lpbook.sweep.run_sweep`.
 
