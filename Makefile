@@ -127,6 +127,7 @@ results-depth: $(STAMP)
 	mkdir -p results/networks
 	for name in ilc-depth-pair tc-depth-pair slc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 	$(BIN)/lpbook fit --spec depth-networks --record
+	$(BIN)/lpbook fit --spec mlm-depth-width --record
 	for name in d2v-depth-seed0 d2v-depth-seed1 d2v-depth-steps d2v-depth-blocks d2v-depth-axes; do \
 		$(BIN)/lpbook fit --spec $$name --record || exit 1; done
 

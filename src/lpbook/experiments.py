@@ -502,6 +502,10 @@ NETWORKS: dict[str, NetworkSet] = {
                  (4, 8000), (4, 4000))),
             (1, ((3, 16000), (3, 4000), (3, 8000), (3, 2000), (3, 32000), (4, 32000), (4, 64000), (4, 16000),
                  (4, 8000), (4, 4000))))},
+    # The masked-token network at L = 4 with twice the width, the one change that moves data2vec there.
+    "mlm-depth-width": NetworkSet("mlm-depth-width", "synthesis", (
+        _fit("masked-token", 16, 3, 4, 64000, 0, {**_MLM_LONG, "max_steps": 60000, "d_model": 64, "n_heads": 4},
+             "masked-token-w64-v16-m3-L4-P64000-seed0"),)),
     # What the recipe lacks at L = 4, where it does not converge, at the depth sets' largest P but one: four times
     # the steps of L = 3, or a fourth block (its targets averaged over all four) with twice the steps.
     "d2v-depth-steps": NetworkSet("d2v-depth-steps", "synthesis", (

@@ -76,8 +76,8 @@ class MaskedTokenModel(EncoderLearner):
       core a step costs about 10 ms, so a fit costs 3 to 8 minutes, the less
       the earlier it stops. Chapter 2 sets smaller sizes for its live cells
       (``lpbook.scale``, chapter ``tokens``, ``mlm_options``) and reports the
-      excess loss they reach; ``benchmarks/bench_defaults.py`` fits the
-      defaults on a grammar that no chapter uses.
+      excess loss they reach. ``benchmarks/bench_defaults.py`` fits the
+      defaults on a grammar that no chapter uses, where they converge too.
 
     After training, ``fit`` fits a :class:`~lpbook.neural.readout.NeighbourReadout`
     on the training strings, choosing each level's candidate on the
