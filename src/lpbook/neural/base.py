@@ -227,8 +227,7 @@ class EncoderLearner(Learner):
 
     def training_strings(self, tokens) -> np.ndarray:
         """The strings of ``tokens`` (P, s**L) that :meth:`fit` trains on: all but its validation split, in order."""
-        tokens = self._check_tokens(tokens)
-        return tokens[self._split(tokens.shape[0])[0]]
+        return self._split_strings(self._check_tokens(tokens))[0]
 
     def _split_strings(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The training and validation strings of ``tokens``, as :meth:`fit` splits them."""

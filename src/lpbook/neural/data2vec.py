@@ -197,10 +197,11 @@ class Data2Vec(EncoderLearner):
     - **Defaults:** the recipe that Chapter 5's search found to converge at
       ``v = 16, m = 3, L = 3`` with ``P = 16,000`` strings (token probe within
       :data:`lpbook.bp.CONVERGED_EXCESS` of the Bayes floor on two grammars,
-      every level read at 0.9 or more on one of them): the encoder learners' defaults (width 32, three blocks, cosine
-      schedule at ``lr = 3e-3``, 30,000 steps), targets averaged over every
-      block (``K = n_layers``), the teacher reading the hidden tokens only,
-      mask rates in ``(0.4, 0.95)`` and a probe of 6,000 steps. This differs
+      every level read at 0.9 or more on one of them): the encoder learners'
+      defaults (width 32, three blocks, cosine schedule at ``lr = 3e-3``,
+      30,000 steps), targets averaged over every block (``K = n_layers``), the
+      teacher reading the hidden tokens only, mask rates in ``(0.4, 0.95)``
+      and a probe of 6,000 steps. This differs
       from data2vec's own choices (its teacher reads every token); pass
       ``teacher_input="all"`` for those. On one core a fit costs about 6
       minutes (a step about 10 ms, plus the probe). On a grammar that no
@@ -267,15 +268,15 @@ class Data2Vec(EncoderLearner):
         "probe_steps": "an integer >= 0 (0: no token probe)",
         "read": "one of 'student', 'teacher'",
     }
-    @classmethod
-    def computed_defaults(cls) -> dict[str, str]:
-        return {**super().computed_defaults(), "K": "n_layers"}
-
     retired_params = frozenset({"trace_steps"})  # saved files name it; it kept copies and changed no fit
     #: Before ``teacher_input`` was an option, the teacher read every token.
     introduced_params = {**EncoderLearner.introduced_params, "teacher_input": "all"}
     #: Parts of a saved state that this class ignores on load (copies along the training, the fit's strings).
     _RETIRED_STATE = ("traces_", "train_tokens_", "val_tokens_")
+
+    @classmethod
+    def computed_defaults(cls) -> dict[str, str]:
+        return {**super().computed_defaults(), "K": "n_layers"}
 
     def __init__(self, v, s, L, seed=0, K=None, teacher_input="hidden", ema=(0.99, 0.999), mask_level=1, beta=1.0,
                  probe_steps=6000, read="student", mask_range=(0.4, 0.95), **options):

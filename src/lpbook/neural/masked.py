@@ -68,8 +68,8 @@ class MaskedTokenModel(EncoderLearner):
       best weights (:func:`lpbook.neural.training.train`).
     - *Defaults.* The recipe of Chapter 2's committed networks, which
       converges (excess loss within :data:`lpbook.bp.CONVERGED_EXCESS` of the
-      Bayes floor, on two grammars) at ``v = 16, m = 3, L = 3`` with ``P = 16,000`` strings: width
-      32, three blocks, two heads, batch 128, ``lr = 3e-3`` on a cosine
+      Bayes floor, on two grammars) at ``v = 16, m = 3, L = 3`` with
+      ``P = 16,000`` strings: width 32, three blocks, two heads, batch 128, ``lr = 3e-3`` on a cosine
       schedule after a warmup of ``max_steps // 100`` steps, at most 30,000
       steps, a validation loss every 500 steps and a patience of 10 (5,000
       steps: the loss plateaus for thousands of steps before it falls). On one
