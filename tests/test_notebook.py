@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lpbook.notebook import pstars_by_depth
@@ -60,7 +61,7 @@ def test_measured_networks_measures_each_committed_network_once_by_depth(tmp_pat
     pytest.importorskip("torch")
     from lpbook import __main__ as cli
     from lpbook.experiments import NETWORKS, Fit, NetworkSet
-    from lpbook.notebook import measured_networks
+    from lpbook.notebook import measured_networks, own_and_new
 
     options = dict(d_model=8, n_heads=2, n_layers=1, max_steps=20, eval_every=10)
     fits = [Fit("masked-token", {"v": 4, "m": 2, "s": 2, "L": L}, P, 0, options, f"results/networks/mt-L{L}-P{P}.npz")
@@ -76,6 +77,23 @@ def test_measured_networks_measures_each_committed_network_once_by_depth(tmp_pat
     assert list(found) == [2, 3] and [(p.P, p.seed) for p in found[3]] == [(30, 0), (60, 0)]
     assert all(set(p.accuracy) == set(range(1, L)) for L, points in found.items() for p in points)
     assert measured_networks("one", "data2vec") == {}
+    both = own_and_new(["two", "one"], "masked-token",
+                       select=lambda fit: fit.grammar["L"] == 3 and fit.grammar["v"] == 4)
+    assert sorted(both) == sorted(fit.path for fit in fits[:2])
+    measured = {(p.P, p.seed): p for p in found[3]}
+    for point, own in both.values():  # the same measurement as measured_networks', and a finite excess
+        assert point is measured[point.P, point.seed] and np.isfinite(own)
+
+
+def test_gap_texts_gives_the_ranges_on_own_and_new_strings_of_one_depth():
+    pytest.importorskip("torch")
+    from lpbook.notebook import gap_texts
+
+    measured = {"a": (_point(4, 100, 0, 0.5, 0.10), 0.08), "b": (_point(4, 200, 0, 0.5, 0.12), 0.09),
+                "c": (_point(3, 100, 0, 0.5, 0.20), 0.05)}
+    assert gap_texts(measured, 4) == ("0.08 to 0.09", "0.10 to 0.12")
+    assert gap_texts(measured, 3) == ("0.05", "0.20")
+    assert gap_texts(measured, 5, empty="none") == ("none", "none")
 
 
 def test_pstar_interval_text_names_an_open_end_and_defers_to_pstar_text_when_censored():

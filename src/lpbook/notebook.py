@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from . import results
 from .storage import CACHE_VARIABLE, cache_dir, user_cache_root  # noqa: F401  (the chapters' sweeps: lpbook.storage)
 
 try:  # the book build
@@ -175,27 +176,80 @@ def pstars_by_depth(rows_by_depth: dict, *, root: bool = False, threshold: float
     return depths, [estimate_pstar(rows_by_depth[L], L if root else L - 1, threshold=threshold) for L in depths]
 
 
+_MEASURED: dict = {}  # (network file, its mtime) -> NetworkPoint: a network is measured once per session
+
+
+def _measure(fit, net, folder: Path):
+    """:func:`lpbook.neural.measure.measure_network` of the committed network ``net`` of ``fit``, once per file."""
+    from .neural.measure import measure_network
+
+    path = folder.parent / fit.path
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _MEASURED:
+        _MEASURED[key] = measure_network(net, dict(fit.grammar), fit.P, fit.seed)
+    return _MEASURED[key]
+
+
+def _committed_networks(names, select) -> dict:
+    """``{fit.path: (fit, network)}`` for the committed networks of the sets ``names`` that ``select`` keeps,
+    each loaded once (a network two sets share, once)."""
+    from .experiments import network_set
+
+    found = {}
+    for name in ([names] if isinstance(names, str) else names):
+        for fit, net in network_set(name).committed(select=lambda fit: fit.path not in found and select(fit)):
+            found[fit.path] = (fit, net)
+    return found
+
+
 def measured_networks(names, learner: str, **family) -> dict:
     """Every committed network of the sets ``names`` of :data:`lpbook.experiments.NETWORKS` fitted by ``learner`` on
     grammars with ``family``'s values (e.g. ``v=16, m=3``), measured, by depth: ``{L: [NetworkPoint, ...]}``.
 
     Each network is loaded once (a network two sets share, once), checked
     against its sidecar and measured on its point's held-out strings
-    (:func:`lpbook.neural.measure.measure_network`); within a depth the points
-    are sorted by ``(P, seed)``. Empty when no results folder is found.
+    (:func:`lpbook.neural.measure.measure_network`, once per session and file);
+    within a depth the points are sorted by ``(P, seed)``. Empty when no
+    results folder is found.
     """
-    from .experiments import network_set
-    from .neural.measure import measure_network
-
-    fits = {}
-    for name in ([names] if isinstance(names, str) else names):
-        for fit, net in network_set(name).committed(select=lambda fit: fit.learner == learner and all(
-                fit.grammar[key] == value for key, value in family.items())):
-            fits.setdefault(fit.path, (fit, net))
+    folder = results.find_results_dir()
+    found = _committed_networks(names, lambda fit: fit.learner == learner and all(
+        fit.grammar[key] == value for key, value in family.items()))
     by_depth = {}
-    for fit, net in fits.values():
-        by_depth.setdefault(fit.grammar["L"], []).append(measure_network(net, dict(fit.grammar), fit.P, fit.seed))
+    for fit, net in found.values():
+        by_depth.setdefault(fit.grammar["L"], []).append(_measure(fit, net, folder))
     return {L: sorted(points, key=lambda p: (p.P, p.seed)) for L, points in sorted(by_depth.items())}
+
+
+def own_and_new(names, learner: str, select=lambda fit: True) -> dict:
+    """Every committed network of the sets ``names`` fitted by ``learner`` that ``select(fit)`` keeps, measured on
+    new strings and on its own: ``{fit.path: (NetworkPoint, excess on its training strings)}``.
+
+    The point is :func:`lpbook.neural.measure.measure_network`'s (its
+    ``excess_loss`` on the held-out strings; shared with
+    :func:`measured_networks`), the float
+    :func:`lpbook.neural.measure.training_excess`. The two excesses equal say
+    a network has not fitted the strings it was given; a lower one on its own
+    strings, that more strings would help.
+    """
+    from .neural.measure import training_excess
+
+    folder = results.find_results_dir()
+    return {path: (_measure(fit, net, folder), training_excess(net, dict(fit.grammar), fit.P, fit.seed))
+            for path, (fit, net) in _committed_networks(
+                names, lambda fit: fit.learner == learner and select(fit)).items()}
+
+
+def gap_pairs(measured: dict, L: int) -> list[tuple[float, float]]:
+    """``(excess on its own strings, excess on new strings)`` of each depth-``L`` network of ``measured`` (what
+    :func:`own_and_new` returns)."""
+    return [(own, point.excess_loss) for point, own in measured.values() if point.L == L]
+
+
+def gap_texts(measured: dict, L: int, empty: str = "(not present in this session)") -> tuple[str, str]:
+    """The ranges (:func:`span_text`) of the two excesses of :func:`gap_pairs`: on their own strings, on new ones."""
+    pairs = gap_pairs(measured, L)
+    return tuple(span_text([pair[i] for pair in pairs], empty=empty) for i in (0, 1))
 
 
 def network_pstars(points_by_depth: dict, *, threshold: float = 0.9):
