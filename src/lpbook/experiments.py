@@ -502,10 +502,11 @@ NETWORKS: dict[str, NetworkSet] = {
                  (4, 8000), (4, 4000))),
             (1, ((3, 16000), (3, 4000), (3, 8000), (3, 2000), (3, 32000), (4, 32000), (4, 64000), (4, 16000),
                  (4, 8000), (4, 4000))))},
-    # The masked-token network at L = 4 with twice the width, the one change that moves data2vec there.
-    "mlm-depth-width": NetworkSet("mlm-depth-width", "synthesis", (
-        _fit("masked-token", 16, 3, 4, 64000, 0, {**_MLM_LONG, "max_steps": 60000, "d_model": 64, "n_heads": 4},
-             "masked-token-w64-v16-m3-L4-P64000-seed0"),)),
+    # The masked-token network at L = 4 with twice and four times the width, the one change that moves data2vec
+    # there (four heads at both widths, as the gpu-* experiments).
+    "mlm-depth-width": NetworkSet("mlm-depth-width", "synthesis", tuple(
+        _fit("masked-token", 16, 3, 4, 64000, 0, {**_MLM_LONG, "max_steps": 60000, "d_model": width, "n_heads": 4},
+             f"masked-token-w{width}-v16-m3-L4-P64000-seed0") for width in (64, 128))),
     # What the recipe lacks at L = 4, where it does not converge, at the depth sets' largest P but one: four times
     # the steps of L = 3, or a fourth block (its targets averaged over all four) with twice the steps.
     "d2v-depth-steps": NetworkSet("d2v-depth-steps", "synthesis", (
@@ -514,14 +515,15 @@ NETWORKS: dict[str, NetworkSet] = {
     "d2v-depth-blocks": NetworkSet("d2v-depth-blocks", "synthesis", (
         _fit("data2vec", 16, 3, 4, 32000, 0, {**_D2V_RECIPE, "max_steps": 60000, "n_layers": 4, "K": 4},
              "data2vec-K4-hidden-mask40-4blocks-v16-m3-L4-P32000-seed0"),)),
-    # Three further axes at L = 4, P = 32,000, seed 0, with twice the steps of L = 3: masks of whole level-2
-    # blocks (four tokens), whose targets need the level-3 parent, at rates that leave two of the four blocks
-    # visible on average; twice the width; a third of the learning rate.
+    # Further axes at L = 4, P = 32,000, seed 0, with twice the steps of L = 3: masks of whole level-2 blocks (four
+    # tokens), whose targets need the level-3 parent, at rates that leave two of the four blocks visible on
+    # average; twice and four times the width (four heads); a third of the learning rate.
     "d2v-depth-axes": NetworkSet("d2v-depth-axes", "synthesis", tuple(
         _fit("data2vec", 16, 3, 4, 32000, 0, {**_D2V_RECIPE, "max_steps": 60000, **change},
              f"data2vec-K3-hidden-mask40-{name}-v16-m3-L4-P32000-seed0")
         for name, change in (("level2", {"mask_level": 2, "mask_range": [0.25, 0.75]}),
-                             ("w64", {"d_model": 64, "n_heads": 4}), ("lr1e-3", {"lr": 0.001})))),
+                             ("w64", {"d_model": 64, "n_heads": 4}), ("lr1e-3", {"lr": 0.001}),
+                             ("w128", {"d_model": 128, "n_heads": 4})))),
 }
 
 
