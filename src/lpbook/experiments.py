@@ -517,13 +517,14 @@ NETWORKS: dict[str, NetworkSet] = {
              "data2vec-K4-hidden-mask40-4blocks-v16-m3-L4-P32000-seed0"),)),
     # Further axes at L = 4, P = 32,000, seed 0, with twice the steps of L = 3: masks of whole level-2 blocks (four
     # tokens), whose targets need the level-3 parent, at rates that leave two of the four blocks visible on
-    # average; twice and four times the width (four heads); a third of the learning rate.
+    # average; twice the width; four times the width (four heads, as the gpu-* experiments) with the steps of L = 3
+    # (a network that costs 2.5 hours on one core at 60,000 steps); a third of the learning rate.
     "d2v-depth-axes": NetworkSet("d2v-depth-axes", "synthesis", tuple(
         _fit("data2vec", 16, 3, 4, 32000, 0, {**_D2V_RECIPE, "max_steps": 60000, **change},
              f"data2vec-K3-hidden-mask40-{name}-v16-m3-L4-P32000-seed0")
         for name, change in (("level2", {"mask_level": 2, "mask_range": [0.25, 0.75]}),
                              ("w64", {"d_model": 64, "n_heads": 4}), ("lr1e-3", {"lr": 0.001}),
-                             ("w128", {"d_model": 128, "n_heads": 4})))),
+                             ("w128-30k", {"d_model": 128, "n_heads": 4, "max_steps": 30000})))),
 }
 
 
