@@ -228,9 +228,9 @@ def own_and_new(names, learner: str, select=lambda fit: True) -> dict:
     The point is :func:`lpbook.neural.measure.measure_network`'s (its
     ``excess_loss`` on the held-out strings; shared with
     :func:`measured_networks`), the float
-    :func:`lpbook.neural.measure.training_excess`. The two excesses equal say
-    a network has not fitted the strings it was given; a lower one on its own
-    strings, that more strings would help.
+    :func:`lpbook.neural.measure.training_excess`. Both above the floor and
+    equal say a network underfits the strings it was given; a lower one on its
+    own strings, that it fits them better than it generalises.
     """
     from .neural.measure import training_excess
 
