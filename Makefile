@@ -128,6 +128,7 @@ results-depth: $(STAMP)
 	for name in ilc-depth-pair tc-depth-pair slc-depth-pair; do $(SPEC_SWEEP) $$name --db results/$$name.sqlite || exit 1; done
 	$(BIN)/lpbook fit --spec depth-networks --record
 	$(BIN)/lpbook fit --spec mlm-depth-width --record
+	$(BIN)/lpbook fit --spec mlm-depth-blocks --record
 	for name in d2v-depth-seed0 d2v-depth-seed1 d2v-depth-steps d2v-depth-blocks d2v-depth-axes; do \
 		$(BIN)/lpbook fit --spec $$name --record || exit 1; done
 
