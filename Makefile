@@ -120,7 +120,9 @@ results-networks: $(STAMP)
 # The depth experiment of Chapters 2, 5 and 6: every learner at L = 3 and 4 on the same grammars (v = 16, m = 3,
 # seeds 0, 1, ...) and the same strings. ILC and TokenClustering sweep the whole grid (minutes), SLC too (about an hour); the masked-token
 # networks are fitted at the sizes that bracket the top level's P* (seeds 0 and 1; the recipe of results-networks,
-# with twice the steps at L = 4, whose top level needs more); each fit takes 5-20 minutes on one core. The data2vec
+# with twice the steps at L = 4, whose top level needs more); each fit takes 5-20 minutes on one core. Larger
+# networks at L = 4 (mlm-depth-width, mlm-depth-blocks) take 30 minutes to 2 hours; depth-networks-w64 repeats the
+# depth set with twice the width and a fourth block (15 to 60 minutes a fit). The data2vec
 # networks use the recipe of results-d2v-search that converges, twice the steps at L = 4 (sets d2v-depth-seed0 and
 # d2v-depth-seed1, one per grammar: run them side by side).
 results-depth: $(STAMP)
@@ -129,6 +131,7 @@ results-depth: $(STAMP)
 	$(BIN)/lpbook fit --spec depth-networks --record
 	$(BIN)/lpbook fit --spec mlm-depth-width --record
 	$(BIN)/lpbook fit --spec mlm-depth-blocks --record
+	$(BIN)/lpbook fit --spec depth-networks-w64 --record
 	for name in d2v-depth-seed0 d2v-depth-seed1 d2v-depth-steps d2v-depth-blocks d2v-depth-axes; do \
 		$(BIN)/lpbook fit --spec $$name --record || exit 1; done
 

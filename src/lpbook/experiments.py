@@ -485,6 +485,15 @@ NETWORKS: dict[str, NetworkSet] = {
         for L, P, seed in ((3, 2000, 0), (3, 8000, 0), (3, 2000, 1), (3, 4000, 1), (3, 8000, 1), (3, 16000, 1),
                            (4, 64000, 0), (4, 32000, 0), (4, 16000, 0), (4, 8000, 0), (4, 64000, 1), (4, 32000, 1),
                            (4, 16000, 1), (4, 8000, 1)))),
+    # The depth experiment again with twice the width and a fourth block (four heads), the larger network that moves
+    # the masked-token network furthest at L = 4: the same sizes, seeds and budgets as depth-networks.
+    "depth-networks-w64": NetworkSet("depth-networks-w64", "synthesis", tuple(
+        _fit("masked-token", 16, 3, L, P, seed,
+             {**_MLM_LONG, "max_steps": 30000 * (L - 2), "d_model": 64, "n_heads": 4, "n_layers": 4},
+             f"masked-token-w64-4blocks-v16-m3-L{L}-P{P}-seed{seed}")
+        for L, P, seed in ((3, 16000, 0), (3, 16000, 1), (3, 8000, 0), (3, 8000, 1), (3, 4000, 0), (3, 4000, 1),
+                           (3, 2000, 0), (3, 2000, 1), (4, 64000, 0), (4, 64000, 1), (4, 32000, 0), (4, 32000, 1),
+                           (4, 16000, 0), (4, 16000, 1)))),
     # A bounded search for a data2vec recipe that converges, on Chapter 2's grammar and strings (Chapter 5).
     "d2v-search": NetworkSet("d2v-search", "data2vec", tuple(
         _fit("data2vec", 16, 3, 3, 16000, 0, {**_D2V_MATCHED, **change}, f"data2vec-{name}-v16-m3-L3-P16000-seed0",
