@@ -80,7 +80,8 @@ results: $(STAMP)
 # The sweeps and networks committed under results/, each defined once in lpbook.experiments (SWEEPS, NETWORKS;
 # tests/test_experiments.py checks each against what results/ holds). `lpbook sweep --spec NAME --record` runs (or
 # resumes) a sweep and writes its sidecar; `lpbook fit --spec NAME --record` fits the networks of a set that
-# results/ lacks, so a rerun skips the saved ones. tests/test_results.py checks every committed file against its sidecar.
+# results/ lacks, so a rerun skips the saved ones, and goes on with an interrupted one from its checkpoint (OUT.checkpoint).
+# tests/test_results.py checks every committed file against its sidecar.
 SPEC_SWEEP = $(BIN)/lpbook sweep --workers 1 --record --no-progress --spec
 
 # Chapter 5's small sweeps from a CPU run (about an hour of wall time on a shared CPU).

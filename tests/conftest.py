@@ -105,3 +105,28 @@ def git_tracked(paths: list[Path]) -> list[Path]:
         return paths
     files = {root / line for line in listed.stdout.split()}
     return [p for p in paths if p in files]
+
+
+def killed_then_resumed(make, tokens, checkpoint: Path, step: int):
+    """``(plain, resumed)``: ``make()`` fitted on ``tokens`` without interruption, and ``make()`` fitted with
+    ``checkpoint``, killed (``KeyboardInterrupt``) at training step ``step``, then fitted again with it."""
+
+    def killed(at, network):
+        if at == step:
+            raise KeyboardInterrupt
+
+    plain = make().fit(tokens)
+    try:
+        make().fit(tokens, on_step=killed, checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError(f"the fit ended before step {step}")
+    return plain, make().fit(tokens, checkpoint=checkpoint)
+
+
+def same_weights(a, b) -> bool:
+    """Whether two torch modules hold the same tensors, bit for bit."""
+    import torch
+
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

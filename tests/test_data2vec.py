@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import lpbook  # noqa: E402
+from conftest import killed_then_resumed, same_weights  # noqa: E402
 from lpbook import RHM, exact, level_accuracy  # noqa: E402
 from lpbook.tree import Node  # noqa: E402
 from lpbook.learners import REGISTRY  # noqa: E402
@@ -475,3 +476,16 @@ def test_a_file_without_an_option_loads_with_the_value_it_was_fitted_with(small,
     loaded = Learner.load(tmp_path / "old.npz")
     assert (loaded.teacher_input, loaded.schedule, loaded.warmup) == ("all", "constant", 0)
     assert Data2Vec(4, 2, 3).teacher_input == "hidden"
+
+
+def test_a_fit_killed_on_the_way_goes_on_from_its_checkpoint_to_the_same_network(small, tmp_path):
+    """Killed in its second epoch, fitted again with the same file: the student, the teacher, the probe and the
+    codes of a fit never stopped (the generator goes on where the checkpoint left it)."""
+    _, train, test = small
+    options = dict(FAST, max_steps=20, probe_steps=3, n_init=1)
+    plain, resumed = killed_then_resumed(lambda: Data2Vec(4, 2, 3, **options), train.tokens,
+                                         tmp_path / "fit.checkpoint", 14)
+    assert resumed.curve_ == plain.curve_ and resumed.probe_curve_ == plain.probe_curve_
+    assert same_weights(plain.network_, resumed.network_) and same_weights(plain.token_head_, resumed.token_head_)
+    assert all(np.array_equal(plain.transform(test.tokens)[level], resumed.transform(test.tokens)[level])
+               for level in (1, 2))

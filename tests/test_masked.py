@@ -7,6 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import killed_then_resumed, same_weights  # noqa: E402
 from lpbook import RHM  # noqa: E402
 from lpbook.neural import MaskedTokenModel  # noqa: E402
 
@@ -100,3 +101,17 @@ def test_the_defaults_are_the_committed_recipe():
     for name, value in recipe.items():
         assert np.array_equal(getattr(defaults, name), value), name
     assert MaskedTokenModel(16, 2, 3, max_steps=500).warmup == 5
+
+
+def test_a_fit_killed_on_the_way_goes_on_from_its_checkpoint_to_the_same_network(small, tmp_path):
+    """Killed between evaluations (mid-epoch), fitted again with the same file: the weights, curve and codes of
+    a fit never stopped; the file is refused for other strings."""
+    _, train, test = small
+    options = dict(FAST_MT, max_steps=30, eval_every=7, batch_size=32)
+    path = tmp_path / "fit.checkpoint"
+    plain, resumed = killed_then_resumed(lambda: MaskedTokenModel(4, 2, 3, **options), train.tokens, path, 17)
+    assert resumed.curve_ == plain.curve_ and same_weights(plain.network_, resumed.network_)
+    assert all(np.array_equal(plain.transform(test.tokens)[level], resumed.transform(test.tokens)[level])
+               for level in (1, 2))
+    with pytest.raises(ValueError, match="belongs to another fit"):
+        MaskedTokenModel(4, 2, 3, **options).fit(train.tokens[::-1], checkpoint=path)

@@ -277,7 +277,7 @@ def test_fit_saves_the_learner_of_the_sweep_points_training_set(tmp_path, capsys
 def no_training(monkeypatch):
     """Make ``lpbook fit`` fail the test if it starts training."""
 
-    def fit_network(settings, runtime=None):
+    def fit_network(settings, runtime=None, checkpoint=None):
         raise AssertionError("lpbook fit trained before checking that it can save")
 
     monkeypatch.setattr(results, "fit_network", fit_network)
@@ -318,15 +318,15 @@ def test_fit_checks_that_it_can_write_out_and_its_sidecar_before_training(tmp_pa
 
 
 def test_an_interrupted_fit_says_that_nothing_was_saved(tmp_path, capsys, monkeypatch):
-    def interrupted(settings, runtime=None):
+    def interrupted(settings, runtime=None, checkpoint=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(results, "fit_network", interrupted)
     out = tmp_path / "x.npz"
     assert cli.main(fit_command(out, "--record")) == cli.INTERRUPTED
     err = capsys.readouterr().err
-    assert err == ("lpbook: interrupted: the fit was not saved, and lpbook fit cannot resume one: "
-                   "rerun the command to fit from the start\n")
+    assert err == ("lpbook: interrupted: the fit was not saved; a network's training goes on from its last "
+                   "checkpoint (OUT.checkpoint) when the command is run again, other learners fit from the start\n")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -339,8 +339,8 @@ def test_a_fit_that_cannot_be_saved_where_asked_is_saved_elsewhere(tmp_path, cap
 
     real = results.fit_network
 
-    def fit_then_lose_the_folder(settings, runtime=None):
-        learner = real(settings, runtime)
+    def fit_then_lose_the_folder(settings, runtime=None, checkpoint=None):
+        learner = real(settings, runtime, checkpoint)
         shutil.rmtree(tmp_path / "gone")  # after the check, before the save
         return learner
 
@@ -382,6 +382,42 @@ def exit_code(argv) -> int:
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     return info.value.code
+
+
+def test_an_interrupted_network_fit_goes_on_from_its_checkpoint_and_deletes_it_once_saved(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """lpbook fit of a network keeps OUT.checkpoint while it trains: killed, the command run again goes on from
+    there to the network a fit never stopped gives, and the file goes once the network is saved."""
+    torch = pytest.importorskip("torch")
+    from lpbook.learners import Learner
+
+    def command(out):
+        return ["fit", "--learner", "masked-token", "--v", "4", "--m", "2", "--s", "2", "--L", "3", "--P", "300",
+                "--option", "d_model=8", "--option", "n_layers=1", "--option", "max_steps=30",
+                "--option", "eval_every=7", "--option", "n_init=1", "--option", "progress=false", "--out", str(out)]
+
+    plain, out = tmp_path / "plain.npz", tmp_path / "resumed.npz"
+    assert cli.main(command(plain)) == 0 and not Path(f"{plain}.checkpoint").exists()
+
+    def killed_at_step_17(settings, runtime=None, checkpoint=None):  # after the evaluations at steps 7 and 14
+        point = results.network_point(settings, runtime)
+
+        def kill(step, network):
+            if step == 17:
+                raise KeyboardInterrupt
+        return point.make_learner().fit(point.data()[1].tokens, on_step=kill, checkpoint=checkpoint)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(results, "fit_network", killed_at_step_17)
+        assert cli.main(command(out)) == cli.INTERRUPTED
+    assert Path(f"{out}.checkpoint").is_file() and not out.exists()
+    capsys.readouterr()
+    assert cli.main(command(out)) == 0
+    assert f"going on from the checkpoint {out}.checkpoint" in capsys.readouterr().out
+    assert not Path(f"{out}.checkpoint").exists()
+    a, b = Learner.load(plain), Learner.load(out)
+    assert a.curve_ == b.curve_
+    assert all(torch.equal(x, y) for x, y in zip(a.network_.state_dict().values(), b.network_.state_dict().values()))
 
 
 def test_check_network_finds_a_learner_that_is_not_its_sidecars(tmp_path):

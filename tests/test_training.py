@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lpbook.neural.training import (  # noqa: E402
+    Checkpoint,
     LearningCurve,
     check_schedule,
     generator,
@@ -192,3 +193,55 @@ def test_on_step_stops_with_early_stopping():
     curve = train(model, loss, 64, max_steps=200, batch_size=16, lr=1e-2, rng=generator(0), eval_every=5,
                   val_loss=lambda: 1.0, patience=2, on_step=lambda step, m: seen.append(step))
     assert curve.stopped == "patience" and seen == list(range(curve.steps[-1] + 1))
+
+
+class Killed(Exception):
+    """What a test raises inside a run to stand for the process being killed."""
+
+
+def kill_at(step_to_die: int):
+    """An ``on_step`` that kills the run when it reaches ``step_to_die``."""
+    def on_step(step, model):
+        if step == step_to_die:
+            raise Killed
+    return on_step
+
+
+def checkpointed_run(checkpoint, on_step=None):
+    """The regression trained with a cosine schedule, early stopping and evaluations mid-epoch (3 batches an epoch,
+    one evaluation every 5 steps): its model, curve and generator."""
+    torch.manual_seed(1)  # the same initial weights for every run
+    model, loss = regression()
+    rng = generator(0)
+    curve = train(model, loss, 64, max_steps=40, batch_size=24, lr=1e-2, rng=rng, eval_every=5,
+                  val_loss=lambda: float(loss(torch.arange(64)).detach()), patience=100, schedule="cosine", warmup=3,
+                  on_step=on_step, checkpoint=checkpoint)
+    return model, curve, rng
+
+
+@pytest.mark.parametrize("dies_at", [13, 15, 39])
+def test_a_run_killed_on_the_way_goes_on_from_its_checkpoint_to_the_bytes_of_an_uninterrupted_one(tmp_path, dies_at):
+    plain, plain_curve, plain_rng = checkpointed_run(None)
+    checkpoint = Checkpoint(tmp_path / "run.checkpoint", {"run": "regression"})
+    with pytest.raises(Killed):
+        checkpointed_run(checkpoint, kill_at(dies_at))
+    assert torch.load(checkpoint.path, weights_only=True)["step"] == 5 * ((dies_at - 1) // 5)  # the last evaluation
+    seen = []
+    resumed, curve, rng = checkpointed_run(checkpoint, lambda step, model: seen.append(step))
+    assert seen == list(range(5 * ((dies_at - 1) // 5) + 1, 41))  # the steps it ran, and only those
+    assert curve == plain_curve and len(curve.seconds) == len(curve.steps)
+    assert torch.equal(resumed.weight, plain.weight) and torch.equal(resumed.bias, plain.bias)
+    assert torch.equal(rng.get_state(), plain_rng.get_state())
+    again, curve_again, _ = checkpointed_run(checkpoint, kill_at(1))  # done: returns at once, the same result
+    assert curve_again == plain_curve and torch.equal(again.weight, plain.weight)
+
+
+def test_a_checkpoint_of_another_fit_is_refused(tmp_path):
+    path = tmp_path / "run.checkpoint"
+    checkpointed_run(Checkpoint(path, {"run": "regression", "lr": 0.01}))
+    with pytest.raises(ValueError, match="belongs to another fit"):
+        checkpointed_run(Checkpoint(path, {"run": "regression", "lr": 0.02}))
+    with pytest.raises(TypeError, match="checkpoint identity must be a mapping"):
+        Checkpoint(path, ["regression"])
+    with pytest.raises(TypeError, match="checkpoint path must be a str or a path"):
+        Checkpoint(3, {})

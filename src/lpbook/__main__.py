@@ -36,6 +36,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from typing import NoReturn
 
@@ -504,8 +505,9 @@ def _add_fit(parser: argparse.ArgumentParser) -> None:
         "The training set is the one a sweep point of the same grammar, P and seed uses (grammar seed SEED, "
         "sample seed 2*SEED), so the point's test set (sample seed 2*SEED+1) measures the saved learner. "
         "Load it with lpbook.learners.Learner.load; lpbook.results.check_network checks it against its sidecar. "
-        "OUT (and its sidecar) must be writable: that is checked before training. A fit keeps no checkpoint: "
-        "an interrupted one is lost, and rerunning the command fits from the start. "
+        "OUT (and its sidecar) must be writable: that is checked before training. A network (masked-token, data2vec) "
+        "keeps its training's state in OUT.checkpoint at every evaluation: rerunning an interrupted command goes on "
+        "from there and ends with the bytes of an uninterrupted fit; the file is deleted once OUT is saved. "
         "With --spec NAME, every network of the set NAME of lpbook.experiments.NETWORKS that the repository's "
         "results/ lacks is fitted and saved where the set says (run it from the repository); --option then sets "
         "runtime options only (device, threads, progress)."
@@ -572,13 +574,17 @@ def _fit_one(parser: argparse.ArgumentParser, args, settings: dict, runtime: dic
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     started, clock, source = datetime.now(timezone.utc), time.perf_counter(), results.source_state()
+    checkpoint = Path(f"{out}.checkpoint")
+    if checkpoint.is_file():
+        print(f"going on from the checkpoint {checkpoint}")
     try:
-        learner = results.fit_network(settings, runtime)
+        learner = results.fit_network(settings, runtime, checkpoint=checkpoint)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     except (RuntimeError, OSError, ImportError) as exc:
         _fail(exc)
     _save_fit(learner, out)
+    checkpoint.unlink(missing_ok=True)
     if args.record:  # a refit replaces the sidecar (a sweep's adds its time, since it resumes)
         try:
             results.sidecar_path(out).unlink(missing_ok=True)
@@ -748,7 +754,8 @@ def _run_pstar(parser: argparse.ArgumentParser, args) -> None:
 
 #: What Ctrl-C leaves behind, by command (a sweep says it itself, with its counts: see lpbook.sweep.SweepInterrupted).
 _AFTER_INTERRUPT = {
-    "fit": "the fit was not saved, and lpbook fit cannot resume one: rerun the command to fit from the start",
+    "fit": "the fit was not saved; a network's training goes on from its last checkpoint (OUT.checkpoint) when the "
+           "command is run again, other learners fit from the start",
 }
 
 

@@ -517,11 +517,13 @@ NETWORKS: dict[str, NetworkSet] = {
         _fit("masked-token", 16, 3, 4, 64000, 0, {**_MLM_LONG, "max_steps": 60000, "d_model": width, "n_heads": 4},
              f"masked-token-w{width}-v16-m3-L4-P64000-seed0") for width in (64, 128))),
     # The masked-token network at L = 4 with a fourth block (one per level of the tree), at the base width and at
-    # twice it, at the same size and budget.
+    # twice it, at the same size and budget; at twice the width, twice the budget too (about 2 hours on one core,
+    # which a checkpoint spreads over sessions).
     "mlm-depth-blocks": NetworkSet("mlm-depth-blocks", "synthesis", tuple(
-        _fit("masked-token", 16, 3, 4, 64000, 0, {**_MLM_LONG, "max_steps": 60000, "n_layers": 4, **wider},
-             f"masked-token-{name}4blocks-v16-m3-L4-P64000-seed0")
-        for name, wider in (("", {}), ("w64-", {"d_model": 64, "n_heads": 4})))),
+        _fit("masked-token", 16, 3, 4, 64000, 0, {**_MLM_LONG, "max_steps": steps, "n_layers": 4, **wider},
+             f"masked-token-{name}4blocks{'' if steps == 60000 else '-120k'}-v16-m3-L4-P64000-seed0")
+        for name, wider, steps in (("", {}, 60000), ("w64-", {"d_model": 64, "n_heads": 4}, 60000),
+                                   ("w64-", {"d_model": 64, "n_heads": 4}, 120000)))),
     # What the recipe lacks at L = 4, where it does not converge, at the depth sets' largest P but one: four times
     # the steps of L = 3, or a fourth block (its targets averaged over all four) with twice the steps.
     "d2v-depth-steps": NetworkSet("d2v-depth-steps", "synthesis", (

@@ -28,6 +28,7 @@ loads it and checks it against them.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
@@ -345,7 +346,7 @@ def network_settings(learner: str, grammar: Grammar, P: int, seed: int, options:
     return {"learner": learner, "options": options, "grammar": grammar.as_dict(), "P": P, "seed": seed}
 
 
-def fit_network(settings: dict, runtime: dict | None = None):
+def fit_network(settings: dict, runtime: dict | None = None, checkpoint=None):
     """The learner of ``settings`` (from :func:`network_settings`), fitted on its ``P`` training samples.
 
     The learner and the samples are those of the sweep point of the same
@@ -353,11 +354,16 @@ def fit_network(settings: dict, runtime: dict | None = None):
     ``n_classes`` included, and :meth:`lpbook.Point.data`), so that its
     test set is that point's. ``runtime`` holds the learner's runtime
     options (e.g. ``{"device": "cuda"}``), which the settings leave out.
+    ``checkpoint``, a file, is where a learner whose ``fit`` takes one (the
+    encoder learners of :mod:`lpbook.neural`) keeps its training's state, and
+    resumes from it; other learners, which fit in minutes, ignore it.
     """
     point = network_point(settings, runtime)
     _, train, _ = point.data()
     learner = point.make_learner()
-    return learner.fit(train.tokens, train.labels if learner.uses_labels else None)
+    resumable = checkpoint is not None and "checkpoint" in inspect.signature(learner.fit).parameters
+    return learner.fit(train.tokens, train.labels if learner.uses_labels else None,
+                       **({"checkpoint": checkpoint} if resumable else {}))
 
 
 def network_point(settings: dict, runtime: dict | None = None, n_test: int = 2000) -> Point:

@@ -31,6 +31,7 @@ listed in the README's table of learners, it is a learner of the book.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -47,6 +48,7 @@ from .training import (
     RUNTIME_OPTION_VALUES,
     RUNTIME_PARAMS,
     SCHEDULES,
+    Checkpoint,
     LearningCurve,
     as_long_tensor,
     check_runtime,
@@ -235,32 +237,48 @@ class EncoderLearner(Learner):
         return tokens[train_rows], tokens[val_rows]
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, tokens, labels=None, *, on_step=None) -> EncoderLearner:
+    def fit(self, tokens, labels=None, *, on_step=None, checkpoint=None) -> EncoderLearner:
         """Train on ``tokens`` of shape ``(P >= 2, s**L)`` (``labels``, if given, are checked and ignored), then fit the readout.
 
         ``on_step(step, network)``, if given, sees the network at step 0 and
         after every training step (:func:`~lpbook.neural.training.train`),
-        e.g. :class:`~lpbook.neural.snapshots.Snapshots`. It is an argument of
-        this call, not an option of the learner: it changes nothing that the
-        fit computes, and no result's identity.
+        e.g. :class:`~lpbook.neural.snapshots.Snapshots`. ``checkpoint``, if
+        given, is a file where the training keeps its state at every
+        evaluation: a fit killed on the way and called again with the same
+        learner, tokens and file goes on from there, and ends with the bytes of
+        an uninterrupted fit (a file left by another learner or other tokens
+        is refused with ``ValueError``). The file stays when ``fit`` returns;
+        delete it once the learner is saved. Both are arguments of this call,
+        not options of the learner: they change nothing that the fit
+        computes, and no result's identity.
         """
         tokens, _ = self._fit_inputs(tokens, labels)
         train_rows, val_rows, val_mask = self._split(tokens.shape[0])
         if on_step is not None and not callable(on_step):
             raise TypeError(f"on_step must be callable as on_step(step, network), got {type(on_step).__name__}")
+        if checkpoint is not None:
+            checkpoint = Checkpoint(checkpoint, self._identity(tokens))
         with torch_threads(self.threads):
             split = Split(as_long_tensor(tokens[train_rows], self.device), as_long_tensor(tokens[val_rows], self.device),
                           torch.as_tensor(val_mask, device=self.device))
             network = self.build().to(self.device)
-            self.curve_ = self._train(network, split, generator(self.seed), on_step)
+            self.curve_ = self._train(network, split, generator(self.seed), on_step, checkpoint)
             self.network_ = network
             self.readout_ = self._new_readout().fit(self._readable(network), tokens[train_rows], tokens[val_rows])
         return self
 
-    def _train(self, network: nn.Module, split: Split, rng: torch.Generator, on_step=None) -> LearningCurve:
+    def _train(self, network: nn.Module, split: Split, rng: torch.Generator, on_step=None,
+               checkpoint: Checkpoint | None = None) -> LearningCurve:
         """Train ``network`` (on the device) on ``split``, drawing batches and masks from ``rng``, calling
-        ``on_step`` as :func:`~lpbook.neural.training.train` does; its learning curve."""
+        ``on_step`` and keeping ``checkpoint`` as :func:`~lpbook.neural.training.train` does; its learning curve."""
         raise NotImplementedError
+
+    def _identity(self, tokens: np.ndarray) -> dict:
+        """What a checkpoint of this fit belongs to: the class, the options that change the result, and a digest
+        of the strings ``tokens`` (P, s**L)."""
+        params = {name: value for name, value in self.get_params().items() if name not in self.runtime_params}
+        digest = hashlib.sha256(np.ascontiguousarray(tokens, dtype=np.int64).tobytes()).hexdigest()
+        return {"learner": type(self).__name__, "params": params, "shape": list(tokens.shape), "tokens": digest}
 
     def fit_readout(self, module: nn.Module, train) -> NeighbourReadout:
         """A readout of ``module`` fitted as :meth:`fit` fits this learner's own.

@@ -318,7 +318,7 @@ class Data2Vec(EncoderLearner):
         """The default restore, ignoring the parts of :attr:`_RETIRED_STATE` that a saved file may hold."""
         super()._restore_state({name: value for name, value in state.items() if name not in self._RETIRED_STATE})
 
-    def _train(self, network: Data2VecNetwork, split: Split, rng, on_step=None) -> LearningCurve:
+    def _train(self, network: Data2VecNetwork, split: Split, rng, on_step=None, checkpoint=None) -> LearningCurve:
         """The student's regression of the teacher's targets for ``max_steps`` steps, the teacher following it
         after each step (then ``on_step`` sees both); then the token probe."""
         x = split.train
@@ -336,7 +336,7 @@ class Data2Vec(EncoderLearner):
         curve = train(
             network, batch_loss, x.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
             lr=self.lr, schedule=self.schedule, warmup=self.warmup, rng=rng, progress=self.progress,
-            desc=type(self).__name__, on_step=after_step,
+            desc=type(self).__name__, on_step=after_step, checkpoint=checkpoint,
         )
         network.requires_grad_(False).eval()
         self.token_head_, self.probe_curve_ = self._fit_token_head(network, split, rng) if self.probe_steps else (None, None)

@@ -111,7 +111,7 @@ class MaskedTokenModel(EncoderLearner):
         with seeded(self.seed):
             return MaskedTokenNetwork(self._encoder(), self.d_model, self.v)
 
-    def _train(self, network: MaskedTokenNetwork, split: Split, rng, on_step=None) -> LearningCurve:
+    def _train(self, network: MaskedTokenNetwork, split: Split, rng, on_step=None, checkpoint=None) -> LearningCurve:
         """Masked-token cross-entropy until the validation loss stops improving (see the class docstring)."""
 
         def batch_loss(index: torch.Tensor) -> torch.Tensor:
@@ -122,7 +122,7 @@ class MaskedTokenModel(EncoderLearner):
             network, batch_loss, split.train.shape[0], max_steps=self.max_steps, batch_size=self.batch_size,
             lr=self.lr, schedule=self.schedule, warmup=self.warmup, rng=rng, eval_every=self.eval_every,
             val_loss=lambda: self._loss(network, split.val, split.val_mask), patience=self.patience,
-            progress=self.progress, desc=type(self).__name__, on_step=on_step,
+            progress=self.progress, desc=type(self).__name__, on_step=on_step, checkpoint=checkpoint,
         )
 
     @staticmethod

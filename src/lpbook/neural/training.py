@@ -18,7 +18,9 @@ stage in a loop of its own, and records a :class:`LearningCurve` too. A
 learner holds out its validation rows with :func:`split_validation`. Its
 ``on_step`` callback sees the model after every step: what a chapter
 watches along the way (copies at chosen steps) is passed in there, not made
-an option of a learner.
+an option of a learner. A :class:`Checkpoint` keeps the loop's whole state
+at every evaluation, so that a fit killed on the way resumes where it was and
+ends with the bytes an uninterrupted fit ends with.
 
 Runtime options. Every neural learner takes ``device``, ``threads`` (default
 1; it trains and infers inside :func:`torch_threads`) and ``progress``
@@ -31,9 +33,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -227,6 +231,53 @@ def check_schedule(schedule, warmup, max_steps: int) -> tuple[str, int]:
     return schedule, warmup
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where :func:`train` keeps its state, and what it must belong to.
+
+    ``path`` is a file (written atomically at every evaluation); ``identity``
+    a mapping of plain values (numbers, strings, lists, dicts) that names the
+    fit, e.g. a learner's options and a digest of its training strings. A
+    checkpoint whose identity differs is refused (``ValueError``), never
+    resumed. The file holds the model's and the optimiser's state, the
+    generator's, the epoch's order and the learning curve so far: what the
+    loop needs to go on as if it had not stopped. :func:`train` leaves it in
+    place when it ends (marked done), so that the caller removes it once its
+    result is saved.
+    """
+
+    path: Path
+    identity: Mapping
+
+    def __post_init__(self):
+        if not isinstance(self.path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint path must be a str or a path, got {type(self.path).__name__}")
+        if not isinstance(self.identity, Mapping):
+            raise TypeError(f"checkpoint identity must be a mapping, got {type(self.identity).__name__}")
+        object.__setattr__(self, "path", Path(self.path))
+
+    def load(self) -> dict | None:
+        """The state saved here (``None`` without a file); ``ValueError`` if it belongs to another fit."""
+        if not self.path.is_file():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("identity") != dict(self.identity):
+            raise ValueError(f"checkpoint {str(self.path)!r} belongs to another fit (its identity differs from "
+                             f"this one's): delete it to train this fit from the start")
+        return state
+
+    def save(self, state: dict) -> None:
+        """Write ``state`` with this checkpoint's identity, atomically (a temporary file, then a rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".tmp")
+        torch.save({**state, "identity": dict(self.identity)}, partial)
+        os.replace(partial, self.path)
+
+    def remove(self) -> None:
+        """Delete the file, once the fit's result is saved."""
+        self.path.unlink(missing_ok=True)
+
+
 def train(
     model: torch.nn.Module,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
@@ -246,6 +297,7 @@ def train(
     progress: bool = False,
     desc: str = "train",
     on_step: Callable[[int, torch.nn.Module], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> LearningCurve:
     """Train ``model`` with Adam until the validation loss stops improving, or ``max_steps`` run out.
 
@@ -292,7 +344,15 @@ def train(
         step) with the number of steps done, before any evaluation. A learner
         uses it for what follows each step (data2vec's teacher), a reader to
         look at the model along the way (:class:`lpbook.neural.snapshots.Snapshots`);
-        it must not change what the loop draws from ``rng``.
+        it must not change what the loop draws from ``rng``. A resumed run
+        calls it for the steps it runs only (not for step 0).
+    checkpoint : Checkpoint, optional
+        Save the loop's state there at every evaluation and at the end, and,
+        if it holds a state already, go on from it: the same weights, curve
+        and generator state as a run that was never stopped (the curve's
+        ``seconds`` go on from the saved ones). The model and its optimiser
+        must be built as for the first run. A state saved at the end returns
+        at once.
 
     Returns
     -------
@@ -309,13 +369,40 @@ def train(
     curve = LearningCurve()
     best_state, best, waited = None, float("inf"), 0
     total, count, step = 0.0, 0, 0
+    order, position, done, spent = None, 0, False, 0.0  # the epoch's order and its batches done; seconds before
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        rng.set_state(saved["rng"])
+        curve = LearningCurve.from_state(saved["curve"])
+        best_state, best, waited, step = saved["best_state"], saved["best"], saved["waited"], saved["step"]
+        order, position, done = saved["order"], saved["position"], saved["done"]
+        spent = curve.seconds[-1] if curve.seconds else 0.0
+
+    def save(done: bool) -> None:
+        checkpoint.save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng.get_state(),
+            "curve": curve.get_state(), "best_state": best_state, "best": best, "waited": waited, "step": step,
+            "order": order, "position": position, "done": done})
+
+    if done:
+        model.eval()
+        return curve
     bar = progress_bar(max_steps, desc, progress)
-    start = time.process_time()
+    bar.update(step)
+    start = time.process_time() - spent
     model.train()
-    if on_step is not None:
+    if on_step is not None and saved is None:
         on_step(0, model)
     while curve.stopped == "budget" and step < max_steps:
-        for index in torch.randperm(n_samples, generator=rng).split(batch_size):
+        if order is None:
+            order, position = torch.randperm(n_samples, generator=rng), 0
+        for index in order.split(batch_size)[position:]:
+            position += 1
             loss = batch_loss(index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -351,10 +438,16 @@ def train(
                 curve.stopped = "target"
             if curve.stopped != "budget" or step >= max_steps:
                 break
+            if checkpoint is not None:
+                save(done=False)
+        else:
+            order = None  # the epoch is done: the next one draws its order
     finish(bar)  # a run that stopped early ends its bar at the steps it took
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    if checkpoint is not None:
+        save(done=True)
     return curve
 
 
