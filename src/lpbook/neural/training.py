@@ -242,7 +242,7 @@ class Checkpoint:
     resumed. The file holds the model's and the optimiser's state, the
     generator's, the epoch's order and the learning curve so far: what the
     loop needs to go on as if it had not stopped. :func:`train` leaves it in
-    place when it ends (marked done), so that the caller removes it once its
+    place when it ends (marked done); the caller deletes the file once its
     result is saved.
     """
 
@@ -272,10 +272,6 @@ class Checkpoint:
         partial = self.path.with_name(self.path.name + ".tmp")
         torch.save({**state, "identity": dict(self.identity)}, partial)
         os.replace(partial, self.path)
-
-    def remove(self) -> None:
-        """Delete the file, once the fit's result is saved."""
-        self.path.unlink(missing_ok=True)
 
 
 def train(
