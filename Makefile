@@ -123,7 +123,7 @@ results-networks: $(STAMP)
 # networks are fitted at the sizes that bracket the top level's P* (seeds 0 and 1; the recipe of results-networks,
 # with twice the steps at L = 4, whose top level needs more); each fit takes 5-20 minutes on one core. Larger
 # networks at L = 4 (mlm-depth-width, mlm-depth-blocks) take 30 minutes to 2 hours; depth-networks-w64 repeats the
-# depth set with twice the width and a fourth block (15 to 60 minutes a fit). The data2vec
+# depth set with twice the width and a fourth block (15 minutes a fit at L = 3, 2 hours at L = 4, with four times the steps). The data2vec
 # networks use the recipe of results-d2v-search that converges, twice the steps at L = 4 (sets d2v-depth-seed0 and
 # d2v-depth-seed1, one per grammar: run them side by side).
 results-depth: $(STAMP)
