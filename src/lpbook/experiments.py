@@ -494,7 +494,7 @@ NETWORKS: dict[str, NetworkSet] = {
              f"masked-token-w64-4blocks{'' if L == 3 else '-120k'}-v16-m3-L{L}-P{P}-seed{seed}")
         for L, P, seed in ((3, 16000, 0), (3, 16000, 1), (3, 8000, 0), (3, 8000, 1), (3, 4000, 0), (3, 4000, 1),
                            (3, 2000, 0), (3, 2000, 1), (4, 64000, 0), (4, 64000, 1), (4, 32000, 0), (4, 32000, 1),
-                           (4, 16000, 0), (4, 16000, 1)))),
+                           (4, 16000, 0), (4, 16000, 1), (4, 8000, 0), (4, 8000, 1)))),
     # A bounded search for a data2vec recipe that converges, on Chapter 2's grammar and strings (Chapter 5).
     "d2v-search": NetworkSet("d2v-search", "data2vec", tuple(
         _fit("data2vec", 16, 3, 3, 16000, 0, {**_D2V_MATCHED, **change}, f"data2vec-{name}-v16-m3-L3-P16000-seed0",
