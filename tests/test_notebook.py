@@ -77,6 +77,8 @@ def test_measured_networks_measures_each_committed_network_once_by_depth(tmp_pat
     assert list(found) == [2, 3] and [(p.P, p.seed) for p in found[3]] == [(30, 0), (60, 0)]
     assert all(set(p.accuracy) == set(range(1, L)) for L, points in found.items() for p in points)
     assert measured_networks("one", "data2vec") == {}
+    kept = measured_networks(["one", "two"], "masked-token", select=lambda fit: fit.P == 60, v=4)
+    assert list(kept) == [3] and kept[3] == [p for p in found[3] if p.P == 60]
     both = own_and_new(["two", "one"], "masked-token",
                        select=lambda fit: fit.grammar["L"] == 3 and fit.grammar["v"] == 4)
     assert sorted(both) == sorted(fit.path for fit in fits[:2])

@@ -202,9 +202,10 @@ def _committed_networks(names, select) -> dict:
     return found
 
 
-def measured_networks(names, learner: str, **family) -> dict:
+def measured_networks(names, learner: str, select=lambda fit: True, **family) -> dict:
     """Every committed network of the sets ``names`` of :data:`lpbook.experiments.NETWORKS` fitted by ``learner`` on
-    grammars with ``family``'s values (e.g. ``v=16, m=3``), measured, by depth: ``{L: [NetworkPoint, ...]}``.
+    grammars with ``family``'s values (e.g. ``v=16, m=3``) that ``select(fit)`` keeps, measured, by depth:
+    ``{L: [NetworkPoint, ...]}``.
 
     Each network is loaded once (a network two sets share, once), checked
     against its sidecar and measured on its point's held-out strings
@@ -213,7 +214,7 @@ def measured_networks(names, learner: str, **family) -> dict:
     results folder is found.
     """
     folder = results.find_results_dir()
-    found = _committed_networks(names, lambda fit: fit.learner == learner and all(
+    found = _committed_networks(names, lambda fit: fit.learner == learner and select(fit) and all(
         fit.grammar[key] == value for key, value in family.items()))
     by_depth = {}
     for fit, net in found.values():
