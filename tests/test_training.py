@@ -245,3 +245,24 @@ def test_a_checkpoint_of_another_fit_is_refused(tmp_path):
         Checkpoint(path, ["regression"])
     with pytest.raises(TypeError, match="checkpoint path must be a str or a path"):
         Checkpoint(3, {})
+
+
+def test_trend_is_the_slope_of_the_last_evaluations_with_an_interval_that_shrinks_with_noise():
+    steps = list(range(500, 20001, 500))  # 40 evaluations
+    noise = np.random.default_rng(0).normal(0, 0.002, len(steps))
+    # falling by 1e-6 per step over the last 20 evaluations, flat before; the validation loss flat and noisy
+    train_loss = [2.0 - 1e-6 * max(0, step - 10000) + e for step, e in zip(steps, noise)]
+    curve = LearningCurve(steps=steps, train_loss=train_loss, val_loss=[2.0 + e for e in noise])
+    slope, width = curve.trend("train", last=20)
+    # the standard error of a least-squares slope: sigma / sqrt(sum (x - mean x)^2), here 0.002 / 12,900
+    assert abs(slope + 1e-6) < 3 * 0.002 / np.std(steps[-20:]) / np.sqrt(20) and 0 < width < 1e-6
+    val_slope, val_width = curve.trend("val", last=20)
+    assert abs(val_slope) < val_width  # flat: the interval holds 0
+    exact = LearningCurve(steps=steps, train_loss=[3.0 - 2e-5 * step for step in steps], val_loss=[])
+    assert exact.trend(last=3) == pytest.approx((-2e-5, 0.0), abs=1e-12)
+    with pytest.raises(ValueError, match="loss"):
+        curve.trend("test")
+    with pytest.raises(ValueError, match="last"):
+        exact.trend("val")
+    with pytest.raises(ValueError, match="last"):
+        curve.trend(last=2)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import linregress
 
 from .._progress import finish, progress_bar
 from .._validate import check_bool, check_int
@@ -199,6 +200,19 @@ class LearningCurve:
     def best_val_loss(self) -> float:
         """The lowest validation loss (``nan`` without a validation loss)."""
         return min(self.val_loss) if self.val_loss else float("nan")
+
+    def trend(self, loss: str = "train", last: int = 20) -> tuple[float, float]:
+        """The least-squares slope of ``loss`` (``"train"`` or ``"val"``) against the steps over the ``last``
+        evaluations, in nats per step, and the half-width of its 95% interval (normal, from the fit's standard
+        error): whether a loss was still falling when training stopped."""
+        if loss not in ("train", "val"):
+            raise ValueError(f"loss must be 'train' or 'val', got {loss!r}")
+        check_int("last", last, minimum=3)
+        values = self.train_loss if loss == "train" else self.val_loss
+        if len(values) < last:
+            raise ValueError(f"last must be at most the {len(values)} evaluations of the curve, got {last}")
+        fitted = linregress(self.steps[-last:], values[-last:])
+        return float(fitted.slope), float(1.96 * fitted.stderr)
 
 
 #: The learning-rate schedules of :func:`train`.
