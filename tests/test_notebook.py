@@ -35,26 +35,49 @@ def test_rows_by_splits_a_specs_rows_by_grammar_and_refuses_no_field():
         rows_by(rows)
 
 
-def _point(L, P, seed, top, excess):
-    """A measured network of depth L whose top level reads ``top`` and whose excess loss is ``excess``."""
+def _point(L, P, seed, top, excess, val_slope=0.0):
+    """A measured network of depth L whose top level reads ``top``, whose excess loss is ``excess`` and whose
+    validation loss fell by ``-val_slope`` per step at its end (within a half-width of 1e-6)."""
     from lpbook.neural.measure import NetworkPoint
 
     return NetworkPoint(L=L, P=P, seed=seed, accuracy={L - 1: top}, test_loss=1.0 + excess, bayes_loss=1.0,
-                        steps=10, seconds=1.0)
+                        steps=10, seconds=1.0, trends={"val": (val_slope, 1e-6)})
 
 
-def test_network_pstars_keeps_a_depth_only_with_two_sizes_and_its_largest_converged():
+def test_network_pstars_keeps_a_depth_only_with_two_sizes_and_its_largest_converged_on_two_grammars():
     pytest.importorskip("torch")
     from lpbook import bp
-    from lpbook.notebook import network_pstars
+    from lpbook.notebook import network_pstars, no_pstar_reason
 
     good, bad = bp.CONVERGED_EXCESS / 2, bp.CONVERGED_EXCESS * 2
-    points = {3: [_point(3, 100, 0, 0.2, bad), _point(3, 1000, 0, 0.95, good)],  # a P* between 100 and 1000
+    two = [_point(3, 1000, seed, 0.95, good) for seed in (0, 1)]
+    points = {3: [_point(3, 100, 0, 0.2, bad), _point(3, 100, 1, 0.3, bad), *two],  # a P* between 100 and 1000
               4: [_point(4, 1000, 0, 0.95, good)],  # one size
-              5: [_point(5, 100, 0, 0.2, good), _point(5, 1000, 0, 0.95, good), _point(5, 1000, 1, 0.95, bad)]}
+              5: [_point(5, 100, 0, 0.2, good), _point(5, 1000, 0, 0.95, good), _point(5, 1000, 1, 0.95, bad)],
+              6: [_point(6, 100, 0, 0.2, bad), _point(6, 1000, 0, 0.95, good)]}  # one grammar at 1000
     depths, pstars = network_pstars(points)
     assert depths == [3] and pstars[0].level == 2 and 100 < pstars[0].value < 1000
+    assert [no_pstar_reason(points[L]) for L in (3, 4, 5, 6)] == [
+        None, "one size only", "its largest size is not converged", "one grammar at its largest size"]
     assert network_pstars({}) == ([], [])
+
+
+def test_a_network_still_improving_below_the_threshold_does_not_count_towards_pstar():
+    pytest.importorskip("torch")
+    from lpbook import bp
+    from lpbook.notebook import counted_networks, network_pstars, no_pstar_reason, pstars_by_depth
+
+    good, bad = bp.CONVERGED_EXCESS / 2, bp.CONVERGED_EXCESS * 2
+    top = [_point(3, 4000, seed, 0.95, good, val_slope=-1e-3) for seed in (0, 1)]  # improving, yet counted
+    finished = [_point(3, 1000, 0, 0.5, bad), _point(3, 2000, 0, 0.92, bad, val_slope=-1e-3)]
+    unfinished = _point(3, 2000, 1, 0.5, bad, val_slope=-1e-3)
+    assert unfinished.improving and not finished[0].improving
+    assert counted_networks([*finished, unfinished, *top]) == [*finished, *top]
+    counted, = network_pstars({3: [*finished, unfinished, *top]})[1]
+    everything, = pstars_by_depth({3: [p.row() for p in [*finished, unfinished, *top]]})[1]
+    assert 1000 < counted.value < 2000 < everything.value < 4000  # median at 2,000: 0.92 counted, 0.71 with all
+    only = [_point(3, 1000, 0, 0.5, bad, val_slope=-1e-3), *top]
+    assert no_pstar_reason(only) == "its smaller sizes hold only unfinished networks"
 
 
 def test_measured_networks_measures_each_committed_network_once_by_depth(tmp_path, monkeypatch):

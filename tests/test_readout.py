@@ -213,6 +213,7 @@ def test_measure_network_reads_both_networks_against_the_bayes_floor():
     assert (point.accuracy, point.test_loss, point.bayes_loss) == (reference.accuracy, reference.test_loss,
                                                                    reference.bayes_loss)
     assert point.steps == 20 and point.converged == (point.excess_loss <= bp.CONVERGED_EXCESS)
+    assert point.trends == {} and not point.improving  # two evaluations: too few for a trend
     assert point.row() == {"L": 3, "P": 200, "seed": 1, "accuracy": point.accuracy, "excess_loss": point.excess_loss}
     d2v = Data2Vec(4, 2, 3, seed=1, K=1, probe_steps=20, **options).fit(train.tokens)
     probed = measure_network(d2v, grammar, 200, seed=1, n_test=300)
@@ -224,6 +225,21 @@ def test_measure_network_reads_both_networks_against_the_bayes_floor():
         measure_network(mlm, grammar, 200, seed=2)
     with pytest.raises(TypeError, match="MaskedTokenModel or Data2Vec"):
         measure_network(object(), grammar, 200)
+
+
+def test_a_measured_network_carries_the_trends_of_its_losses_over_its_last_evaluations():
+    from lpbook.neural.measure import TREND_EVALUATIONS, measure_network
+
+    grammar = dict(v=4, m=2, s=2, L=3)
+    train = RHM(4, 2, 2, 3, seed=1).sample(200, seed=2)
+    evaluations = TREND_EVALUATIONS + 5
+    mlm = MaskedTokenModel(4, 2, 3, seed=1, d_model=8, n_heads=2, n_layers=1, max_steps=10 * evaluations,
+                           eval_every=10, patience=evaluations, n_init=1, progress=False).fit(train.tokens)
+    assert len(mlm.curve_.val_loss) == evaluations
+    point = measure_network(mlm, grammar, 200, seed=1, n_test=300)
+    assert point.trends == {loss: mlm.curve_.trend(loss, last=TREND_EVALUATIONS) for loss in ("train", "val")}
+    slope, width = point.trends["val"]
+    assert point.improving == (slope + width < 0)
 
 
 def test_training_excess_is_the_excess_on_the_strings_fit_trained_on():

@@ -253,17 +253,47 @@ def gap_texts(measured: dict, L: int, empty: str = "(not present in this session
     return tuple(span_text([pair[i] for pair in pairs], empty=empty) for i in (0, 1))
 
 
+def counted_networks(points: list, *, threshold: float = 0.9) -> list:
+    """The networks of one depth whose readouts count towards the top level's ``P*``.
+
+    A network of a size below the largest that read the top level below
+    ``threshold`` while its validation loss was still falling
+    (``NetworkPoint.improving``) is left out: the readout of an unfinished
+    network bounds what its size reaches from below and is not a finding.
+    Every other network counts, the largest size's included.
+    """
+    largest = max(p.P for p in points)
+    return [p for p in points if p.P == largest or not (p.improving and p.accuracy[p.L - 1] < threshold)]
+
+
+def no_pstar_reason(points: list, *, threshold: float = 0.9) -> str | None:
+    """Why the networks ``points`` of one depth give no ``P*`` of the top level, or ``None`` when they give one.
+
+    They give one when the networks that count (:func:`counted_networks`)
+    span two sizes or more, and the largest size holds networks on two
+    grammars or more (so that the bootstrap over grammars has something to
+    resample), each converged (``NetworkPoint.converged``): a readout of an
+    unconverged network is not a finding.
+    """
+    largest = [p for p in points if p.P == max(q.P for q in points)]
+    if len({p.P for p in points}) < 2:
+        return "one size only"
+    if not all(p.converged for p in largest):
+        return "its largest size is not converged"
+    if len({p.seed for p in largest}) < 2:
+        return "one grammar at its largest size"
+    if len({p.P for p in counted_networks(points, threshold=threshold)}) < 2:
+        return "its smaller sizes hold only unfinished networks"
+    return None
+
+
 def network_pstars(points_by_depth: dict, *, threshold: float = 0.9):
     """The depths whose networks give the top level's ``P*``, and that ``P*``, as ``(depths, pstars)``.
 
     ``points_by_depth`` is what :func:`measured_networks` returns. A depth
-    gives a ``P*`` only when its networks span two sizes or more and every
-    network of the largest size is converged (``NetworkPoint.converged``): a
-    readout of an unconverged network is not a finding.
+    gives a ``P*`` when :func:`no_pstar_reason` finds no reason against it;
+    the ``P*`` is read off the networks that count (:func:`counted_networks`).
     """
-    usable = {}
-    for L, points in points_by_depth.items():
-        sizes = {p.P for p in points}
-        if len(sizes) >= 2 and all(p.converged for p in points if p.P == max(sizes)):
-            usable[L] = [p.row() for p in points]
+    usable = {L: [p.row() for p in counted_networks(points, threshold=threshold)]
+              for L, points in points_by_depth.items() if no_pstar_reason(points, threshold=threshold) is None}
     return pstars_by_depth(usable, threshold=threshold)

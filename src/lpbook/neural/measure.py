@@ -15,7 +15,7 @@ which its masked regression is one step of ILC (Chapter 5).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -33,6 +33,9 @@ from .training import LearningCurve
 
 #: Training samples the clean-state probe's k-means sees (its cost grows with them; it is only the comparison).
 PROBE_SAMPLES = 2000
+
+#: The last evaluations of a network's curve over which :attr:`NetworkPoint.trends` fits each loss's slope.
+TREND_EVALUATIONS = 20
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,11 @@ class NetworkPoint:
         Training steps run.
     seconds : float
         CPU seconds of the training loop (``curve_.seconds[-1]``).
+    trends : dict[str, tuple[float, float]]
+        For the training (``"train"``) and validation (``"val"``) losses, the
+        slope per step over the last :data:`TREND_EVALUATIONS` evaluations
+        and its 95% half-width (:meth:`LearningCurve.trend`); a loss with fewer
+        evaluations (data2vec records no validation loss) has none.
     """
 
     L: int
@@ -201,6 +209,7 @@ class NetworkPoint:
     bayes_loss: float
     steps: int
     seconds: float
+    trends: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def excess_loss(self) -> float:
@@ -211,6 +220,13 @@ class NetworkPoint:
     def converged(self) -> bool:
         """Whether the excess loss is within :data:`lpbook.bp.CONVERGED_EXCESS`, the book's criterion."""
         return self.excess_loss <= bp.CONVERGED_EXCESS
+
+    @property
+    def improving(self) -> bool:
+        """Whether the validation loss was still falling when training stopped: its trend's 95% interval lies
+        below zero (``False`` without a validation trend)."""
+        slope, width = self.trends.get("val", (0.0, 0.0))
+        return slope + width < 0
 
     def row(self) -> dict:
         """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.pstar.estimate_pstar`."""
@@ -243,6 +259,9 @@ def _measure_network(model: MaskedTokenModel | Data2Vec, rhm: RHM, test, P: int,
         test_loss=model.masked_token_loss(test.tokens, mask),
         bayes_loss=bp.bayes_masked_token_loss(rhm, test.tokens, mask),
         steps=model.curve_.steps[-1], seconds=model.curve_.seconds[-1],
+        trends={loss: model.curve_.trend(loss, last=TREND_EVALUATIONS) for loss, values in
+                (("train", model.curve_.train_loss), ("val", model.curve_.val_loss))
+                if len(values) >= TREND_EVALUATIONS},
     )
 
 
@@ -285,7 +304,9 @@ def sweep_record(point: Point, model: MaskedTokenModel | Data2Vec, data) -> dict
         return {"excess_loss": measured.excess_loss, **measured.to_record()}
     if isinstance(model, Data2Vec):
         network = _measure_network(model, rhm, test, point.P, point.seed)
-        return {"excess_loss": network.excess_loss, **asdict(network)}
+        # the row stores what was measured on test strings; the trends are read off the curve, not stored
+        return {"excess_loss": network.excess_loss, **{key: value for key, value in asdict(network).items()
+                                                       if key != "trends"}}
     raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
 
 
