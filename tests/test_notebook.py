@@ -35,13 +35,13 @@ def test_rows_by_splits_a_specs_rows_by_grammar_and_refuses_no_field():
         rows_by(rows)
 
 
-def _point(L, P, seed, top, excess, val_slope=0.0):
-    """A measured network of depth L whose top level reads ``top``, whose excess loss is ``excess`` and whose
-    validation loss fell by ``-val_slope`` per step at its end (within a half-width of 1e-6)."""
+def _point(L, P, seed, top, excess, val_slope=0.0, stopped="patience"):
+    """A measured network of depth L whose top level reads ``top``, whose excess loss is ``excess``, whose
+    validation loss fell by ``-val_slope`` per step at its end (within a half-width of 1e-6), stopped by ``stopped``."""
     from lpbook.neural.measure import NetworkPoint
 
     return NetworkPoint(L=L, P=P, seed=seed, accuracy={L - 1: top}, test_loss=1.0 + excess, bayes_loss=1.0,
-                        steps=10, seconds=1.0, trends={"val": (val_slope, 1e-6)})
+                        steps=10, seconds=1.0, trends={"val": (val_slope, 1e-6)}, stopped=stopped)
 
 
 def test_network_pstars_keeps_a_depth_only_with_two_sizes_and_its_largest_converged_on_two_grammars():
@@ -62,7 +62,7 @@ def test_network_pstars_keeps_a_depth_only_with_two_sizes_and_its_largest_conver
     assert network_pstars({}) == ([], [])
 
 
-def test_a_network_still_improving_below_the_threshold_does_not_count_towards_pstar():
+def test_a_network_its_patience_stopped_while_improving_below_the_threshold_does_not_count_towards_pstar():
     pytest.importorskip("torch")
     from lpbook import bp
     from lpbook.notebook import counted_networks, network_pstars, no_pstar_reason, pstars_by_depth
@@ -71,8 +71,10 @@ def test_a_network_still_improving_below_the_threshold_does_not_count_towards_ps
     top = [_point(3, 4000, seed, 0.95, good, val_slope=-1e-3) for seed in (0, 1)]  # improving, yet counted
     finished = [_point(3, 1000, 0, 0.5, bad), _point(3, 2000, 0, 0.92, bad, val_slope=-1e-3)]
     unfinished = _point(3, 2000, 1, 0.5, bad, val_slope=-1e-3)
-    assert unfinished.improving and not finished[0].improving
+    budget = _point(3, 2000, 1, 0.5, bad, val_slope=-1e-3, stopped="budget")  # ran its budget: finished
+    assert unfinished.unfinished and not finished[0].improving and budget.improving and not budget.unfinished
     assert counted_networks([*finished, unfinished, *top]) == [*finished, *top]
+    assert counted_networks([*finished, budget, *top]) == [*finished, budget, *top]
     counted, = network_pstars({3: [*finished, unfinished, *top]})[1]
     everything, = pstars_by_depth({3: [p.row() for p in [*finished, unfinished, *top]]})[1]
     assert 1000 < counted.value < 2000 < everything.value < 4000  # median at 2,000: 0.92 counted, 0.71 with all

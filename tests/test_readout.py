@@ -239,7 +239,8 @@ def test_a_measured_network_carries_the_trends_of_its_losses_over_its_last_evalu
     point = measure_network(mlm, grammar, 200, seed=1, n_test=300)
     assert point.trends == {loss: mlm.curve_.trend(loss, last=TREND_EVALUATIONS) for loss in ("train", "val")}
     slope, width = point.trends["val"]
-    assert point.improving == (slope + width < 0)
+    assert point.improving == (slope + width < 0) and point.stopped == mlm.curve_.stopped
+    assert point.unfinished == (point.improving and point.stopped == "patience")
 
 
 def test_training_excess_is_the_excess_on_the_strings_fit_trained_on():

@@ -257,13 +257,14 @@ def counted_networks(points: list, *, threshold: float = 0.9) -> list:
     """The networks of one depth whose readouts count towards the top level's ``P*``.
 
     A network of a size below the largest that read the top level below
-    ``threshold`` while its validation loss was still falling
-    (``NetworkPoint.improving``) is left out: the readout of an unfinished
-    network bounds what its size reaches from below and is not a finding.
-    Every other network counts, the largest size's included.
+    ``threshold`` and whose patience ended its training while its validation
+    loss was still falling (``NetworkPoint.unfinished``) is left out: its
+    readout bounds from below what its size reaches within the budget of its
+    recipe, and is not a finding. Every other network counts (one that ran
+    its budget, or had stopped improving), the largest size's included.
     """
     largest = max(p.P for p in points)
-    return [p for p in points if p.P == largest or not (p.improving and p.accuracy[p.L - 1] < threshold)]
+    return [p for p in points if p.P == largest or not (p.unfinished and p.accuracy[p.L - 1] < threshold)]
 
 
 def no_pstar_reason(points: list, *, threshold: float = 0.9) -> str | None:

@@ -199,6 +199,9 @@ class NetworkPoint:
         slope per step over the last :data:`TREND_EVALUATIONS` evaluations
         and its 95% half-width (:meth:`LearningCurve.trend`); a loss with fewer
         evaluations (data2vec records no validation loss) has none.
+    stopped : str
+        Why training ended (:attr:`LearningCurve.stopped`): ``"patience"``,
+        ``"target"`` or ``"budget"``.
     """
 
     L: int
@@ -210,6 +213,7 @@ class NetworkPoint:
     steps: int
     seconds: float
     trends: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stopped: str = "budget"
 
     @property
     def excess_loss(self) -> float:
@@ -227,6 +231,12 @@ class NetworkPoint:
         below zero (``False`` without a validation trend)."""
         slope, width = self.trends.get("val", (0.0, 0.0))
         return slope + width < 0
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether its patience ended training while the validation loss was still falling (``improving``): a
+        network that had not used the budget its recipe allows."""
+        return self.stopped == "patience" and self.improving
 
     def row(self) -> dict:
         """The point as a sweep-like row (``L``, ``P``, ``seed``, ``accuracy``, ``excess_loss``) for :func:`lpbook.pstar.estimate_pstar`."""
@@ -262,6 +272,7 @@ def _measure_network(model: MaskedTokenModel | Data2Vec, rhm: RHM, test, P: int,
         trends={loss: model.curve_.trend(loss, last=TREND_EVALUATIONS) for loss, values in
                 (("train", model.curve_.train_loss), ("val", model.curve_.val_loss))
                 if len(values) >= TREND_EVALUATIONS},
+        stopped=model.curve_.stopped,
     )
 
 
@@ -304,9 +315,9 @@ def sweep_record(point: Point, model: MaskedTokenModel | Data2Vec, data) -> dict
         return {"excess_loss": measured.excess_loss, **measured.to_record()}
     if isinstance(model, Data2Vec):
         network = _measure_network(model, rhm, test, point.P, point.seed)
-        # the row stores what was measured on test strings; the trends are read off the curve, not stored
+        # the row stores what was measured on test strings; what is read off the curve is not stored
         return {"excess_loss": network.excess_loss, **{key: value for key, value in asdict(network).items()
-                                                       if key != "trends"}}
+                                                       if key not in ("trends", "stopped")}}
     raise TypeError(f"model must be a fitted MaskedTokenModel or Data2Vec, got {type(model).__name__}")
 
 
